@@ -1,0 +1,1 @@
+"""Kafka -> Apache Beam -> Cassandra counters for web-traffic events."""

@@ -1,0 +1,1 @@
+"""Local Kafka and Cassandra for development and tests, run as JVM processes on loopback."""

@@ -1,0 +1,35 @@
+"""``python -m beam_pipeline.local up|down|status``: what ``./run_local.sh`` calls to manage the services."""
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from beam_pipeline.local.jvm import JvmSetupError
+from beam_pipeline.local.processes import ServiceStartError
+from beam_pipeline.local.stack import LocalStack
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(prog='python -m beam_pipeline.local', description=__doc__)
+  parser.add_argument('command', choices=['up', 'down', 'status'])
+  parser.add_argument('--home', type=Path, default=Path.cwd(),
+                      help='the repository root: services/ holds the poms, .local/ receives jars, data, logs')
+  parser.add_argument('--wipe', action='store_true', help='with down: also delete the services\' data')
+  args = parser.parse_args(argv)
+  logging.basicConfig(level=logging.INFO, format='%(message)s')
+  logging.getLogger('kafka').setLevel(logging.CRITICAL)
+  logging.getLogger('cassandra').setLevel(logging.CRITICAL)
+
+  stack = LocalStack.from_environment(args.home.resolve())
+  try:
+    lines = getattr(stack, args.command)(**({'wipe': args.wipe} if args.command == 'down' else {}))
+  except (ServiceStartError, JvmSetupError, ValueError) as error:
+    print(f'error: {error}', file=sys.stderr)
+    return 1
+  print('\n'.join(lines))
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

@@ -1,0 +1,136 @@
+"""A single-node Cassandra 5.0 on loopback, run from the jars Maven resolved (no tarball, no Docker)."""
+
+import logging
+from pathlib import Path
+
+from beam_pipeline.local import jvm
+from beam_pipeline.local.processes import LocalProcess
+
+_LOGGER = logging.getLogger(__name__)
+
+HEAP = '1G'
+# Cassandra 5.0 runs on Java 11 and 17 only.
+_SUPPORTED_JAVA = (17, 11)
+
+# What Cassandra's own conf/jvm17-server.options opens up for its off-heap and agent code on Java 17.
+_JAVA17_FLAGS = [
+    '-Djdk.attach.allowAttachSelf=true',
+    '--add-exports', 'java.base/jdk.internal.misc=ALL-UNNAMED',
+    '--add-exports', 'java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED',
+    '--add-exports', 'java.rmi/sun.rmi.registry=ALL-UNNAMED',
+    '--add-exports', 'java.rmi/sun.rmi.server=ALL-UNNAMED',
+    '--add-exports', 'java.sql/java.sql=ALL-UNNAMED',
+    '--add-exports', 'java.base/java.lang.ref=ALL-UNNAMED',
+    '--add-exports', 'jdk.unsupported/sun.misc=ALL-UNNAMED',
+    '--add-exports', 'jdk.compiler/com.sun.tools.javac.file=ALL-UNNAMED',
+    '--add-exports', 'jdk.attach/sun.tools.attach=ALL-UNNAMED',
+    '--add-opens', 'java.base/java.lang.module=ALL-UNNAMED',
+    '--add-opens', 'java.base/jdk.internal.loader=ALL-UNNAMED',
+    '--add-opens', 'java.base/jdk.internal.ref=ALL-UNNAMED',
+    '--add-opens', 'java.base/jdk.internal.reflect=ALL-UNNAMED',
+    '--add-opens', 'java.base/jdk.internal.math=ALL-UNNAMED',
+    '--add-opens', 'java.base/jdk.internal.module=ALL-UNNAMED',
+    '--add-opens', 'java.base/jdk.internal.util.jar=ALL-UNNAMED',
+    '--add-opens', 'jdk.management/com.sun.management.internal=ALL-UNNAMED',
+    '--add-opens', 'java.base/sun.nio.ch=ALL-UNNAMED',
+    '--add-opens', 'java.base/java.io=ALL-UNNAMED',
+    '--add-opens', 'java.base/java.lang.reflect=ALL-UNNAMED',
+    '--add-opens', 'jdk.compiler/com.sun.tools.javac=ALL-UNNAMED',
+    '--add-opens', 'java.base/java.lang=ALL-UNNAMED',
+    '--add-opens', 'java.base/java.util=ALL-UNNAMED',
+    '-Dio.netty.tryReflectionSetAccessible=true',
+]
+
+_LOGBACK = """\
+<configuration scan="false">
+  <appender name="STDOUT" class="ch.qos.logback.core.ConsoleAppender">
+    <encoder><pattern>%-5level [%thread] %date{ISO8601} %F:%L - %msg%n</pattern></encoder>
+  </appender>
+  <root level="INFO"><appender-ref ref="STDOUT"/></root>
+</configuration>
+"""
+
+
+class CassandraServer:
+  name = 'cassandra'
+
+  def __init__(self, home: Path, port: int, storage_port: int):
+    self.home = home
+    self.port = port
+    self.storage_port = storage_port
+    self.base = home / '.local' / 'cassandra'
+    self.jars_dir = home / '.local' / 'jars' / 'cassandra'
+    self.pom = home / 'services' / 'cassandra' / 'pom.xml'
+    self.process = LocalProcess(self.name, home / '.local')
+
+  @property
+  def address(self) -> str:
+    return f'127.0.0.1:{self.port}'
+
+  def resolve_jars(self) -> bool:
+    return jvm.resolve_jars(self.pom, self.jars_dir)
+
+  def _write_config(self) -> Path:
+    self.base.mkdir(parents=True, exist_ok=True)
+    data = self.base / 'data'
+    config = self.base / 'cassandra.yaml'
+    config.write_text(f"""\
+cluster_name: beam_pipeline_local
+num_tokens: 16
+partitioner: org.apache.cassandra.dht.Murmur3Partitioner
+data_file_directories: ["{data / 'data'}"]
+commitlog_directory: "{data / 'commitlog'}"
+saved_caches_directory: "{data / 'saved_caches'}"
+hints_directory: "{data / 'hints'}"
+cdc_raw_directory: "{data / 'cdc_raw'}"
+commitlog_sync: periodic
+commitlog_sync_period: 10000ms
+seed_provider:
+  - class_name: org.apache.cassandra.locator.SimpleSeedProvider
+    parameters:
+      - seeds: "127.0.0.1:{self.storage_port}"
+listen_address: 127.0.0.1
+rpc_address: 127.0.0.1
+storage_port: {self.storage_port}
+native_transport_port: {self.port}
+start_native_transport: true
+endpoint_snitch: SimpleSnitch
+concurrent_counter_writes: 32
+""")
+    (self.base / 'logback.xml').write_text(_LOGBACK)
+    return config
+
+  def start(self) -> int:
+    java = jvm.find_java(_SUPPORTED_JAVA, 'Cassandra 5.0')
+    config = self._write_config()
+    command = [
+        java, f'-Xms{HEAP}', f'-Xmx{HEAP}', '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=300', '-Xss256k',
+        '-XX:+HeapDumpOnOutOfMemoryError', f'-XX:HeapDumpPath={self.base}',
+        *_JAVA17_FLAGS,
+        f'-Dcassandra.config=file://{config}',
+        f'-Dcassandra.storagedir={self.base / "data"}',
+        f'-Dcassandra.logdir={self.home / ".local" / "logs"}',
+        f'-Dlogback.configurationFile={self.base / "logback.xml"}',
+        '-Dcassandra-foreground=yes',
+        # A single local node has nobody to gossip with: skip the waits meant for real rings.
+        '-Dcassandra.skip_wait_for_gossip_to_settle=0',
+        '-Dcassandra.ring_delay_ms=1000',
+        '-Dcassandra.superuser_setup_delay_ms=0',
+        '-cp', jvm.classpath(self.jars_dir),
+        'org.apache.cassandra.service.CassandraDaemon',
+    ]
+    return self.process.start(command, cwd=self.base)
+
+  def is_ready(self) -> bool:
+    """A CQL query answered by the node."""
+    from cassandra.cluster import Cluster
+    cluster = Cluster(['127.0.0.1'], port=self.port, connect_timeout=2, control_connection_timeout=2)
+    try:
+      session = cluster.connect()
+      session.execute('SELECT release_version FROM system.local', timeout=5)
+      return True
+    except Exception:  # pylint: disable=broad-except
+      # Refused connections, timeouts and "still bootstrapping" all mean the same here: not yet.
+      return False
+    finally:
+      cluster.shutdown()

@@ -1,0 +1,118 @@
+"""A single-node Kafka broker in KRaft mode (broker and controller in one JVM), on loopback."""
+
+import base64
+import logging
+import subprocess
+import uuid
+from pathlib import Path
+
+from beam_pipeline.local import jvm
+from beam_pipeline.local.processes import LocalProcess
+
+_LOGGER = logging.getLogger(__name__)
+
+HEAP = '512m'
+_SUPPORTED_JAVA = (17, 21, 25)
+
+_LOG4J2 = """\
+status = warn
+appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.stdout.ref = STDOUT
+# Per-request and per-partition chatter would drown the lines that explain a failed start.
+logger.state.name = state.change.logger
+logger.state.level = WARN
+logger.request.name = kafka.request.logger
+logger.request.level = WARN
+logger.log.name = org.apache.kafka.storage.internals.log
+logger.log.level = WARN
+"""
+
+
+class KafkaBroker:
+  name = 'kafka'
+
+  def __init__(self, home: Path, port: int, controller_port: int):
+    self.home = home
+    self.port = port
+    self.controller_port = controller_port
+    self.base = home / '.local' / 'kafka'
+    self.jars_dir = home / '.local' / 'jars' / 'kafka'
+    self.pom = home / 'services' / 'kafka' / 'pom.xml'
+    self.process = LocalProcess(self.name, home / '.local')
+
+  @property
+  def address(self) -> str:
+    return f'127.0.0.1:{self.port}'
+
+  def resolve_jars(self) -> bool:
+    return jvm.resolve_jars(self.pom, self.jars_dir)
+
+  def _write_config(self) -> Path:
+    self.base.mkdir(parents=True, exist_ok=True)
+    config = self.base / 'server.properties'
+    config.write_text('\n'.join([
+        'process.roles=broker,controller',
+        'node.id=1',
+        f'controller.quorum.voters=1@127.0.0.1:{self.controller_port}',
+        f'listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}',
+        f'advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}',
+        'controller.listener.names=CONTROLLER',
+        'inter.broker.listener.name=PLAINTEXT',
+        'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+        f'log.dirs={self.base / "data"}',
+        # Topics are created on purpose (tests, the demo, operators), as on a production cluster.
+        'auto.create.topics.enable=false',
+        'num.partitions=4',
+        'offsets.topic.replication.factor=1',
+        'offsets.topic.num.partitions=8',
+        'transaction.state.log.replication.factor=1',
+        'transaction.state.log.min.isr=1',
+        'share.coordinator.state.topic.replication.factor=1',
+        'share.coordinator.state.topic.min.isr=1',
+        'group.initial.rebalance.delay.ms=0',
+        'log.retention.hours=168',
+        '',
+    ]))
+    (self.base / 'log4j2.properties').write_text(_LOG4J2)
+    return config
+
+  def _java_command(self, java: str, main_class: str, *args: str) -> list:
+    return [
+        java, f'-Xms{HEAP}', f'-Xmx{HEAP}', '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20',
+        '-Djava.awt.headless=true',
+        f'-Dlog4j2.configurationFile={self.base / "log4j2.properties"}',
+        '-cp', jvm.classpath(self.jars_dir), main_class, *args]
+
+  def start(self) -> int:
+    java = jvm.find_java(_SUPPORTED_JAVA, 'Kafka 4')
+    config = self._write_config()
+    if not (self.base / 'data' / 'meta.properties').exists():
+      cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip('=')
+      result = subprocess.run(
+          self._java_command(java, 'kafka.tools.StorageTool', 'format', '--cluster-id', cluster_id,
+                             '--config', str(config), '--ignore-formatted'),
+          capture_output=True, text=True)
+      if result.returncode != 0:
+        raise jvm.JvmSetupError(f'formatting Kafka storage failed:\n{result.stdout}{result.stderr}')
+    return self.process.start(self._java_command(java, 'kafka.Kafka', str(config)))
+
+  def is_ready(self) -> bool:
+    """A metadata request answered by the broker."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError, NoBrokersAvailable
+    try:
+      admin = KafkaAdminClient(
+          bootstrap_servers=self.address, request_timeout_ms=3000, api_version_auto_timeout_ms=3000)
+    except (NoBrokersAvailable, OSError):
+      return False
+    try:
+      admin.describe_cluster()
+      return True
+    except (KafkaError, OSError):
+      return False
+    finally:
+      admin.close()

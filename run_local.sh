@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Local development entry point.
+#   ./run_local.sh            services up, schema, a demo dataset through the bounded job, the results
+#   ./run_local.sh up         create .venv if needed, resolve jars if needed, start Kafka and Cassandra
+#   ./run_local.sh down       stop them (add --wipe to delete their data too)
+#   ./run_local.sh status     what runs where
+#   ./run_local.sh venv       only create/refresh .venv
+# Ports: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), CASSANDRA_PORT (9042), CASSANDRA_STORAGE_PORT (7000).
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$(pwd)
+PY="$ROOT/.venv/bin/python"
+
+ensure_venv() {
+  # Reinstall when setup.py changed since the last install, so a pulled pin takes effect.
+  local stamp="$ROOT/.venv/.installed-from" want
+  want=$(sha256sum setup.py | cut -d' ' -f1)
+  if [ ! -x "$PY" ]; then
+    echo "creating .venv" >&2
+    python3 -m venv "$ROOT/.venv"
+  fi
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "installing the package into .venv (pip install -e '.[test]'; log in .local/logs/pip.log)" >&2
+    mkdir -p "$ROOT/.local/logs"
+    if ! { "$PY" -m pip install --upgrade pip && "$PY" -m pip install -e ".[test]"; } > "$ROOT/.local/logs/pip.log" 2>&1; then
+      tail -n 30 "$ROOT/.local/logs/pip.log" >&2
+      echo "error: pip install failed (full log: .local/logs/pip.log)" >&2
+      exit 1
+    fi
+    echo "$want" > "$stamp"
+  fi
+}
+
+command=${1:-demo}
+[ $# -gt 0 ] && shift
+case "$command" in
+  venv) ensure_venv ;;
+  up|down|status)
+    ensure_venv
+    exec "$PY" -m beam_pipeline.local "$command" --home "$ROOT" "$@" ;;
+  demo)
+    ensure_venv
+    "$PY" -m beam_pipeline.local up --home "$ROOT"
+    exec "$PY" -m beam_pipeline.demo \
+      --bootstrap_servers "127.0.0.1:${KAFKA_PORT:-9092}" \
+      --cassandra_hosts 127.0.0.1 --cassandra_port "${CASSANDRA_PORT:-9042}" "$@" ;;
+  *) echo "usage: $0 [up|down [--wipe]|status|venv]  (no argument: the demo)" >&2; exit 2 ;;
+esac

@@ -1,0 +1,27 @@
+"""Packaging for the Kafka -> Beam -> Cassandra counter pipeline.
+
+Also serves as Beam's ``--setup_file``: workers install this package (and its dependencies) from it.
+"""
+
+import setuptools
+
+# The one place the Beam version is pinned; templates/Dockerfile reads it from here.
+BEAM_VERSION = '2.77.0'
+
+setuptools.setup(
+    name='beam-pipeline-site-stats',
+    version='0.1.0',
+    description='Kafka -> Apache Beam -> Cassandra counters for web-traffic events',
+    python_requires='>=3.10,<3.14',
+    packages=setuptools.find_packages(include=['beam_pipeline', 'beam_pipeline.*']),
+    install_requires=[
+        f'apache-beam=={BEAM_VERSION}',
+        'cassandra-driver>=3.29,<4',
+        # 2.x speaks the Kafka 4 protocol and is the line this code is written against; 3.x changed the API.
+        'kafka-python>=2.3,<3',
+        'marshmallow>=4.0,<5',
+    ],
+    extras_require={
+        'test': ['pytest>=8,<10'],
+    },
+)
