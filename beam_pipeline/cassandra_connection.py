@@ -1,6 +1,7 @@
 """How every part of the project connects to Cassandra: one place for hosts, port and driver policies."""
 
-from typing import Optional, Sequence
+import dataclasses
+from typing import Optional, Tuple
 
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
@@ -10,13 +11,29 @@ DEFAULT_REQUEST_TIMEOUT_S = 30.0
 DEFAULT_PROTOCOL_VERSION = 5
 
 
-def build_cluster(hosts: Sequence[str], port: int, request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
-                  protocol_version: int = DEFAULT_PROTOCOL_VERSION, local_dc: Optional[str] = None) -> Cluster:
-  """A driver Cluster (not yet connected) that routes each statement to a replica of its partition."""
-  profile = ExecutionProfile(
-      load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=local_dc)),
-      request_timeout=request_timeout_s)
-  return Cluster(
-      contact_points=list(hosts), port=port, protocol_version=protocol_version,
-      execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-      connect_timeout=10, control_connection_timeout=10)
+@dataclasses.dataclass(frozen=True)
+class CassandraConnection:
+  """Where the cluster is; picklable, so DoFns carry it and build the driver objects on the worker."""
+  hosts: Tuple[str, ...]
+  port: int = 9042
+  request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
+  protocol_version: int = DEFAULT_PROTOCOL_VERSION
+  local_dc: Optional[str] = None
+
+  @property
+  def address(self) -> str:
+    return ','.join(f'{host}:{self.port}' for host in self.hosts)
+
+  def cluster(self) -> Cluster:
+    """A driver Cluster (not yet connected) that routes each statement to a replica of its partition."""
+    profile = ExecutionProfile(
+        load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=self.local_dc)),
+        request_timeout=self.request_timeout_s)
+    return Cluster(
+        contact_points=list(self.hosts), port=self.port, protocol_version=self.protocol_version,
+        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+        connect_timeout=10, control_connection_timeout=10)
+
+
+def build_cluster(hosts, port: int) -> Cluster:
+  return CassandraConnection(tuple(hosts), port).cluster()

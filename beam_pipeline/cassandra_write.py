@@ -1,0 +1,223 @@
+"""CassandraCounterWrite: adds each bundle's increments to the counter table.
+
+Within a bundle, increments are summed per (date, site_id) and each key gets one UPDATE, sent with a
+prepared statement and at most ``max_concurrent_writes`` in flight. The session lives exactly as long as the
+bundle: it is opened in ``start_bundle`` and closed in ``finish_bundle`` once every write has been acknowledged,
+so a bundle the runner commits is a bundle Cassandra holds.
+
+Counter UPDATEs are not idempotent. A write whose outcome is unknown (timeout, connection lost) is never
+retried here: the bundle fails, the runner retries it (at-least-once), and the offsets it covered are logged
+so an operator knows what may be counted twice.
+"""
+
+import logging
+import time
+from typing import Dict, List, Tuple
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import GlobalWindows
+from apache_beam.utils.timestamp import Timestamp
+
+from beam_pipeline import metrics
+from beam_pipeline.cassandra_connection import CassandraConnection
+from beam_pipeline.records import DeadLetter, KafkaRecord, SiteIncrement
+from beam_pipeline.schema import check_identifier
+from beam_pipeline.validate import MAX_COUNT
+
+_LOGGER = logging.getLogger(__name__)
+
+STAGE = 'write'
+_PROGRESS_LOG_INTERVAL_S = 30.0
+
+
+class CassandraWriteError(RuntimeError):
+  """A bundle's writes did not all succeed; the runner will retry the bundle."""
+
+
+def _counter_retry_policy():
+  from cassandra.policies import RetryPolicy
+
+  class CounterRetryPolicy(RetryPolicy):
+    """Retries only what certainly was not applied: a counter write that may have landed is never resent."""
+
+    def on_unavailable(self, query, consistency, required_replicas, alive_replicas, retry_num):
+      # Unavailable is answered before the write is attempted, so another coordinator may try it once.
+      return (self.RETRY_NEXT_HOST, None) if retry_num == 0 else (self.RETHROW, None)
+
+    def on_write_timeout(self, *args, **kwargs):
+      return self.RETHROW, None
+
+    def on_read_timeout(self, *args, **kwargs):
+      return self.RETHROW, None
+
+    def on_request_error(self, *args, **kwargs):
+      return self.RETHROW, None
+
+  return CounterRetryPolicy()
+
+
+class _PendingKey:
+  """The sum of one key's increments in this bundle, and the messages that make it up."""
+  __slots__ = ('views', 'clicks', 'sources')
+
+  def __init__(self):
+    self.views = 0
+    self.clicks = 0
+    self.sources: List[KafkaRecord] = []
+
+
+class _CounterWriteFn(beam.DoFn):
+  DEAD_LETTERS = 'dead_letters'
+
+  def __init__(self, connection: CassandraConnection, keyspace: str, table: str, max_concurrent_writes: int):
+    self._connection = connection
+    self._keyspace = keyspace
+    self._table = table
+    self._max_concurrent_writes = max_concurrent_writes
+    self._cluster = None
+    self._session = None
+    self._counted = Metrics.counter(metrics.NAMESPACE, metrics.MESSAGES_COUNTED)
+    self._writes = Metrics.counter(metrics.NAMESPACE, metrics.CASSANDRA_WRITES)
+    self._refused = Metrics.counter(metrics.NAMESPACE, metrics.dead_lettered(STAGE))
+    self._writes_per_bundle = Metrics.distribution(metrics.NAMESPACE, metrics.CASSANDRA_WRITE_BATCH)
+    self._bundle_write_ms = Metrics.distribution(metrics.NAMESPACE, metrics.CASSANDRA_BUNDLE_WRITE_MS)
+
+  def setup(self):
+    self._cluster = self._connection.cluster()
+    self._totals = {'counted': 0, 'writes': 0}
+    self._last_progress_log = time.monotonic()
+
+  def start_bundle(self):
+    self._close_session()  # a bundle that failed in process() never reached finish_bundle
+    from cassandra.cluster import NoHostAvailable
+    from cassandra import InvalidRequest
+    try:
+      self._session = self._cluster.connect()
+      self._update = self._session.prepare(
+          f'UPDATE {self._keyspace}.{self._table} SET views = views + ?, clicks = clicks + ? '
+          'WHERE date = ? AND site_id = ?')
+    except NoHostAvailable as error:
+      self._close_session()
+      raise CassandraWriteError(f'no Cassandra node answered at {self._connection.address}: {error}') from None
+    except InvalidRequest as error:
+      self._close_session()
+      raise CassandraWriteError(
+          f'cannot write to {self._keyspace}.{self._table} on {self._connection.address} ({error}); create it '
+          f'with: python -m beam_pipeline.schema --keyspace {self._keyspace} --table {self._table}') from None
+    self._update.retry_policy = _counter_retry_policy()
+    self._update.is_idempotent = False
+    self._pending: Dict[Tuple, _PendingKey] = {}
+    self._full: List[Tuple[Tuple, _PendingKey]] = []  # sums that reached the 64-bit limit, written separately
+    self._offsets: Dict[Tuple[str, int], List[int]] = {}
+
+  def process(self, increment: SiteIncrement):
+    key = (increment.date, increment.site_id)
+    pending = self._pending.get(key)
+    if pending is None:
+      pending = self._pending[key] = _PendingKey()
+    elif pending.views + increment.views > MAX_COUNT or pending.clicks + increment.clicks > MAX_COUNT:
+      # A bigint increment cannot hold the sum: send what we have as its own write.
+      self._full.append((key, pending))
+      pending = self._pending[key] = _PendingKey()
+    pending.views += increment.views
+    pending.clicks += increment.clicks
+    pending.sources.append(increment.source)
+    source = increment.source
+    span = self._offsets.get((source.topic, source.partition))
+    if span is None:
+      self._offsets[(source.topic, source.partition)] = [source.offset, source.offset]
+    else:
+      span[0] = min(span[0], source.offset)
+      span[1] = max(span[1], source.offset)
+
+  def finish_bundle(self):
+    from cassandra import InvalidRequest
+    from cassandra.concurrent import execute_concurrent_with_args
+    writes = self._full + list(self._pending.items())
+    started = time.monotonic()
+    try:
+      results = execute_concurrent_with_args(
+          self._session, self._update,
+          [(p.views, p.clicks, key[0], key[1]) for key, p in writes],
+          concurrency=self._max_concurrent_writes, raise_on_first_error=False)
+      refused, failed, counted = [], [], 0
+      for (key, pending), (success, outcome) in zip(writes, results):
+        if success:
+          counted += len(pending.sources)
+        elif isinstance(outcome, (InvalidRequest, TypeError, ValueError, OverflowError)):
+          refused.append((key, pending, outcome))  # Cassandra or the driver refuses this key's values for good
+        else:
+          failed.append((key, outcome))
+      if failed:
+        key, error = failed[0]
+        raise CassandraWriteError(
+            f'{len(failed)} of {len(writes)} counter writes failed (first: {key}: {error!r}); the bundle will be '
+            f'retried and may count these offsets twice: {self._describe_offsets()}')
+    except Exception:
+      _LOGGER.error('bundle write failed; offsets in this bundle (may be counted twice on retry): %s',
+                    self._describe_offsets())
+      raise
+    finally:
+      self._close_session()
+    self._counted.inc(counted)
+    self._writes.inc(len(writes) - len(refused))
+    self._writes_per_bundle.update(len(writes))
+    self._bundle_write_ms.update(int((time.monotonic() - started) * 1000))
+    self._log_progress(counted, len(writes) - len(refused))
+    for key, pending, error in refused:
+      for source in pending.sources:
+        self._refused.inc()
+        yield GlobalWindows.windowed_value(
+            DeadLetter(STAGE, f'Cassandra refused the increment for {key}: {error}', source),
+            timestamp=Timestamp(micros=max(source.timestamp_ms, 0) * 1000))
+
+  def teardown(self):
+    self._close_session()
+    if self._cluster is not None:
+      self._cluster.shutdown()
+      self._cluster = None
+
+  def _close_session(self):
+    session, self._session = self._session, None
+    if session is not None:
+      session.shutdown()
+
+  def _describe_offsets(self) -> str:
+    return ', '.join(f'{topic}[{partition}] {low}..{high}'
+                     for (topic, partition), (low, high) in sorted(self._offsets.items())) or 'none'
+
+  def _log_progress(self, counted: int, writes: int):
+    self._totals['counted'] += counted
+    self._totals['writes'] += writes
+    now = time.monotonic()
+    if now - self._last_progress_log >= _PROGRESS_LOG_INTERVAL_S:
+      self._last_progress_log = now
+      _LOGGER.info('counted %d messages with %d Cassandra writes so far (this worker)',
+                   self._totals['counted'], self._totals['writes'])
+
+
+class CassandraCounterWrite(beam.PTransform):
+  """SiteIncrements in; counters incremented; DeadLetters for increments Cassandra refused on ``dead_letters``."""
+
+  def __init__(self, connection: CassandraConnection, keyspace: str, table: str, max_concurrent_writes: int = 64):
+    super().__init__()
+    check_identifier(keyspace, 'keyspace')
+    check_identifier(table, 'table')
+    if not connection.hosts:
+      raise ValueError('CassandraCounterWrite needs at least one Cassandra host')
+    if max_concurrent_writes < 1:
+      raise ValueError(f'max_concurrent_writes must be at least 1, got {max_concurrent_writes}')
+    self._connection = connection
+    self._keyspace = keyspace.lower()
+    self._table = table.lower()
+    self._max_concurrent_writes = max_concurrent_writes
+
+  def expand(self, increments):
+    return increments | 'IncrementCounters' >> beam.ParDo(_CounterWriteFn(
+        self._connection, self._keyspace, self._table, self._max_concurrent_writes)).with_outputs(
+            _CounterWriteFn.DEAD_LETTERS, main='written')
+
+  def display_data(self):
+    return {'cassandra': self._connection.address, 'table': f'{self._keyspace}.{self._table}',
+            'max_concurrent_writes': self._max_concurrent_writes}

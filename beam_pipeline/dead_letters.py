@@ -1,0 +1,136 @@
+"""Dead letters: every refused message, with the stage and the reason, to Kafka and optionally to files.
+
+A dead letter is a JSON object:
+``{"stage", "reason", "payload", ["payload_encoding": "base64"], "key", ["key_encoding"], "topic",
+"partition", "offset", "timestamp"}`` where payload/key are the original bytes, as text when they are UTF-8.
+"""
+
+import base64
+import json
+import logging
+from typing import Optional
+
+import apache_beam as beam
+from apache_beam.io import fileio
+from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import FixedWindows
+
+from beam_pipeline import metrics
+from beam_pipeline.records import DeadLetter
+
+_LOGGER = logging.getLogger(__name__)
+
+# Streaming writes of dead-letter files are cut into windows of this many seconds of event time.
+FILE_WINDOW_S = 60
+_PRODUCER_TIMEOUT_S = 30
+
+
+class DeadLetterPublishError(RuntimeError):
+  """The dead-letter topic is missing or did not acknowledge; the bundle fails rather than lose them."""
+
+
+def _bytes_field(document: dict, name: str, value: Optional[bytes]) -> None:
+  if value is None:
+    document[name] = None
+    return
+  try:
+    document[name] = value.decode('utf-8')
+  except UnicodeDecodeError:
+    document[name] = base64.b64encode(value).decode('ascii')
+    document[f'{name}_encoding'] = 'base64'
+
+
+def to_document(dead_letter: DeadLetter) -> dict:
+  source = dead_letter.source
+  document = {'stage': dead_letter.stage, 'reason': dead_letter.reason}
+  _bytes_field(document, 'payload', source.value)
+  _bytes_field(document, 'key', source.key)
+  document.update(topic=source.topic, partition=source.partition, offset=source.offset,
+                  timestamp=source.timestamp_ms)
+  return document
+
+
+def to_json(dead_letter: DeadLetter) -> str:
+  return json.dumps(to_document(dead_letter), ensure_ascii=False, sort_keys=True)
+
+
+class _PublishDeadLettersFn(beam.DoFn):
+  """Sends each dead letter to the topic; the bundle finishes only when Kafka has acknowledged all of them."""
+
+  def __init__(self, bootstrap_servers: str, topic: str):
+    self._bootstrap_servers = bootstrap_servers
+    self._topic = topic
+    self._producer = None
+    self._published = Metrics.counter(metrics.NAMESPACE, metrics.DEAD_LETTERS_PUBLISHED)
+
+  def setup(self):
+    from kafka import KafkaProducer
+    from kafka.errors import KafkaError
+    try:
+      self._producer = KafkaProducer(
+          bootstrap_servers=self._bootstrap_servers.split(','), acks='all', linger_ms=20,
+          client_id='site-stats-dead-letters', max_block_ms=_PRODUCER_TIMEOUT_S * 1000,
+          max_request_size=16 * 1024 * 1024)
+      partitions = self._producer.partitions_for(self._topic)
+    except KafkaError as error:
+      raise DeadLetterPublishError(
+          f'dead-letter topic {self._topic!r} is not available on {self._bootstrap_servers} ({error}); '
+          'create it, or name another with --dead_letter_topic') from None
+    if not partitions:
+      raise DeadLetterPublishError(f'dead-letter topic {self._topic!r} has no partitions')
+
+  def start_bundle(self):
+    self._futures = []
+
+  def process(self, dead_letter: DeadLetter):
+    self._futures.append(self._producer.send(
+        self._topic, value=to_json(dead_letter).encode('utf-8'), key=dead_letter.source.key))
+
+  def finish_bundle(self):
+    from kafka.errors import KafkaError
+    self._producer.flush(timeout=_PRODUCER_TIMEOUT_S)
+    failures = []
+    for future in self._futures:
+      try:
+        future.get(timeout=_PRODUCER_TIMEOUT_S)
+      except KafkaError as error:
+        failures.append(error)
+    published = len(self._futures) - len(failures)
+    self._futures = []
+    self._published.inc(published)
+    if failures:
+      raise DeadLetterPublishError(
+          f'{len(failures)} dead letters were not acknowledged by {self._topic!r} (first: {failures[0]!r})')
+
+  def teardown(self):
+    if self._producer is not None:
+      self._producer.close(timeout=_PRODUCER_TIMEOUT_S)
+      self._producer = None
+
+
+class WriteDeadLetters(beam.PTransform):
+  """Publishes DeadLetters to a Kafka topic and, when ``path`` is given, writes them as JSON lines under it."""
+
+  def __init__(self, bootstrap_servers: str, topic: str, path: Optional[str] = None):
+    super().__init__()
+    if not topic:
+      raise ValueError('WriteDeadLetters needs a topic')
+    self._bootstrap_servers = bootstrap_servers
+    self._topic = topic
+    self._path = path
+
+  def expand(self, dead_letters):
+    published = dead_letters | 'PublishToKafka' >> beam.ParDo(
+        _PublishDeadLettersFn(self._bootstrap_servers, self._topic))
+    if self._path:
+      _ = (dead_letters
+           | 'ToJsonLines' >> beam.Map(to_json)
+           # Windows let a streaming job close files; a bounded job closes them at the end anyway.
+           | 'WindowForFiles' >> beam.WindowInto(FixedWindows(FILE_WINDOW_S))
+           | 'WriteFiles' >> fileio.WriteToFiles(
+               path=self._path, shards=1,
+               file_naming=fileio.default_file_naming(prefix='dead-letters', suffix='.jsonl')))
+    return published
+
+  def display_data(self):
+    return {'dead_letter_topic': self._topic, 'dead_letter_path': self._path or ''}

@@ -1,0 +1,324 @@
+"""ReadFromKafka in pure Python: a splittable DoFn over Kafka partitions, built on kafka-python.
+
+Beam's own ``apache_beam.io.kafka.ReadFromKafka`` is a Java cross-language transform; this one needs no JVM, so
+the same graph runs on the Python runner locally, on Flink and on Dataflow.
+
+Shape: ``Impulse -> plan one PartitionRead per partition -> Reshuffle -> read each partition (SDF)``.
+Each partition's restriction is an offset range; the reader checkpoints (``defer_remainder``) every
+``max_records_per_bundle`` records or ``max_bundle_seconds``, and commits the offsets it read to the consumer
+group only when the runner finalizes the bundle, i.e. once everything downstream of it is durable.
+"""
+
+import dataclasses
+import datetime
+import logging
+import threading
+import time
+from typing import Dict, Iterable, Optional
+
+import apache_beam as beam
+from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
+from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
+from apache_beam.metrics import Metrics
+from apache_beam.transforms.core import RestrictionProvider
+from apache_beam.utils.timestamp import Timestamp
+
+from beam_pipeline import metrics
+from beam_pipeline.records import UNBOUNDED_STOP_OFFSET, KafkaRecord, PartitionRead
+
+_LOGGER = logging.getLogger(__name__)
+
+# How long to wait for a broker or a topic's metadata before calling the source unreachable.
+CONNECT_TIMEOUT_S = 30.0
+# One poll waits at most this long for data; it bounds how long an idle reader holds a bundle open.
+_POLL_TIMEOUT_S = 0.5
+# A streaming partition with nothing new is looked at again after this long.
+_IDLE_RESUME_DELAY = datetime.timedelta(seconds=1)
+
+
+class KafkaReadError(RuntimeError):
+  """The source cannot be read: no broker at the address, or no such topic."""
+
+
+@dataclasses.dataclass(frozen=True)
+class KafkaReadConfig:
+  bootstrap_servers: str
+  topic: str
+  consumer_group: Optional[str]
+  start_offset: str = 'earliest'
+  start_time_ms: Optional[int] = None
+  stop_time_ms: Optional[int] = None
+  bounded: bool = False
+  commit_offsets: bool = True
+  max_records_per_bundle: int = 20000
+  max_bundle_seconds: float = 5.0
+
+  def consumer(self, client_role: str):
+    """A kafka-python consumer that is assigned partitions by hand; it never joins the group."""
+    from kafka import KafkaConsumer
+    from kafka.errors import NoBrokersAvailable
+    try:
+      return KafkaConsumer(
+          bootstrap_servers=self.bootstrap_servers.split(','),
+          group_id=self.consumer_group,
+          client_id=f'site-stats-{client_role}',
+          enable_auto_commit=False,
+          # Where a stored position fell off the log (retention), continue from the oldest message left.
+          auto_offset_reset='earliest',
+          max_partition_fetch_bytes=4 * 1024 * 1024,
+          fetch_max_bytes=32 * 1024 * 1024,
+          # A fetch response may be as large as fetch_max_bytes; kafka-python's 1 MB frame cap would drop it.
+          receive_message_max_bytes=64 * 1024 * 1024,
+          request_timeout_ms=30000,
+          api_version_auto_timeout_ms=int(CONNECT_TIMEOUT_S * 1000))
+    except NoBrokersAvailable:
+      raise KafkaReadError(
+          f'no Kafka broker answered at {self.bootstrap_servers} within {CONNECT_TIMEOUT_S:.0f}s '
+          '(check --bootstrap_servers and that the brokers are reachable from the workers)') from None
+
+
+def wait_for_partitions(consumer, config: KafkaReadConfig) -> Iterable[int]:
+  """The topic's partition numbers; raises KafkaReadError naming the topic if it does not appear in time."""
+  deadline = time.monotonic() + CONNECT_TIMEOUT_S
+  while True:
+    partitions = consumer.partitions_for_topic(config.topic)
+    if partitions:
+      return sorted(partitions)
+    if time.monotonic() > deadline:
+      raise KafkaReadError(
+          f'topic {config.topic!r} does not exist on {config.bootstrap_servers} '
+          f'(waited {CONNECT_TIMEOUT_S:.0f}s for its metadata)')
+    time.sleep(0.5)
+
+
+class _PlanPartitionReadsFn(beam.DoFn):
+  """Turns the impulse into one PartitionRead per partition, with offsets resolved at job start."""
+
+  def __init__(self, config: KafkaReadConfig):
+    self._config = config
+
+  def process(self, unused_impulse):
+    from kafka import TopicPartition
+    config = self._config
+    consumer = config.consumer('planner')
+    try:
+      partitions = [TopicPartition(config.topic, p) for p in wait_for_partitions(consumer, config)]
+      beginning = consumer.beginning_offsets(partitions)
+      end = consumer.end_offsets(partitions)
+      start_at_time = self._offsets_at(consumer, partitions, config.start_time_ms, end)
+      stop_at_time = self._offsets_at(consumer, partitions, config.stop_time_ms, end)
+      for tp in partitions:
+        committed = consumer.committed(tp) if config.consumer_group and config.commit_offsets else None
+        if committed is not None:
+          start = committed
+        elif start_at_time is not None:
+          start = start_at_time[tp]
+        else:
+          start = beginning[tp] if config.start_offset == 'earliest' else end[tp]
+        if start < beginning[tp]:
+          _LOGGER.warning('%s: offsets %d..%d expired before they were read; starting at %d',
+                          tp, start, beginning[tp] - 1, beginning[tp])
+          start = beginning[tp]
+        if config.bounded:
+          stop = stop_at_time[tp] if stop_at_time is not None else end[tp]
+          stop = max(stop, start)
+        else:
+          stop = UNBOUNDED_STOP_OFFSET
+        _LOGGER.info('%s: reading offsets [%d, %s)%s', tp, start,
+                     stop if config.bounded else 'unbounded',
+                     ' from the committed offset' if committed is not None else '')
+        yield PartitionRead(config.topic, tp.partition, start, stop)
+    finally:
+      consumer.close(autocommit=False)
+
+  @staticmethod
+  def _offsets_at(consumer, partitions, time_ms, end) -> Optional[Dict]:
+    if time_ms is None:
+      return None
+    found = consumer.offsets_for_times({tp: time_ms for tp in partitions})
+    return {tp: found[tp].offset if found.get(tp) is not None else end[tp] for tp in partitions}
+
+
+class _CheckpointOnlyOffsetTracker(OffsetRestrictionTracker):
+  """Splits only to checkpoint: a partition is read in order by one reader at a time.
+
+  Kafka offsets are committed per partition as a single position, which is only correct if the ranges
+  before it were processed; splitting a range in the middle for parallel reads would break that.
+  """
+
+  def __init__(self, offset_range: OffsetRange, bounded: bool):
+    super().__init__(offset_range)
+    self._bounded = bounded
+
+  def try_split(self, fraction_of_remainder):
+    if fraction_of_remainder != 0:
+      return None
+    return super().try_split(0)
+
+  def is_bounded(self):
+    return self._bounded
+
+
+class _PartitionRestrictionProvider(RestrictionProvider):
+
+  def initial_restriction(self, element: PartitionRead) -> OffsetRange:
+    return OffsetRange(element.start_offset, element.stop_offset)
+
+  def create_tracker(self, restriction: OffsetRange) -> _CheckpointOnlyOffsetTracker:
+    return _CheckpointOnlyOffsetTracker(restriction, bounded=restriction.stop != UNBOUNDED_STOP_OFFSET)
+
+  def restriction_size(self, element, restriction: OffsetRange) -> int:
+    if restriction.stop == UNBOUNDED_STOP_OFFSET:
+      return 1  # the backlog of a live partition is unknown here; any positive size keeps it scheduled
+    return restriction.size()
+
+
+class _ReadPartitionFn(beam.DoFn):
+  """Reads one partition's offset range, a bundle's worth at a time."""
+
+  def __init__(self, config: KafkaReadConfig):
+    self._config = config
+    self._consumer = None
+    self._lock = threading.Lock()  # the consumer is shared with finalization callbacks
+    self._read = Metrics.counter(metrics.NAMESPACE, metrics.MESSAGES_READ)
+    self._committed: Dict = {}
+
+  def setup(self):
+    self._consumer = self._config.consumer('reader')
+
+  def teardown(self):
+    if self._consumer is not None:
+      self._consumer.close(autocommit=False)
+      self._consumer = None
+
+  def process(
+      self,
+      element: PartitionRead,
+      # Beam fills the finalizer positionally and the tracker and watermark by name: keep this order.
+      finalizer=beam.DoFn.BundleFinalizerParam,
+      tracker=beam.DoFn.RestrictionParam(_PartitionRestrictionProvider()),
+      watermark=beam.DoFn.WatermarkEstimatorParam(ManualWatermarkEstimator.default_provider())):
+    yield from self._read_range(element, tracker, watermark, finalizer)
+
+  def _read_range(self, element: PartitionRead, tracker, watermark, finalizer):
+    from kafka import TopicPartition
+    config = self._config
+    tp = TopicPartition(element.topic, element.partition)
+    restriction = tracker.current_restriction()
+    deadline = time.monotonic() + config.max_bundle_seconds
+    emitted = 0
+    last_offset = None
+    with self._lock:
+      self._consumer.assign([tp])
+      self._consumer.seek(tp, restriction.start)
+    try:
+      while emitted < config.max_records_per_bundle:
+        with self._lock:
+          batch = self._consumer.poll(
+              timeout_ms=int(_POLL_TIMEOUT_S * 1000), max_records=config.max_records_per_bundle - emitted)
+        records = batch.get(tp, ())
+        if not records:
+          with self._lock:
+            position = self._consumer.position(tp)
+          if position >= restriction.stop:
+            # Past the range with nothing left to read (the end may be a transaction marker): done.
+            tracker.try_claim(restriction.stop)
+            return
+          if not config.bounded:
+            # Caught up: nothing older than now can still arrive from this partition's reader.
+            self._advance_watermark(watermark, Timestamp.now())
+            break
+          if time.monotonic() > deadline:
+            break
+          continue
+        for record in records:
+          if not tracker.try_claim(record.offset):
+            return
+          last_offset = record.offset
+          emitted += 1
+          event_time = Timestamp(micros=record.timestamp * 1000) if record.timestamp >= 0 else None
+          if event_time is not None:
+            self._advance_watermark(watermark, event_time)
+          kafka_record = KafkaRecord(record.key, record.value, record.topic, record.partition, record.offset,
+                                     record.timestamp)
+          yield (beam.window.TimestampedValue(kafka_record, event_time) if event_time is not None
+                 else kafka_record)
+        if last_offset + 1 >= restriction.stop:
+          return  # the whole range is claimed: no residual to schedule
+        if time.monotonic() > deadline:
+          break
+      tracker.defer_remainder(_IDLE_RESUME_DELAY if emitted == 0 else None)
+    finally:
+      self._read.inc(emitted)
+      if last_offset is not None and config.commit_offsets and config.consumer_group:
+        next_offset = last_offset + 1
+        finalizer.register(lambda: self._commit(tp, next_offset))
+
+  @staticmethod
+  def _advance_watermark(watermark, timestamp: Timestamp):
+    current = watermark.current_watermark()
+    if current is None or timestamp > current:
+      watermark.set_watermark(timestamp)
+
+  def _commit(self, tp, next_offset: int):
+    """Runs after the runner made the bundle durable: the group may now move past what it read."""
+    from kafka.errors import KafkaError
+    from kafka.structs import OffsetAndMetadata
+    if self._committed.get(tp, -1) >= next_offset:
+      return
+    try:
+      with self._lock:
+        self._consumer.commit({tp: OffsetAndMetadata(next_offset, '', -1)})
+      self._committed[tp] = next_offset
+    except KafkaError as error:
+      # Losing a commit only means a restart replays a little more; the data is already counted.
+      _LOGGER.warning('committing offset %d for %s to group %r failed: %s',
+                      next_offset, tp, self._config.consumer_group, error)
+
+
+class _StreamPartitionFn(_ReadPartitionFn):
+  """The same reader, declared unbounded so that runners treat its output as a stream."""
+
+  @beam.DoFn.unbounded_per_element()
+  def process(
+      self,
+      element: PartitionRead,
+      # Beam fills the finalizer positionally and the tracker and watermark by name: keep this order.
+      finalizer=beam.DoFn.BundleFinalizerParam,
+      tracker=beam.DoFn.RestrictionParam(_PartitionRestrictionProvider()),
+      watermark=beam.DoFn.WatermarkEstimatorParam(ManualWatermarkEstimator.default_provider())):
+    yield from self._read_range(element, tracker, watermark, finalizer)
+
+
+class ReadFromKafka(beam.PTransform):
+  """Reads a topic as KafkaRecords: bounded (up to the end at job start, or a stop time) or streaming."""
+
+  def __init__(self, config: KafkaReadConfig):
+    super().__init__()
+    if not config.topic:
+      raise ValueError('ReadFromKafka needs a topic')
+    if not config.bootstrap_servers:
+      raise ValueError('ReadFromKafka needs bootstrap servers')
+    if config.start_offset not in ('earliest', 'latest'):
+      raise ValueError(f'start_offset must be "earliest" or "latest", not {config.start_offset!r}')
+    if config.stop_time_ms is not None and not config.bounded:
+      raise ValueError('a stop time needs a bounded read')
+    self._config = config
+
+  def expand(self, pbegin):
+    read_fn = _ReadPartitionFn if self._config.bounded else _StreamPartitionFn
+    return (
+        pbegin
+        | 'Impulse' >> beam.Impulse()
+        | 'PlanPartitionReads' >> beam.ParDo(_PlanPartitionReadsFn(self._config))
+        # Spread partitions over workers before the long-running reads start.
+        | 'SpreadPartitions' >> beam.Reshuffle()
+        | 'ReadPartitions' >> beam.ParDo(read_fn(self._config)).with_output_types(KafkaRecord))
+
+  def display_data(self):
+    return {
+        'bootstrap_servers': self._config.bootstrap_servers,
+        'topic': self._config.topic,
+        'consumer_group': self._config.consumer_group or '',
+        'bounded': self._config.bounded,
+    }

@@ -1,0 +1,137 @@
+"""The pipeline's options, and the checks that make a bad value fail before the job starts."""
+
+import argparse
+import datetime
+import re
+from typing import List, Optional
+
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from beam_pipeline.schema import DEFAULT_TABLE, check_identifier
+
+START_OFFSETS = ('earliest', 'latest')
+_TOPIC = re.compile(r'[A-Za-z0-9._\-]{1,249}')
+_HOST_PORT = re.compile(r'[^\s,:]+:\d{1,5}')
+
+
+class OptionError(ValueError):
+  """An option's value cannot work; the message names the option and says what to use instead."""
+
+
+class SiteStatsOptions(PipelineOptions):
+  """Where to read events, where to count them, and where refused messages go."""
+
+  @classmethod
+  def _add_argparse_args(cls, parser):
+    kafka = parser.add_argument_group('Kafka source')
+    try:
+      kafka.add_argument('--bootstrap_servers', default='localhost:9092',
+                         help='Kafka brokers to bootstrap from, host:port[,host:port...].')
+    except argparse.ArgumentError:
+      pass  # Beam declares the same flag, with the same meaning, for its Kafka Streams runner: share it.
+    kafka.add_argument('--topic', help='Topic holding the JSON events (required).')
+    kafka.add_argument('--consumer_group', default='site-stats',
+                       help='Consumer group whose committed offsets the job starts from and advances once a '
+                            'bundle is durably processed.')
+    kafka.add_argument('--start_offset', default='earliest', choices=START_OFFSETS,
+                       help='Where to start a partition the group has no committed offset for.')
+    kafka.add_argument('--start_time',
+                       help='Start each partition without a committed offset at the first message at or after '
+                            'this time (ISO-8601, UTC if no zone, or epoch milliseconds); overrides --start_offset.')
+    kafka.add_argument('--stop_time',
+                       help='With --bounded: stop each partition before the first message at or after this time '
+                            '(ISO-8601 or epoch milliseconds).')
+    kafka.add_argument('--bounded', action='store_true',
+                       help='Read each partition up to its end at job start (or --stop_time), then finish. '
+                            'Without it the job streams until cancelled.')
+    kafka.add_argument('--max_records_per_bundle', type=int, default=20000,
+                       help='How many records one partition contributes to a bundle before the reader '
+                            'checkpoints; bounds memory and how much a failed bundle replays.')
+    kafka.add_argument('--max_bundle_seconds', type=float, default=5.0,
+                       help='How long one partition reads into a bundle before the reader checkpoints.')
+
+    cassandra = parser.add_argument_group('Cassandra sink')
+    cassandra.add_argument('--cassandra_hosts', default='127.0.0.1',
+                           help='Cassandra contact points, comma-separated host names or addresses.')
+    cassandra.add_argument('--cassandra_port', type=int, default=9042, help='Cassandra native protocol port.')
+    cassandra.add_argument('--keyspace', help='Keyspace holding the counter table (required).')
+    cassandra.add_argument('--table', default=DEFAULT_TABLE, help='Counter table name.')
+    cassandra.add_argument('--max_concurrent_writes', type=int, default=64,
+                           help='Counter UPDATEs in flight at once per writer.')
+
+    dead_letters = parser.add_argument_group('Dead letters')
+    dead_letters.add_argument('--dead_letter_topic',
+                              help='Kafka topic for refused messages (default: <topic>-dlq). It must exist.')
+    dead_letters.add_argument('--dead_letter_path',
+                              help='Also write refused messages as JSON lines to files with this prefix.')
+
+
+def parse_time_ms(value: str, option: str) -> int:
+  """Epoch milliseconds from ISO-8601 (naive means UTC) or from a plain integer of milliseconds."""
+  text = value.strip()
+  if text.isdigit():
+    return int(text)
+  try:
+    moment = datetime.datetime.fromisoformat(text.replace('Z', '+00:00'))
+  except ValueError:
+    raise OptionError(f'--{option}={value!r} is not a time: use ISO-8601 such as 2017-02-04T00:00:00Z, '
+                      'or epoch milliseconds') from None
+  if moment.tzinfo is None:
+    moment = moment.replace(tzinfo=datetime.timezone.utc)
+  return int(moment.timestamp() * 1000)
+
+
+def check_options(options: PipelineOptions) -> List[str]:
+  """Raises OptionError for the first option that cannot work; returns notes on what was implied."""
+  site = options.view_as(SiteStatsOptions)
+  standard = options.view_as(StandardOptions)
+  notes = []
+  if not site.topic:
+    raise OptionError('--topic is required: the Kafka topic holding the events')
+  if not _TOPIC.fullmatch(site.topic):
+    raise OptionError(f'--topic={site.topic!r} is not a Kafka topic name (letters, digits, ".", "_", "-")')
+  if not site.bootstrap_servers or not all(
+      _HOST_PORT.fullmatch(s.strip()) for s in site.bootstrap_servers.split(',')):
+    raise OptionError(f'--bootstrap_servers={site.bootstrap_servers!r}: use host:port[,host:port...]')
+  if not site.consumer_group or not site.consumer_group.strip():
+    raise OptionError('--consumer_group must not be empty')
+  start_ms = parse_time_ms(site.start_time, 'start_time') if site.start_time else None
+  if site.stop_time:
+    if not site.bounded:
+      raise OptionError('--stop_time ends the read, so it needs --bounded')
+    stop_ms = parse_time_ms(site.stop_time, 'stop_time')
+    if start_ms is not None and stop_ms <= start_ms:
+      raise OptionError(f'--stop_time ({site.stop_time}) must be after --start_time ({site.start_time})')
+  if site.bounded and standard.streaming:
+    raise OptionError('--bounded reads a fixed range and finishes; drop --streaming (or drop --bounded)')
+  if site.max_records_per_bundle < 1:
+    raise OptionError(f'--max_records_per_bundle={site.max_records_per_bundle} must be at least 1')
+  if site.max_bundle_seconds <= 0:
+    raise OptionError(f'--max_bundle_seconds={site.max_bundle_seconds} must be positive')
+  if not site.keyspace:
+    raise OptionError('--keyspace is required: the Cassandra keyspace holding the counter table')
+  for name, value in (('keyspace', site.keyspace), ('table', site.table)):
+    try:
+      check_identifier(value, name)
+    except ValueError as error:
+      raise OptionError(f'--{name}: {error}') from None
+  if not site.cassandra_hosts or not all(h.strip() for h in site.cassandra_hosts.split(',')):
+    raise OptionError(f'--cassandra_hosts={site.cassandra_hosts!r}: use host[,host...]')
+  if not 0 < site.cassandra_port < 65536:
+    raise OptionError(f'--cassandra_port={site.cassandra_port} is not a TCP port (1-65535)')
+  if site.max_concurrent_writes < 1:
+    raise OptionError(f'--max_concurrent_writes={site.max_concurrent_writes} must be at least 1')
+  if site.dead_letter_topic and not _TOPIC.fullmatch(site.dead_letter_topic):
+    raise OptionError(f'--dead_letter_topic={site.dead_letter_topic!r} is not a Kafka topic name')
+  if not site.bounded and not standard.streaming:
+    standard.streaming = True
+    notes.append('streaming read (no --bounded): running with --streaming')
+  return notes
+
+
+def dead_letter_topic(site: SiteStatsOptions) -> str:
+  return site.dead_letter_topic or f'{site.topic}-dlq'
+
+
+def optional_time_ms(value: Optional[str], option: str) -> Optional[int]:
+  return parse_time_ms(value, option) if value else None

@@ -1,0 +1,62 @@
+"""ParseJson: a message's value must be UTF-8 text holding one JSON object."""
+
+import json
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from beam_pipeline import metrics
+from beam_pipeline.records import DeadLetter, KafkaRecord, ParsedMessage
+
+STAGE = 'parse'
+
+
+def _refuse_constant(name: str) -> Any:
+  # Python's json accepts NaN and Infinity; JSON does not.
+  raise ValueError(f'{name} is not valid JSON')
+
+
+def parse_value(value) -> dict:
+  """The JSON object held by a message value; raises ValueError with a readable reason otherwise."""
+  if value is None:
+    raise ValueError('message has no value (null/tombstone)')
+  try:
+    text = value.decode('utf-8')
+  except UnicodeDecodeError as error:
+    raise ValueError(f'value is not UTF-8 text: {error}') from None
+  try:
+    document = json.loads(text, parse_constant=_refuse_constant)
+  except RecursionError:
+    raise ValueError('value is not valid JSON: nested too deeply') from None
+  except ValueError as error:  # JSONDecodeError, and integers longer than Python will convert
+    raise ValueError(f'value is not valid JSON: {error}') from None
+  if not isinstance(document, dict):
+    raise ValueError(f'value is JSON {type(document).__name__}, not an object')
+  return document
+
+
+class ParseJsonFn(beam.DoFn):
+  DEAD_LETTERS = 'dead_letters'
+
+  def __init__(self):
+    self._parsed = Metrics.counter(metrics.NAMESPACE, metrics.MESSAGES_PARSED)
+    self._refused = Metrics.counter(metrics.NAMESPACE, metrics.dead_lettered(STAGE))
+
+  def process(self, record: KafkaRecord):
+    try:
+      document = parse_value(record.value)
+    except ValueError as error:
+      self._refused.inc()
+      yield beam.pvalue.TaggedOutput(self.DEAD_LETTERS, DeadLetter(STAGE, str(error), record))
+      return
+    self._parsed.inc()
+    yield ParsedMessage(document, record)
+
+
+class ParseJson(beam.PTransform):
+  """KafkaRecords in; ParsedMessages on the main output, DeadLetters on ``dead_letters``."""
+
+  def expand(self, records):
+    return records | 'ParseJsonObjects' >> beam.ParDo(ParseJsonFn()).with_outputs(
+        ParseJsonFn.DEAD_LETTERS, main='parsed')

@@ -1,0 +1,82 @@
+"""The graph, wired in one place, and how a run is started:
+
+    ReadFromKafka -> ParseJson -> Validate -> CassandraCounterWrite
+                         \\            \\              \\
+                          +------------+--------------+--> WriteDeadLetters (Kafka topic, optional files)
+"""
+
+import logging
+import time
+from typing import List, Optional, Tuple
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.runners.runner import PipelineResult
+
+from beam_pipeline import metrics
+from beam_pipeline.cassandra_connection import CassandraConnection
+from beam_pipeline.cassandra_write import CassandraCounterWrite
+from beam_pipeline.dead_letters import WriteDeadLetters
+from beam_pipeline.kafka_read import KafkaReadConfig, ReadFromKafka
+from beam_pipeline.options import SiteStatsOptions, check_options, dead_letter_topic, optional_time_ms
+from beam_pipeline.parse import ParseJson
+from beam_pipeline.validate import Validate
+
+_LOGGER = logging.getLogger(__name__)
+
+# Beam's DirectRunner first tries to download the Prism runner, which fails offline; this project runs
+# local jobs on Beam's in-process Python runner on purpose (it runs splittable DoFns, batch and streaming).
+_LOCAL_RUNNER_NAMES = (None, 'DirectRunner', 'SwitchingDirectRunner', 'FnApiRunner')
+
+
+def build_graph(pipeline: beam.Pipeline, site: SiteStatsOptions) -> None:
+  records = pipeline | 'ReadFromKafka' >> ReadFromKafka(read_config(site))
+  parsed = records | 'ParseJson' >> ParseJson()
+  valid = parsed.parsed | 'Validate' >> Validate()
+  written = valid.valid | 'CassandraCounterWrite' >> CassandraCounterWrite(
+      cassandra_connection(site), site.keyspace, site.table, site.max_concurrent_writes)
+  _ = ((parsed.dead_letters, valid.dead_letters, written.dead_letters)
+       | 'CollectDeadLetters' >> beam.Flatten()
+       | 'WriteDeadLetters' >> WriteDeadLetters(site.bootstrap_servers, dead_letter_topic(site),
+                                                site.dead_letter_path))
+
+
+def read_config(site: SiteStatsOptions) -> KafkaReadConfig:
+  return KafkaReadConfig(
+      bootstrap_servers=site.bootstrap_servers, topic=site.topic, consumer_group=site.consumer_group,
+      start_offset=site.start_offset, start_time_ms=optional_time_ms(site.start_time, 'start_time'),
+      stop_time_ms=optional_time_ms(site.stop_time, 'stop_time'), bounded=site.bounded,
+      max_records_per_bundle=site.max_records_per_bundle, max_bundle_seconds=site.max_bundle_seconds)
+
+
+def cassandra_connection(site: SiteStatsOptions) -> CassandraConnection:
+  return CassandraConnection(hosts=tuple(h.strip() for h in site.cassandra_hosts.split(',')),
+                             port=site.cassandra_port)
+
+
+def local_runner():
+  from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+  return FnApiRunner()
+
+
+def choose_runner(options: PipelineOptions):
+  """The Python FnApiRunner for local runs; any other runner (Flink, Dataflow) exactly as asked."""
+  name = options.view_as(StandardOptions).runner
+  if name in _LOCAL_RUNNER_NAMES:
+    return local_runner()
+  return None  # beam.Pipeline resolves --runner itself
+
+
+def run(argv: Optional[List[str]] = None) -> Tuple[PipelineResult, Optional[metrics.RunSummary]]:
+  """Builds and runs the job; a bounded run returns its summary once finished, a streaming run blocks."""
+  options = PipelineOptions(argv)
+  for note in check_options(options):
+    _LOGGER.info('%s', note)
+  site = options.view_as(SiteStatsOptions)
+  pipeline = beam.Pipeline(runner=choose_runner(options), options=options)
+  build_graph(pipeline, site)
+  started = time.monotonic()
+  result = pipeline.run()
+  result.wait_until_finish()
+  summary = metrics.summarize(result, time.monotonic() - started)
+  return result, summary
