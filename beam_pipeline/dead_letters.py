@@ -8,20 +8,19 @@ A dead letter is a JSON object:
 import base64
 import json
 import logging
+import time
+import uuid
 from typing import Optional
 
 import apache_beam as beam
-from apache_beam.io import fileio
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
-from apache_beam.transforms.window import FixedWindows
 
 from beam_pipeline import metrics
 from beam_pipeline.records import DeadLetter
 
 _LOGGER = logging.getLogger(__name__)
 
-# Streaming writes of dead-letter files are cut into windows of this many seconds of event time.
-FILE_WINDOW_S = 60
 _PRODUCER_TIMEOUT_S = 30
 
 
@@ -108,29 +107,49 @@ class _PublishDeadLettersFn(beam.DoFn):
       self._producer = None
 
 
-class WriteDeadLetters(beam.PTransform):
-  """Publishes DeadLetters to a Kafka topic and, when ``path`` is given, writes them as JSON lines under it."""
+class _WriteDeadLetterFilesFn(beam.DoFn):
+  """Writes each bundle's dead letters to one new JSON-lines file, closed before the bundle completes.
 
-  def __init__(self, bootstrap_servers: str, topic: str, path: Optional[str] = None):
+  One file per bundle (and none for a bundle without dead letters) needs no grouping, so files appear while a
+  streaming job runs, on every runner; ``FileSystems`` makes the same code write to local disk or gs://.
+  """
+
+  def __init__(self, directory: str):
+    self._directory = directory
+
+  def start_bundle(self):
+    self._lines = []
+
+  def process(self, dead_letter: DeadLetter):
+    self._lines.append(to_json(dead_letter))
+
+  def finish_bundle(self):
+    if not self._lines:
+      return
+    stamp = time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())
+    path = FileSystems.join(self._directory, f'dead-letters-{stamp}-{uuid.uuid4().hex}.jsonl')
+    with FileSystems.create(path, mime_type='application/x-ndjson') as out:
+      out.write(('\n'.join(self._lines) + '\n').encode('utf-8'))
+    self._lines = []
+
+
+class WriteDeadLetters(beam.PTransform):
+  """Publishes DeadLetters to a Kafka topic and, when ``directory`` is given, writes them as JSON lines there."""
+
+  def __init__(self, bootstrap_servers: str, topic: str, directory: Optional[str] = None):
     super().__init__()
     if not topic:
       raise ValueError('WriteDeadLetters needs a topic')
     self._bootstrap_servers = bootstrap_servers
     self._topic = topic
-    self._path = path
+    self._directory = directory
 
   def expand(self, dead_letters):
     published = dead_letters | 'PublishToKafka' >> beam.ParDo(
         _PublishDeadLettersFn(self._bootstrap_servers, self._topic))
-    if self._path:
-      _ = (dead_letters
-           | 'ToJsonLines' >> beam.Map(to_json)
-           # Windows let a streaming job close files; a bounded job closes them at the end anyway.
-           | 'WindowForFiles' >> beam.WindowInto(FixedWindows(FILE_WINDOW_S))
-           | 'WriteFiles' >> fileio.WriteToFiles(
-               path=self._path, shards=1,
-               file_naming=fileio.default_file_naming(prefix='dead-letters', suffix='.jsonl')))
+    if self._directory:
+      _ = dead_letters | 'WriteJsonLines' >> beam.ParDo(_WriteDeadLetterFilesFn(self._directory))
     return published
 
   def display_data(self):
-    return {'dead_letter_topic': self._topic, 'dead_letter_path': self._path or ''}
+    return {'dead_letter_topic': self._topic, 'dead_letter_path': self._directory or ''}

@@ -10,7 +10,6 @@ group only when the runner finalizes the bundle, i.e. once everything downstream
 """
 
 import dataclasses
-import datetime
 import logging
 import threading
 import time
@@ -21,19 +20,19 @@ from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTr
 from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.core import RestrictionProvider
-from apache_beam.utils.timestamp import Timestamp
+from apache_beam.utils.timestamp import Duration, Timestamp
 
 from beam_pipeline import metrics
 from beam_pipeline.records import UNBOUNDED_STOP_OFFSET, KafkaRecord, PartitionRead
 
 _LOGGER = logging.getLogger(__name__)
 
-# How long to wait for a broker or a topic's metadata before calling the source unreachable.
-CONNECT_TIMEOUT_S = 30.0
+# How long to wait, by default, for a broker or a topic's metadata before calling the source unreachable.
+DEFAULT_CONNECT_TIMEOUT_S = 30.0
 # One poll waits at most this long for data; it bounds how long an idle reader holds a bundle open.
 _POLL_TIMEOUT_S = 0.5
 # A streaming partition with nothing new is looked at again after this long.
-_IDLE_RESUME_DELAY = datetime.timedelta(seconds=1)
+_IDLE_RESUME_DELAY = Duration(seconds=1)
 
 
 class KafkaReadError(RuntimeError):
@@ -52,6 +51,7 @@ class KafkaReadConfig:
   commit_offsets: bool = True
   max_records_per_bundle: int = 20000
   max_bundle_seconds: float = 5.0
+  connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
 
   def consumer(self, client_role: str):
     """A kafka-python consumer that is assigned partitions by hand; it never joins the group."""
@@ -70,16 +70,16 @@ class KafkaReadConfig:
           # A fetch response may be as large as fetch_max_bytes; kafka-python's 1 MB frame cap would drop it.
           receive_message_max_bytes=64 * 1024 * 1024,
           request_timeout_ms=30000,
-          api_version_auto_timeout_ms=int(CONNECT_TIMEOUT_S * 1000))
+          api_version_auto_timeout_ms=int(self.connect_timeout_s * 1000))
     except NoBrokersAvailable:
       raise KafkaReadError(
-          f'no Kafka broker answered at {self.bootstrap_servers} within {CONNECT_TIMEOUT_S:.0f}s '
+          f'no Kafka broker answered at {self.bootstrap_servers} within {self.connect_timeout_s:.0f}s '
           '(check --bootstrap_servers and that the brokers are reachable from the workers)') from None
 
 
 def wait_for_partitions(consumer, config: KafkaReadConfig) -> Iterable[int]:
   """The topic's partition numbers; raises KafkaReadError naming the topic if it does not appear in time."""
-  deadline = time.monotonic() + CONNECT_TIMEOUT_S
+  deadline = time.monotonic() + config.connect_timeout_s
   while True:
     partitions = consumer.partitions_for_topic(config.topic)
     if partitions:
@@ -87,7 +87,7 @@ def wait_for_partitions(consumer, config: KafkaReadConfig) -> Iterable[int]:
     if time.monotonic() > deadline:
       raise KafkaReadError(
           f'topic {config.topic!r} does not exist on {config.bootstrap_servers} '
-          f'(waited {CONNECT_TIMEOUT_S:.0f}s for its metadata)')
+          f'(waited {config.connect_timeout_s:.0f}s for its metadata)')
     time.sleep(0.5)
 
 

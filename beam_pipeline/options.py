@@ -47,6 +47,8 @@ class SiteStatsOptions(PipelineOptions):
     kafka.add_argument('--max_records_per_bundle', type=int, default=20000,
                        help='How many records one partition contributes to a bundle before the reader '
                             'checkpoints; bounds memory and how much a failed bundle replays.')
+    kafka.add_argument('--kafka_connect_timeout_s', type=float, default=30.0,
+                       help='How long to wait for the brokers and the topic before failing with an error.')
     kafka.add_argument('--max_bundle_seconds', type=float, default=5.0,
                        help='How long one partition reads into a bundle before the reader checkpoints.')
 
@@ -63,7 +65,8 @@ class SiteStatsOptions(PipelineOptions):
     dead_letters.add_argument('--dead_letter_topic',
                               help='Kafka topic for refused messages (default: <topic>-dlq). It must exist.')
     dead_letters.add_argument('--dead_letter_path',
-                              help='Also write refused messages as JSON lines to files with this prefix.')
+                              help='Also write refused messages as JSON-lines files into this directory (local or gs://), '
+                                   'one file per bundle that refused any.')
 
 
 def parse_time_ms(value: str, option: str) -> int:
@@ -106,6 +109,8 @@ def check_options(options: PipelineOptions) -> List[str]:
     raise OptionError('--bounded reads a fixed range and finishes; drop --streaming (or drop --bounded)')
   if site.max_records_per_bundle < 1:
     raise OptionError(f'--max_records_per_bundle={site.max_records_per_bundle} must be at least 1')
+  if site.kafka_connect_timeout_s <= 0:
+    raise OptionError(f'--kafka_connect_timeout_s={site.kafka_connect_timeout_s} must be positive')
   if site.max_bundle_seconds <= 0:
     raise OptionError(f'--max_bundle_seconds={site.max_bundle_seconds} must be positive')
   if not site.keyspace:

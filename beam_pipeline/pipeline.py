@@ -46,7 +46,8 @@ def read_config(site: SiteStatsOptions) -> KafkaReadConfig:
       bootstrap_servers=site.bootstrap_servers, topic=site.topic, consumer_group=site.consumer_group,
       start_offset=site.start_offset, start_time_ms=optional_time_ms(site.start_time, 'start_time'),
       stop_time_ms=optional_time_ms(site.stop_time, 'stop_time'), bounded=site.bounded,
-      max_records_per_bundle=site.max_records_per_bundle, max_bundle_seconds=site.max_bundle_seconds)
+      max_records_per_bundle=site.max_records_per_bundle, max_bundle_seconds=site.max_bundle_seconds,
+      connect_timeout_s=site.kafka_connect_timeout_s)
 
 
 def cassandra_connection(site: SiteStatsOptions) -> CassandraConnection:

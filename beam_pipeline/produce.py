@@ -67,6 +67,8 @@ class ExpectedTotals:
   views: int = 0
   clicks: int = 0
   per_key: Dict[Tuple[datetime.date, int], list] = dataclasses.field(default_factory=dict)
+  # (partition, offset) -> invalid kind, filled in as the broker acknowledges each invalid message
+  invalid_offsets: Dict[Tuple[int, int], str] = dataclasses.field(default_factory=dict)
 
   def add(self, message: SyntheticMessage) -> None:
     self.messages += 1
@@ -127,20 +129,26 @@ def produce(bootstrap_servers: str, topic: str, messages: Iterator[SyntheticMess
   """Sends every message (acks=all) and returns what the counters must add up to."""
   from kafka import KafkaProducer
   producer = KafkaProducer(bootstrap_servers=bootstrap_servers.split(','), acks='all', linger_ms=20,
-                           batch_size=512 * 1024, buffer_memory=128 * 1024 * 1024,
+                           batch_size=512 * 1024,
                            max_request_size=16 * 1024 * 1024)
   expected = ExpectedTotals()
   failures = []
   try:
     for message in messages:
       expected.add(message)
-      producer.send(topic, key=message.key, value=message.value).add_errback(failures.append)
+      future = producer.send(topic, key=message.key, value=message.value).add_errback(failures.append)
+      if message.invalid_kind is not None:
+        future.add_callback(_remember_invalid, expected.invalid_offsets, message.invalid_kind)
     producer.flush()
   finally:
     producer.close()
   if failures:
     raise RuntimeError(f'{len(failures)} messages were not acknowledged by {topic!r}: {failures[0]!r}')
   return expected
+
+
+def _remember_invalid(invalid_offsets, kind, metadata):
+  invalid_offsets[(metadata.partition, metadata.offset)] = kind
 
 
 def main(argv=None) -> int:

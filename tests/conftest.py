@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaAdminClient
-from kafka.admin import NewTopic
 
 from beam_pipeline import schema
 from beam_pipeline.cassandra_connection import build_cluster
 from beam_pipeline.local.stack import LocalStack
+from beam_pipeline.topics import delete_topics, ensure_topics
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEST_PARTITIONS = 4
@@ -72,12 +72,12 @@ def _unique_name(request, prefix: str) -> str:
 
 
 @pytest.fixture
-def topic(request, kafka_admin) -> str:
-  """A fresh topic with TEST_PARTITIONS partitions, deleted after the test."""
+def topic(request, kafka_admin, bootstrap_servers) -> str:
+  """A fresh topic with TEST_PARTITIONS partitions and its ``-dlq`` topic, both deleted after the test."""
   name = _unique_name(request, 't')
-  kafka_admin.create_topics([NewTopic(name, num_partitions=TEST_PARTITIONS, replication_factor=1)])
+  ensure_topics(bootstrap_servers, [name, f'{name}-dlq'], TEST_PARTITIONS)
   yield name
-  kafka_admin.delete_topics([name])
+  delete_topics(bootstrap_servers, [name, f'{name}-dlq'])
 
 
 @pytest.fixture

@@ -1,0 +1,76 @@
+"""What the end-to-end tests share: producing a known dataset, running the job, reading back the outcome."""
+
+import json
+import time
+from typing import Dict, List, Tuple
+
+from kafka import KafkaConsumer, TopicPartition
+
+from beam_pipeline import produce
+from beam_pipeline.pipeline import run
+
+
+def produce_dataset(bootstrap_servers: str, topic: str, count: int, keys: int = 200, bad_ratio: float = 0.05,
+                    seed: int = 1) -> produce.ExpectedTotals:
+  return produce.produce(bootstrap_servers, topic, produce.generate(count, keys, bad_ratio, seed))
+
+
+def job_args(bootstrap_servers: str, topic: str, keyspace: str, cassandra_port: int, *extra: str) -> List[str]:
+  return ['--bootstrap_servers', bootstrap_servers, '--topic', topic, '--keyspace', keyspace,
+          '--cassandra_hosts', '127.0.0.1', '--cassandra_port', str(cassandra_port),
+          '--consumer_group', f'{topic}-group', *extra]
+
+
+def run_bounded(*args: str):
+  """Runs the bounded job in this process on the local runner; returns its summary."""
+  _, summary = run([*args, '--bounded'])
+  return summary
+
+
+def read_counters(session, keyspace: str, table: str = 'site_stats') -> Dict[Tuple, Tuple[int, int]]:
+  return {(row.date.date(), row.site_id): (row.views, row.clicks)
+          for row in session.execute(f'SELECT date, site_id, views, clicks FROM {keyspace}.{table}')}
+
+
+def expected_counters(expected: produce.ExpectedTotals) -> Dict[Tuple, Tuple[int, int]]:
+  return {key: (views, clicks) for key, (views, clicks) in expected.per_key.items()}
+
+
+def read_topic(bootstrap_servers: str, topic: str, timeout_s: float = 30) -> list:
+  """Every record now in the topic, read from the beginning up to the end offsets."""
+  consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+  try:
+    partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning(*partitions)
+    end = consumer.end_offsets(partitions)
+    records, deadline = [], time.monotonic() + timeout_s
+    while any(consumer.position(tp) < end[tp] for tp in partitions):
+      if time.monotonic() > deadline:
+        raise TimeoutError(f'could not read {topic} to its end within {timeout_s}s')
+      for batch in consumer.poll(timeout_ms=500).values():
+        records.extend(batch)
+    return records
+  finally:
+    consumer.close()
+
+
+def read_dead_letters(bootstrap_servers: str, topic: str) -> List[dict]:
+  return [json.loads(record.value) for record in read_topic(bootstrap_servers, f'{topic}-dlq')]
+
+
+def committed_offsets(bootstrap_servers: str, group: str, topic: str) -> Dict[int, int]:
+  consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=group, enable_auto_commit=False)
+  try:
+    return {p: consumer.committed(TopicPartition(topic, p)) for p in consumer.partitions_for_topic(topic)}
+  finally:
+    consumer.close()
+
+
+def end_offsets(bootstrap_servers: str, topic: str) -> Dict[int, int]:
+  consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers)
+  try:
+    partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+    return {tp.partition: offset for tp, offset in consumer.end_offsets(partitions).items()}
+  finally:
+    consumer.close()
