@@ -36,6 +36,16 @@ def expected_counters(expected: produce.ExpectedTotals) -> Dict[Tuple, Tuple[int
   return {key: (views, clicks) for key, (views, clicks) in expected.per_key.items()}
 
 
+def add_counters(*parts: Dict[Tuple, Tuple[int, int]]) -> Dict[Tuple, Tuple[int, int]]:
+  """Per-key sums of several expected-counter maps."""
+  total: Dict[Tuple, Tuple[int, int]] = {}
+  for part in parts:
+    for key, (views, clicks) in part.items():
+      old_views, old_clicks = total.get(key, (0, 0))
+      total[key] = (old_views + views, old_clicks + clicks)
+  return total
+
+
 def read_topic(bootstrap_servers: str, topic: str, timeout_s: float = 30) -> list:
   """Every record now in the topic, read from the beginning up to the end offsets."""
   consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)

@@ -1,0 +1,69 @@
+"""CassandraCounterWrite on its own, against the real Cassandra."""
+
+import datetime
+
+import apache_beam as beam
+import pytest
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, is_empty
+
+from beam_pipeline import metrics
+from beam_pipeline.cassandra_connection import CassandraConnection
+from beam_pipeline.cassandra_write import CassandraCounterWrite
+from beam_pipeline.pipeline import local_runner
+from beam_pipeline.records import KafkaRecord, SiteIncrement
+from tests.helpers import read_counters
+
+DAY = datetime.date(2017, 2, 4)
+
+
+def increment(site_id, views, clicks, offset, day=DAY):
+  return SiteIncrement(day, site_id, views, clicks, KafkaRecord(None, b'{}', 'events', offset % 3, offset, 0))
+
+
+def _counter(result, name):
+  found = result.metrics().query(MetricsFilter().with_namespace(metrics.NAMESPACE).with_name(name))['counters']
+  return sum(c.committed for c in found)
+
+
+def test_increments_are_summed_per_key_and_written_once_per_key_per_bundle(cassandra_port, cassandra_session, keyspace):
+  increments = [increment(site_id=i % 5, views=i, clicks=i % 2, offset=i) for i in range(100)]
+  increments.append(increment(site_id=1, views=7, clicks=7, offset=100, day=DAY + datetime.timedelta(days=1)))
+  expected = {}
+  for inc in increments:
+    views, clicks = expected.get((inc.date, inc.site_id), (0, 0))
+    expected[(inc.date, inc.site_id)] = (views + inc.views, clicks + inc.clicks)
+
+  p = TestPipeline(runner=local_runner())
+  written = p | beam.Create(increments, reshuffle=False) | CassandraCounterWrite(
+      CassandraConnection(('127.0.0.1',), cassandra_port), keyspace, 'site_stats', max_concurrent_writes=4)
+  assert_that(written.dead_letters, is_empty())
+  result = p.run()
+  result.wait_until_finish()
+
+  assert read_counters(cassandra_session, keyspace) == expected
+  assert _counter(result, metrics.MESSAGES_COUNTED) == len(increments)
+  # One bundle here, so exactly one UPDATE per distinct (date, site_id).
+  assert _counter(result, metrics.CASSANDRA_WRITES) == len(expected) == 6
+
+
+def test_running_the_same_increments_twice_adds_them_twice(cassandra_port, cassandra_session, keyspace):
+  """Counters are not idempotent: this is why offsets are committed only after the write (and why reconcile
+  exists)."""
+  for _ in range(2):
+    with TestPipeline(runner=local_runner()) as p:
+      _ = p | beam.Create([increment(9, 3, 1, 0)]) | CassandraCounterWrite(
+          CassandraConnection(('127.0.0.1',), cassandra_port), keyspace, 'site_stats')
+
+  assert read_counters(cassandra_session, keyspace) == {(DAY, 9): (6, 2)}
+
+
+@pytest.mark.parametrize('keyspace_name,table,concurrency,message', [
+    ('bad-name', 'site_stats', 4, 'keyspace name'),
+    ('ks', 'drop table', 4, 'table name'),
+    ('ks', 'site_stats', 0, 'max_concurrent_writes'),
+])
+def test_bad_arguments_are_refused_when_the_transform_is_built(keyspace_name, table, concurrency, message):
+  with pytest.raises(ValueError, match=message):
+    CassandraCounterWrite(CassandraConnection(('127.0.0.1',)), keyspace_name, table, concurrency)

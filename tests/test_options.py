@@ -1,0 +1,65 @@
+"""Bad options fail before the job starts, with a message naming the option."""
+
+import subprocess
+import sys
+
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from beam_pipeline.options import OptionError, check_options, parse_time_ms
+
+BASE = ['--topic', 'events', '--keyspace', 'stats']
+
+
+@pytest.mark.parametrize('args,message', [
+    (['--keyspace', 'stats'], '--topic is required'),
+    (['--topic', 'events'], '--keyspace is required'),
+    (BASE + ['--topic', 'bad topic!'], '--topic='),
+    (BASE + ['--keyspace', 'x;drop'], '--keyspace'),
+    (BASE + ['--table', '1table'], '--table'),
+    (BASE + ['--bootstrap_servers', 'localhost'], '--bootstrap_servers'),
+    (BASE + ['--start_time', 'yesterday-ish'], '--start_time'),
+    (BASE + ['--stop_time', '2017-02-05'], '--stop_time ends the read, so it needs --bounded'),
+    (BASE + ['--bounded', '--start_time', '2017-02-05', '--stop_time', '2017-02-04'], 'must be after --start_time'),
+    (BASE + ['--bounded', '--streaming'], 'drop --streaming'),
+    (BASE + ['--max_concurrent_writes', '0'], '--max_concurrent_writes'),
+    (BASE + ['--max_records_per_bundle', '0'], '--max_records_per_bundle'),
+    (BASE + ['--cassandra_port', '70000'], '--cassandra_port'),
+    (BASE + ['--dead_letter_topic', 'a b'], '--dead_letter_topic'),
+])
+def test_a_bad_value_is_refused_naming_the_option(args, message):
+  with pytest.raises(OptionError, match=message.replace('(', r'\(')):
+    check_options(PipelineOptions(args))
+
+
+def test_a_streaming_read_turns_on_streaming():
+  options = PipelineOptions(BASE)
+  notes = check_options(options)
+  assert options.view_as(StandardOptions).streaming and notes
+
+
+def test_times_are_iso8601_or_epoch_milliseconds():
+  assert parse_time_ms('2017-02-04T00:00:00Z', 'start_time') == 1486166400000
+  assert parse_time_ms('2017-02-04', 'start_time') == 1486166400000
+  assert parse_time_ms('2017-02-04T01:00:00+01:00', 'start_time') == 1486166400000
+  assert parse_time_ms('1486166400000', 'start_time') == 1486166400000
+
+
+@pytest.mark.parametrize('args,message', [
+    (BASE + ['--topc', 'x'], 'unknown option(s) --topc'),
+    (['--keyspace', 'stats', '--bounded'], '--topic is required'),
+])
+def test_the_command_line_exits_2_with_the_message_before_any_work(args, message):
+  result = subprocess.run([sys.executable, '-m', 'beam_pipeline', *args], capture_output=True, text=True, timeout=60)
+  assert result.returncode == 2
+  assert message in result.stderr
+
+
+def test_help_explains_every_option():
+  result = subprocess.run([sys.executable, '-m', 'beam_pipeline', '--help'], capture_output=True, text=True,
+                          timeout=60)
+  assert result.returncode == 0
+  for option in ('--bootstrap_servers', '--topic', '--consumer_group', '--start_offset', '--start_time',
+                 '--stop_time', '--bounded', '--cassandra_hosts', '--cassandra_port', '--keyspace', '--table',
+                 '--dead_letter_topic', '--dead_letter_path'):
+    assert option in result.stdout
