@@ -23,5 +23,7 @@ setuptools.setup(
     ],
     extras_require={
         'test': ['pytest>=8,<10'],
+        # Only for launching on Dataflow (and its offline --dry_run); workers and local runs do not need it.
+        'dataflow': [f'apache-beam[gcp]=={BEAM_VERSION}'],
     },
 )

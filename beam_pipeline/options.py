@@ -14,6 +14,14 @@ _TOPIC = re.compile(r'[A-Za-z0-9._\-]{1,249}')
 _HOST_PORT = re.compile(r'[^\s,:]+:\d{1,5}')
 
 
+def _flag(value: str) -> bool:
+  if value.lower() in ('true', '1', 'yes'):
+    return True
+  if value.lower() in ('false', '0', 'no'):
+    return False
+  raise argparse.ArgumentTypeError(f'expected true or false, got {value!r}')
+
+
 class OptionError(ValueError):
   """An option's value cannot work; the message names the option and says what to use instead."""
 
@@ -41,7 +49,8 @@ class SiteStatsOptions(PipelineOptions):
     kafka.add_argument('--stop_time',
                        help='With --bounded: stop each partition before the first message at or after this time '
                             '(ISO-8601 or epoch milliseconds).')
-    kafka.add_argument('--bounded', action='store_true',
+    # `--bounded` alone, or `--bounded=true|false` as Flex templates pass parameters.
+    kafka.add_argument('--bounded', nargs='?', const=True, default=False, type=_flag,
                        help='Read each partition up to its end at job start (or --stop_time), then finish. '
                             'Without it the job streams until cancelled.')
     kafka.add_argument('--max_records_per_bundle', type=int, default=20000,

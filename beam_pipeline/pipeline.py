@@ -68,16 +68,30 @@ def choose_runner(options: PipelineOptions):
   return None  # beam.Pipeline resolves --runner itself
 
 
-def run(argv: Optional[List[str]] = None) -> Tuple[PipelineResult, Optional[metrics.RunSummary]]:
-  """Builds and runs the job; a bounded run returns its summary once finished, a streaming run blocks."""
+def run(argv: Optional[List[str]] = None,
+        wait: Optional[bool] = None) -> Tuple[PipelineResult, Optional[metrics.RunSummary]]:
+  """Builds and starts the job.
+
+  ``wait`` defaults to waiting for local runs and for bounded runs anywhere; a streaming job on a remote runner
+  (and a Flex template launch, which passes ``wait=False``) returns once submitted. The summary is returned when
+  the run was waited for and its runner reports metrics.
+  """
   options = PipelineOptions(argv)
   for note in check_options(options):
     _LOGGER.info('%s', note)
   site = options.view_as(SiteStatsOptions)
-  pipeline = beam.Pipeline(runner=choose_runner(options), options=options)
+  runner = choose_runner(options)
+  pipeline = beam.Pipeline(runner=runner, options=options)
   build_graph(pipeline, site)
   started = time.monotonic()
   result = pipeline.run()
+  if wait is None:
+    wait = runner is not None or site.bounded
+  if not wait:
+    return result, None
   result.wait_until_finish()
-  summary = metrics.summarize(result, time.monotonic() - started)
+  try:
+    summary = metrics.summarize(result, time.monotonic() - started)
+  except (NotImplementedError, AttributeError):
+    summary = None  # e.g. a Dataflow dry run has no metrics
   return result, summary

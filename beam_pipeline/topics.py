@@ -25,7 +25,7 @@ def ensure_topics(bootstrap_servers: str, names: Iterable[str], partitions: int,
       _LOGGER.info('created topics %s with %d partitions', ', '.join(missing), partitions)
   finally:
     admin.close()
-  consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers.split(','))
+  consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers.split(','), enable_auto_commit=False)
   try:
     deadline = time.monotonic() + timeout_s
     while any(not consumer.partitions_for_topic(n) for n in names):

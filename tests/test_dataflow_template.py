@@ -1,0 +1,97 @@
+"""The Dataflow launch, verified offline: job graphs built by DataflowRunner's dry run, and the template files."""
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from beam_pipeline import dataflow_launch
+from beam_pipeline.options import SiteStatsOptions
+from tests.conftest import REPO_ROOT
+
+SETTINGS = ['--project', 'demo-project', '--region', 'europe-west1',
+            '--image', 'europe-west1-docker.pkg.dev/demo-project/pipelines/site-stats:1',
+            '--template_path', 'gs://demo-bucket/templates/site-stats.json', '--temp_location', 'gs://demo-bucket/tmp',
+            '--bootstrap_servers', 'kafka-1.internal:9092,kafka-2.internal:9092', '--topic', 'site-events',
+            '--cassandra_hosts', '10.0.0.5,10.0.0.6', '--keyspace', 'site_stats_ks']
+
+STAGES = ('ReadFromKafka', 'ParseJson', 'Validate', 'CassandraCounterWrite', 'WriteDeadLetters')
+
+
+def _dry_run_job(*extra):
+  args = dataflow_launch.build_parser().parse_args(SETTINGS + list(extra))
+  settings = dataflow_launch.resolve_settings(args)
+  return dataflow_launch.dry_run_job(settings, dataflow_launch.pipeline_parameters(settings, args))
+
+
+def _transform_names(result):
+  return [t.unique_name for t in result.job.proto_pipeline.components.transforms.values()]
+
+
+@pytest.mark.parametrize('extra,job_type', [([], 'JOB_TYPE_STREAMING'), (['--bounded'], 'JOB_TYPE_BATCH')])
+def test_the_dry_run_builds_the_four_stages_and_the_dead_letter_branch(extra, job_type):
+  result = _dry_run_job(*extra)
+
+  names = _transform_names(result)
+  for stage in STAGES:
+    assert stage in names, (stage, sorted(n for n in names if '/' not in n))
+  assert 'CollectDeadLetters' in names
+  assert any(n.startswith('WriteDeadLetters/PublishToKafka') for n in names)
+  assert result.job.proto.type.name == job_type
+
+
+def test_run_dataflow_dry_run_prints_the_commands_and_submits_nothing():
+  result = subprocess.run([str(REPO_ROOT / 'run_dataflow.sh'), '--dry-run', *SETTINGS],
+                          capture_output=True, text=True, timeout=600)
+
+  assert result.returncode == 0, result.stderr[-3000:]
+  lines = result.stdout.splitlines()
+  assert lines[0].startswith('docker build -f templates/Dockerfile --build-arg BEAM_VERSION=')
+  assert any(line.startswith('gcloud dataflow flex-template build gs://demo-bucket/templates/site-stats.json')
+             for line in lines)
+  run_line = next(line for line in lines if line.startswith('gcloud dataflow flex-template run'))
+  assert 'topic=site-events' in run_line and 'sdk_container_image=' in run_line
+  assert 'nothing was submitted' in lines[-1] and 'JOB_TYPE_STREAMING' in lines[-1]
+
+
+def test_run_dataflow_refuses_to_start_without_its_settings():
+  result = subprocess.run([sys.executable, '-m', 'beam_pipeline.dataflow_launch', '--project', 'p'],
+                          capture_output=True, text=True, timeout=120,
+                          env={'PATH': '/usr/bin:/bin'})
+
+  assert result.returncode == 2
+  for missing in ('--region (or GCP_REGION)', '--image (or TEMPLATE_IMAGE)', '--topic (or KAFKA_TOPIC)',
+                  '--keyspace (or CASSANDRA_KEYSPACE)'):
+    assert missing in result.stderr
+  assert '--project' not in result.stderr.split('missing settings:')[1]
+
+
+def _declared_options():
+  parser = argparse.ArgumentParser()
+  SiteStatsOptions._add_argparse_args(parser)  # pylint: disable=protected-access
+  return {action.dest for action in parser._actions if action.dest != 'help'}
+
+
+def test_metadata_describes_exactly_the_pipeline_options():
+  metadata = json.loads((REPO_ROOT / 'templates' / 'metadata.json').read_text())
+  parameters = {p['name']: p for p in metadata['parameters']}
+
+  assert set(parameters) == _declared_options()
+  for parameter in parameters.values():
+    assert parameter['label'] and parameter['helpText'] and isinstance(parameter['isOptional'], bool)
+  assert not parameters['topic']['isOptional'] and not parameters['keyspace']['isOptional']
+  assert re.fullmatch(parameters['keyspace']['regexes'][0], 'site_stats_ks')
+  assert not re.fullmatch(parameters['keyspace']['regexes'][0], 'x;drop')
+
+
+def test_the_dockerfile_and_setup_py_pin_the_same_beam_version():
+  dockerfile = (REPO_ROOT / 'templates' / 'Dockerfile').read_text()
+  pinned = re.search(r'^ARG BEAM_VERSION=(\S+)$', dockerfile, re.MULTILINE).group(1)
+
+  assert pinned == dataflow_launch.beam_version()
+  assert f"apache-beam=={{BEAM_VERSION}}" in (REPO_ROOT / 'setup.py').read_text()
+  import apache_beam
+  assert apache_beam.__version__ == pinned
