@@ -19,6 +19,8 @@ setuptools.setup(
         'cassandra-driver>=3.29,<4',
         # 2.x speaks the Kafka 4 protocol and is the line this code is written against; 3.x changed the API.
         'kafka-python>=2.3,<3',
+        # kafka-python checks every record batch's CRC32C; without this C implementation it does so in Python.
+        'crc32c>=2.3,<3',
         'marshmallow>=4.0,<5',
     ],
     extras_require={

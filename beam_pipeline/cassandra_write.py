@@ -1,9 +1,10 @@
 """CassandraCounterWrite: adds each bundle's increments to the counter table.
 
-Within a bundle, increments are summed per (date, site_id) and each key gets one UPDATE, sent with a
-prepared statement and at most ``max_concurrent_writes`` in flight. The session lives exactly as long as the
-bundle: it is opened in ``start_bundle`` and closed in ``finish_bundle`` once every write has been acknowledged,
-so a bundle the runner commits is a bundle Cassandra holds.
+Within a bundle, increments are summed per (date, site_id) and each key gets one UPDATE from a prepared
+statement; the UPDATEs of one date (one partition) travel together as counter batches of up to
+``statements_per_batch``, at most ``max_concurrent_writes`` requests in flight. The session lives exactly as
+long as the bundle: it is opened in ``start_bundle`` and closed in ``finish_bundle`` once every write has been
+acknowledged, so a bundle the runner commits is a bundle Cassandra holds.
 
 Counter UPDATEs are not idempotent. A write whose outcome is unknown (timeout, connection lost) is never
 retried here: the bundle fails, the runner retries it (at-least-once), and the offsets it covered are logged
@@ -28,6 +29,9 @@ from beam_pipeline.validate import MAX_COUNT
 _LOGGER = logging.getLogger(__name__)
 
 STAGE = 'write'
+# Keys of one date share a partition, so their UPDATEs travel as one counter batch (one request, one
+# mutation); 50 keeps a batch near Cassandra's default 5 KiB batch_size_warn_threshold.
+DEFAULT_STATEMENTS_PER_BATCH = 50
 _PROGRESS_LOG_INTERVAL_S = 30.0
 
 
@@ -57,6 +61,12 @@ def _counter_retry_policy():
   return CounterRetryPolicy()
 
 
+def _is_refusal(error) -> bool:
+  """Cassandra or the driver refused the values for good (as opposed to a failure that may have applied them)."""
+  from cassandra import InvalidRequest
+  return isinstance(error, (InvalidRequest, TypeError, ValueError, OverflowError))
+
+
 class _PendingKey:
   """The sum of one key's increments in this bundle, and the messages that make it up."""
   __slots__ = ('views', 'clicks', 'sources')
@@ -70,15 +80,18 @@ class _PendingKey:
 class _CounterWriteFn(beam.DoFn):
   DEAD_LETTERS = 'dead_letters'
 
-  def __init__(self, connection: CassandraConnection, keyspace: str, table: str, max_concurrent_writes: int):
+  def __init__(self, connection: CassandraConnection, keyspace: str, table: str, max_concurrent_writes: int,
+               statements_per_batch: int):
     self._connection = connection
     self._keyspace = keyspace
     self._table = table
     self._max_concurrent_writes = max_concurrent_writes
+    self._statements_per_batch = statements_per_batch
     self._cluster = None
     self._session = None
     self._counted = Metrics.counter(metrics.NAMESPACE, metrics.MESSAGES_COUNTED)
     self._writes = Metrics.counter(metrics.NAMESPACE, metrics.CASSANDRA_WRITES)
+    self._requests = Metrics.counter(metrics.NAMESPACE, metrics.CASSANDRA_REQUESTS)
     self._refused = Metrics.counter(metrics.NAMESPACE, metrics.dead_lettered(STAGE))
     self._writes_per_bundle = Metrics.distribution(metrics.NAMESPACE, metrics.CASSANDRA_WRITE_BATCH)
     self._bundle_write_ms = Metrics.distribution(metrics.NAMESPACE, metrics.CASSANDRA_BUNDLE_WRITE_MS)
@@ -132,23 +145,10 @@ class _CounterWriteFn(beam.DoFn):
       span[1] = max(span[1], source.offset)
 
   def finish_bundle(self):
-    from cassandra import InvalidRequest
-    from cassandra.concurrent import execute_concurrent_with_args
     writes = self._full + list(self._pending.items())
     started = time.monotonic()
     try:
-      results = execute_concurrent_with_args(
-          self._session, self._update,
-          [(p.views, p.clicks, key[0], key[1]) for key, p in writes],
-          concurrency=self._max_concurrent_writes, raise_on_first_error=False)
-      refused, failed, counted = [], [], 0
-      for (key, pending), (success, outcome) in zip(writes, results):
-        if success:
-          counted += len(pending.sources)
-        elif isinstance(outcome, (InvalidRequest, TypeError, ValueError, OverflowError)):
-          refused.append((key, pending, outcome))  # Cassandra or the driver refuses this key's values for good
-        else:
-          failed.append((key, outcome))
+      counted, requests, refused, failed = self._write(writes)
       if failed:
         key, error = failed[0]
         raise CassandraWriteError(
@@ -162,6 +162,7 @@ class _CounterWriteFn(beam.DoFn):
       self._close_session()
     self._counted.inc(counted)
     self._writes.inc(len(writes) - len(refused))
+    self._requests.inc(requests)
     self._writes_per_bundle.update(len(writes))
     self._bundle_write_ms.update(int((time.monotonic() - started) * 1000))
     self._log_progress(counted, len(writes) - len(refused))
@@ -171,6 +172,51 @@ class _CounterWriteFn(beam.DoFn):
         yield GlobalWindows.windowed_value(
             DeadLetter(STAGE, f'Cassandra refused the increment for {key}: {error}', source),
             timestamp=Timestamp(micros=max(source.timestamp_ms, 0) * 1000))
+
+  def _write(self, writes):
+    """Sends every key's UPDATE, grouped into counter batches per partition (date); returns
+    (messages counted, requests sent, refused [(key, pending, error)], failed [(key, error)])."""
+    from cassandra.concurrent import execute_concurrent
+    groups = self._group_by_partition(writes)
+    outcomes = execute_concurrent(
+        self._session, [(self._statement_for(group), ()) for group in groups],
+        concurrency=self._max_concurrent_writes, raise_on_first_error=False)
+    counted, requests, refused, failed = 0, len(groups), [], []
+    for group, (success, outcome) in zip(groups, outcomes):
+      if success:
+        counted += sum(len(pending.sources) for _, pending in group)
+      elif _is_refusal(outcome) and len(group) > 1:
+        # A refused batch applied nothing: resend its keys one by one to find which one Cassandra refuses.
+        for key, pending in group:
+          requests += 1
+          try:
+            self._session.execute(self._statement_for([(key, pending)]))
+            counted += len(pending.sources)
+          except Exception as error:  # pylint: disable=broad-except
+            (refused.append((key, pending, error)) if _is_refusal(error) else failed.append((key, error)))
+      elif _is_refusal(outcome):
+        refused.append((group[0][0], group[0][1], outcome))
+      else:
+        failed.extend((key, outcome) for key, _ in group)
+    return counted, requests, refused, failed
+
+  def _group_by_partition(self, writes):
+    by_date: Dict = {}
+    for key, pending in writes:
+      by_date.setdefault(key[0], []).append((key, pending))
+    size = self._statements_per_batch
+    return [group[i:i + size] for group in by_date.values() for i in range(0, len(group), size)]
+
+  def _statement_for(self, group):
+    if len(group) == 1:
+      (day, site_id), pending = group[0]
+      return self._update.bind((pending.views, pending.clicks, day, site_id))
+    from cassandra.query import BatchStatement, BatchType
+    # One partition per batch: Cassandra applies it as a single mutation, without the batch log.
+    batch = BatchStatement(batch_type=BatchType.COUNTER, retry_policy=self._update.retry_policy)
+    for (day, site_id), pending in group:
+      batch.add(self._update, (pending.views, pending.clicks, day, site_id))
+    return batch
 
   def teardown(self):
     self._close_session()
@@ -200,7 +246,8 @@ class _CounterWriteFn(beam.DoFn):
 class CassandraCounterWrite(beam.PTransform):
   """SiteIncrements in; counters incremented; DeadLetters for increments Cassandra refused on ``dead_letters``."""
 
-  def __init__(self, connection: CassandraConnection, keyspace: str, table: str, max_concurrent_writes: int = 64):
+  def __init__(self, connection: CassandraConnection, keyspace: str, table: str, max_concurrent_writes: int = 64,
+               statements_per_batch: int = DEFAULT_STATEMENTS_PER_BATCH):
     super().__init__()
     check_identifier(keyspace, 'keyspace')
     check_identifier(table, 'table')
@@ -208,16 +255,21 @@ class CassandraCounterWrite(beam.PTransform):
       raise ValueError('CassandraCounterWrite needs at least one Cassandra host')
     if max_concurrent_writes < 1:
       raise ValueError(f'max_concurrent_writes must be at least 1, got {max_concurrent_writes}')
+    if statements_per_batch < 1:
+      raise ValueError(f'statements_per_batch must be at least 1, got {statements_per_batch}')
     self._connection = connection
     self._keyspace = keyspace.lower()
     self._table = table.lower()
     self._max_concurrent_writes = max_concurrent_writes
+    self._statements_per_batch = statements_per_batch
 
   def expand(self, increments):
     return increments | 'IncrementCounters' >> beam.ParDo(_CounterWriteFn(
-        self._connection, self._keyspace, self._table, self._max_concurrent_writes)).with_outputs(
+        self._connection, self._keyspace, self._table, self._max_concurrent_writes,
+        self._statements_per_batch)).with_outputs(
             _CounterWriteFn.DEAD_LETTERS, main='written')
 
   def display_data(self):
     return {'cassandra': self._connection.address, 'table': f'{self._keyspace}.{self._table}',
-            'max_concurrent_writes': self._max_concurrent_writes}
+            'max_concurrent_writes': self._max_concurrent_writes,
+            'statements_per_batch': self._statements_per_batch}

@@ -11,7 +11,8 @@ MESSAGES_PARSED = 'messages_parsed'
 MESSAGES_VALID = 'messages_valid'
 MESSAGES_COUNTED = 'messages_counted'
 DEAD_LETTERED_PREFIX = 'dead_lettered_'  # + stage
-CASSANDRA_WRITES = 'cassandra_writes'
+CASSANDRA_WRITES = 'cassandra_writes'  # UPDATE statements, one per key per bundle
+CASSANDRA_REQUESTS = 'cassandra_requests'  # round trips: single UPDATEs and counter batches
 CASSANDRA_WRITE_BATCH = 'cassandra_writes_per_bundle'
 CASSANDRA_BUNDLE_WRITE_MS = 'cassandra_bundle_write_ms'
 DEAD_LETTERS_PUBLISHED = 'dead_letters_published'
@@ -27,6 +28,7 @@ class RunSummary:
   counted: int
   dead_lettered: Dict[str, int]
   cassandra_writes: int
+  cassandra_requests: int
   elapsed_s: float
 
   @property
@@ -44,7 +46,8 @@ class RunSummary:
   def text(self) -> str:
     stages = ', '.join(f'{stage} {count}' for stage, count in sorted(self.dead_lettered.items()) if count)
     return (f'read {self.read}, counted {self.counted}, dead-lettered {self.dead_lettered_total}'
-            f'{f" ({stages})" if stages else ""}, Cassandra writes {self.cassandra_writes}, '
+            f'{f" ({stages})" if stages else ""}, Cassandra writes {self.cassandra_writes} '
+            f'in {self.cassandra_requests} requests, '
             f'elapsed {self.elapsed_s:.1f}s, {self.messages_per_s:,.0f} msgs/s')
 
   def json_line(self) -> str:
@@ -64,4 +67,5 @@ def summarize(result, elapsed_s: float) -> RunSummary:
       dead_lettered={name[len(DEAD_LETTERED_PREFIX):]: value for name, value in totals.items()
                      if name.startswith(DEAD_LETTERED_PREFIX)},
       cassandra_writes=totals.get(CASSANDRA_WRITES, 0),
+      cassandra_requests=totals.get(CASSANDRA_REQUESTS, 0),
       elapsed_s=elapsed_s)

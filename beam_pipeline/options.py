@@ -68,7 +68,10 @@ class SiteStatsOptions(PipelineOptions):
     cassandra.add_argument('--keyspace', help='Keyspace holding the counter table (required).')
     cassandra.add_argument('--table', default=DEFAULT_TABLE, help='Counter table name.')
     cassandra.add_argument('--max_concurrent_writes', type=int, default=64,
-                           help='Counter UPDATEs in flight at once per writer.')
+                           help='Cassandra requests in flight at once per writer.')
+    cassandra.add_argument('--statements_per_batch', type=int, default=50,
+                           help='How many keys of one date (one partition) share a counter batch; 1 sends '
+                                'every UPDATE on its own.')
 
     dead_letters = parser.add_argument_group('Dead letters')
     dead_letters.add_argument('--dead_letter_topic',
@@ -135,6 +138,8 @@ def check_options(options: PipelineOptions) -> List[str]:
     raise OptionError(f'--cassandra_port={site.cassandra_port} is not a TCP port (1-65535)')
   if site.max_concurrent_writes < 1:
     raise OptionError(f'--max_concurrent_writes={site.max_concurrent_writes} must be at least 1')
+  if site.statements_per_batch < 1:
+    raise OptionError(f'--statements_per_batch={site.statements_per_batch} must be at least 1')
   if site.dead_letter_topic and not _TOPIC.fullmatch(site.dead_letter_topic):
     raise OptionError(f'--dead_letter_topic={site.dead_letter_topic!r} is not a Kafka topic name')
   if not site.bounded and not standard.streaming:

@@ -34,7 +34,8 @@ def build_graph(pipeline: beam.Pipeline, site: SiteStatsOptions) -> None:
   parsed = records | 'ParseJson' >> ParseJson()
   valid = parsed.parsed | 'Validate' >> Validate()
   written = valid.valid | 'CassandraCounterWrite' >> CassandraCounterWrite(
-      cassandra_connection(site), site.keyspace, site.table, site.max_concurrent_writes)
+      cassandra_connection(site), site.keyspace, site.table, site.max_concurrent_writes,
+      site.statements_per_batch)
   _ = ((parsed.dead_letters, valid.dead_letters, written.dead_letters)
        | 'CollectDeadLetters' >> beam.Flatten()
        | 'WriteDeadLetters' >> WriteDeadLetters(site.bootstrap_servers, dead_letter_topic(site),

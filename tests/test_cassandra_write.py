@@ -44,8 +44,23 @@ def test_increments_are_summed_per_key_and_written_once_per_key_per_bundle(cassa
 
   assert read_counters(cassandra_session, keyspace) == expected
   assert _counter(result, metrics.MESSAGES_COUNTED) == len(increments)
-  # One bundle here, so exactly one UPDATE per distinct (date, site_id).
+  # One bundle here, so exactly one UPDATE per distinct (date, site_id)...
   assert _counter(result, metrics.CASSANDRA_WRITES) == len(expected) == 6
+  # ...and the five keys of DAY share one counter batch: two requests in all.
+  assert _counter(result, metrics.CASSANDRA_REQUESTS) == 2
+
+
+def test_small_batches_split_a_partition_into_several_requests(cassandra_port, cassandra_session, keyspace):
+  increments = [increment(site_id=i, views=1, clicks=0, offset=i) for i in range(10)]
+
+  p = TestPipeline(runner=local_runner())
+  _ = p | beam.Create(increments, reshuffle=False) | CassandraCounterWrite(
+      CassandraConnection(('127.0.0.1',), cassandra_port), keyspace, 'site_stats', statements_per_batch=3)
+  result = p.run()
+  result.wait_until_finish()
+
+  assert _counter(result, metrics.CASSANDRA_REQUESTS) == 4  # 3 + 3 + 3 + 1
+  assert read_counters(cassandra_session, keyspace) == {(DAY, i): (1, 0) for i in range(10)}
 
 
 def test_running_the_same_increments_twice_adds_them_twice(cassandra_port, cassandra_session, keyspace):
