@@ -24,7 +24,7 @@ setuptools.setup(
         'marshmallow>=4.0,<5',
     ],
     extras_require={
-        'test': ['pytest>=8,<10'],
+        'test': ['pytest>=8,<10', 'hypothesis>=6.100,<7'],
         # Only for launching on Dataflow (and its offline --dry_run); workers and local runs do not need it.
         'dataflow': [f'apache-beam[gcp]=={BEAM_VERSION}'],
     },

@@ -122,7 +122,6 @@ class _CounterWriteFn(beam.DoFn):
     self._update.is_idempotent = False
     self._pending: Dict[Tuple, _PendingKey] = {}
     self._full: List[Tuple[Tuple, _PendingKey]] = []  # sums that reached the 64-bit limit, written separately
-    self._offsets: Dict[Tuple[str, int], List[int]] = {}
 
   def process(self, increment: SiteIncrement):
     key = (increment.date, increment.site_id)
@@ -136,13 +135,6 @@ class _CounterWriteFn(beam.DoFn):
     pending.views += increment.views
     pending.clicks += increment.clicks
     pending.sources.append(increment.source)
-    source = increment.source
-    span = self._offsets.get((source.topic, source.partition))
-    if span is None:
-      self._offsets[(source.topic, source.partition)] = [source.offset, source.offset]
-    else:
-      span[0] = min(span[0], source.offset)
-      span[1] = max(span[1], source.offset)
 
   def finish_bundle(self):
     writes = self._full + list(self._pending.items())
@@ -230,8 +222,14 @@ class _CounterWriteFn(beam.DoFn):
       session.shutdown()
 
   def _describe_offsets(self) -> str:
+    """The offset range of each partition in this bundle (worked out only when a bundle fails)."""
+    spans: Dict[Tuple[str, int], List[int]] = {}
+    for _, pending in self._full + list(self._pending.items()):
+      for source in pending.sources:
+        span = spans.setdefault((source.topic, source.partition), [source.offset, source.offset])
+        span[0], span[1] = min(span[0], source.offset), max(span[1], source.offset)
     return ', '.join(f'{topic}[{partition}] {low}..{high}'
-                     for (topic, partition), (low, high) in sorted(self._offsets.items())) or 'none'
+                     for (topic, partition), (low, high) in sorted(spans.items())) or 'none'
 
   def _log_progress(self, counted: int, writes: int):
     self._totals['counted'] += counted

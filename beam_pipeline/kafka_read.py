@@ -231,18 +231,28 @@ class _ReadPartitionFn(beam.DoFn):
           if time.monotonic() > deadline:
             break
           continue
-        for record in records:
-          if not tracker.try_claim(record.offset):
-            return
-          last_offset = record.offset
-          emitted += 1
-          event_time = Timestamp(micros=record.timestamp * 1000) if record.timestamp >= 0 else None
-          if event_time is not None:
-            self._advance_watermark(watermark, event_time)
+        in_range = records if records[-1].offset < restriction.stop else [
+            r for r in records if r.offset < restriction.stop]
+        # Claiming the batch's last offset claims the whole batch: offsets only ever grow within a partition,
+        # and this tracker splits only at the last claimed position.
+        if not in_range or not tracker.try_claim(in_range[-1].offset):
+          tracker.try_claim(restriction.stop)
+          return
+        newest_ms = -1
+        for record in in_range:
+          timestamp_ms = record.timestamp
           kafka_record = KafkaRecord(record.key, record.value, record.topic, record.partition, record.offset,
-                                     record.timestamp)
-          yield (beam.window.TimestampedValue(kafka_record, event_time) if event_time is not None
-                 else kafka_record)
+                                     timestamp_ms)
+          if timestamp_ms >= 0:
+            if timestamp_ms > newest_ms:
+              newest_ms = timestamp_ms
+            yield beam.window.TimestampedValue(kafka_record, Timestamp(micros=timestamp_ms * 1000))
+          else:
+            yield kafka_record
+        emitted += len(in_range)
+        last_offset = in_range[-1].offset
+        if newest_ms >= 0:
+          self._advance_watermark(watermark, Timestamp(micros=newest_ms * 1000))
         if last_offset + 1 >= restriction.stop:
           return  # the whole range is claimed: no residual to schedule
         if time.monotonic() > deadline:

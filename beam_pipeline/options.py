@@ -5,11 +5,13 @@ import datetime
 import re
 from typing import List, Optional
 
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
 from beam_pipeline.schema import DEFAULT_TABLE, check_identifier
 
 START_OFFSETS = ('earliest', 'latest')
+# Runner names that mean "run here, in this process" (see pipeline.choose_runner).
+LOCAL_RUNNER_NAMES = (None, 'DirectRunner', 'SwitchingDirectRunner', 'FnApiRunner')
 _TOPIC = re.compile(r'[A-Za-z0-9._\-]{1,249}')
 _HOST_PORT = re.compile(r'[^\s,:]+:\d{1,5}')
 
@@ -142,6 +144,11 @@ def check_options(options: PipelineOptions) -> List[str]:
     raise OptionError(f'--statements_per_batch={site.statements_per_batch} must be at least 1')
   if site.dead_letter_topic and not _TOPIC.fullmatch(site.dead_letter_topic):
     raise OptionError(f'--dead_letter_topic={site.dead_letter_topic!r} is not a Kafka topic name')
+  if standard.runner in LOCAL_RUNNER_NAMES and options.view_as(DirectOptions).direct_num_workers != 1:
+    # Beam 2.77's FnApiRunner drops checkpoint residuals and bundle finalization when it spreads a bundle
+    # over several workers: the job would stop after the first checkpoint and never commit offsets.
+    raise OptionError('--direct_num_workers must be 1 for local runs (the local runner loses the reader\'s '
+                      'checkpoints with more workers); run on Flink or Dataflow for parallel workers')
   if not site.bounded and not standard.streaming:
     standard.streaming = True
     notes.append('streaming read (no --bounded): running with --streaming')

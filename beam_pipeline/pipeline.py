@@ -18,16 +18,12 @@ from beam_pipeline.cassandra_connection import CassandraConnection
 from beam_pipeline.cassandra_write import CassandraCounterWrite
 from beam_pipeline.dead_letters import WriteDeadLetters
 from beam_pipeline.kafka_read import KafkaReadConfig, ReadFromKafka
-from beam_pipeline.options import SiteStatsOptions, check_options, dead_letter_topic, optional_time_ms
+from beam_pipeline.options import (
+    LOCAL_RUNNER_NAMES, SiteStatsOptions, check_options, dead_letter_topic, optional_time_ms)
 from beam_pipeline.parse import ParseJson
 from beam_pipeline.validate import Validate
 
 _LOGGER = logging.getLogger(__name__)
-
-# Beam's DirectRunner first tries to download the Prism runner, which fails offline; this project runs
-# local jobs on Beam's in-process Python runner on purpose (it runs splittable DoFns, batch and streaming).
-_LOCAL_RUNNER_NAMES = (None, 'DirectRunner', 'SwitchingDirectRunner', 'FnApiRunner')
-
 
 def build_graph(pipeline: beam.Pipeline, site: SiteStatsOptions) -> None:
   records = pipeline | 'ReadFromKafka' >> ReadFromKafka(read_config(site))
@@ -62,9 +58,13 @@ def local_runner():
 
 
 def choose_runner(options: PipelineOptions):
-  """The Python FnApiRunner for local runs; any other runner (Flink, Dataflow) exactly as asked."""
+  """The Python FnApiRunner for local runs; any other runner (Flink, Dataflow) exactly as asked.
+
+  Beam's DirectRunner first tries to download the Prism runner, which fails offline; local jobs run on Beam's
+  in-process Python runner on purpose (it runs splittable DoFns, checkpoints and bundle finalization).
+  """
   name = options.view_as(StandardOptions).runner
-  if name in _LOCAL_RUNNER_NAMES:
+  if name in LOCAL_RUNNER_NAMES:
     return local_runner()
   return None  # beam.Pipeline resolves --runner itself
 

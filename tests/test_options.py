@@ -26,6 +26,8 @@ BASE = ['--topic', 'events', '--keyspace', 'stats']
     (BASE + ['--max_records_per_bundle', '0'], '--max_records_per_bundle'),
     (BASE + ['--cassandra_port', '70000'], '--cassandra_port'),
     (BASE + ['--dead_letter_topic', 'a b'], '--dead_letter_topic'),
+    (BASE + ['--direct_num_workers', '2'], '--direct_num_workers must be 1 for local runs'),
+    (BASE + ['--statements_per_batch', '0'], '--statements_per_batch'),
 ])
 def test_a_bad_value_is_refused_naming_the_option(args, message):
   with pytest.raises(OptionError, match=message.replace('(', r'\(')):
