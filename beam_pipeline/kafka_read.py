@@ -13,7 +13,7 @@ import dataclasses
 import logging
 import threading
 import time
-from typing import Dict, Iterable, Optional
+from typing import Dict, Iterable, Optional, Tuple
 
 import apache_beam as beam
 from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
@@ -48,7 +48,11 @@ class KafkaReadConfig:
   start_time_ms: Optional[int] = None
   stop_time_ms: Optional[int] = None
   bounded: bool = False
+  # A window backfill neither starts from nor moves the group's offsets.
   commit_offsets: bool = True
+  use_committed_offsets: bool = True
+  start_offsets: Tuple[Tuple[int, int], ...] = ()  # (partition, offset) pairs
+  stop_offsets: Tuple[Tuple[int, int], ...] = ()
   max_records_per_bundle: int = 20000
   max_bundle_seconds: float = 5.0
   connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
@@ -107,9 +111,13 @@ class _PlanPartitionReadsFn(beam.DoFn):
       end = consumer.end_offsets(partitions)
       start_at_time = self._offsets_at(consumer, partitions, config.start_time_ms, end)
       stop_at_time = self._offsets_at(consumer, partitions, config.stop_time_ms, end)
+      start_offsets, stop_offsets = dict(config.start_offsets), dict(config.stop_offsets)
       for tp in partitions:
-        committed = consumer.committed(tp) if config.consumer_group and config.commit_offsets else None
-        if committed is not None:
+        committed = (consumer.committed(tp) if config.consumer_group and config.use_committed_offsets
+                     else None)
+        if tp.partition in start_offsets:
+          start = start_offsets[tp.partition]
+        elif committed is not None:
           start = committed
         elif start_at_time is not None:
           start = start_at_time[tp]
@@ -121,6 +129,7 @@ class _PlanPartitionReadsFn(beam.DoFn):
           start = beginning[tp]
         if config.bounded:
           stop = stop_at_time[tp] if stop_at_time is not None else end[tp]
+          stop = min(stop_offsets.get(tp.partition, stop), end[tp])
           stop = max(stop, start)
         else:
           stop = UNBOUNDED_STOP_OFFSET

@@ -16,6 +16,16 @@ CASSANDRA_REQUESTS = 'cassandra_requests'  # round trips: single UPDATEs and cou
 CASSANDRA_WRITE_BATCH = 'cassandra_writes_per_bundle'
 CASSANDRA_BUNDLE_WRITE_MS = 'cassandra_bundle_write_ms'
 DEAD_LETTERS_PUBLISHED = 'dead_letters_published'
+SKIPPED_OTHER_DATES = 'skipped_other_dates'  # valid, but outside --dates
+RECONCILE_KEYS_CHECKED = 'reconcile_keys_checked'
+RECONCILE_KEYS_CORRECTED = 'reconcile_keys_corrected'
+RECONCILE_VIEWS_CORRECTED = 'reconcile_views_corrected'
+RECONCILE_CLICKS_CORRECTED = 'reconcile_clicks_corrected'
+_DATE_TOTAL_PREFIX = 'date_total_'
+
+
+def date_total(measure: str, day_iso: str) -> str:
+  return f'{_DATE_TOTAL_PREFIX}{measure}_{day_iso}'
 
 
 def dead_lettered(stage: str) -> str:
@@ -30,6 +40,9 @@ class RunSummary:
   cassandra_writes: int
   cassandra_requests: int
   elapsed_s: float
+  skipped_other_dates: int = 0
+  reconcile: Dict[str, int] = dataclasses.field(default_factory=dict)
+  date_totals: Dict[str, Dict[str, int]] = dataclasses.field(default_factory=dict)
 
   @property
   def dead_lettered_total(self) -> int:
@@ -45,10 +58,18 @@ class RunSummary:
 
   def text(self) -> str:
     stages = ', '.join(f'{stage} {count}' for stage, count in sorted(self.dead_lettered.items()) if count)
-    return (f'read {self.read}, counted {self.counted}, dead-lettered {self.dead_lettered_total}'
-            f'{f" ({stages})" if stages else ""}, Cassandra writes {self.cassandra_writes} '
+    skipped = f', skipped (other dates) {self.skipped_other_dates}' if self.skipped_other_dates else ''
+    line = (f'read {self.read}, counted {self.counted}, dead-lettered {self.dead_lettered_total}'
+            f'{f" ({stages})" if stages else ""}{skipped}, Cassandra writes {self.cassandra_writes} '
             f'in {self.cassandra_requests} requests, '
             f'elapsed {self.elapsed_s:.1f}s, {self.messages_per_s:,.0f} msgs/s')
+    if self.reconcile:
+      r = self.reconcile
+      line += (f'\nreconcile: keys checked {r.get("keys_checked", 0)}, keys corrected {r.get("keys_corrected", 0)}, '
+               f'views corrected {r.get("views_corrected", 0):+d}, clicks corrected {r.get("clicks_corrected", 0):+d}')
+      for day, totals in sorted(self.date_totals.items()):
+        line += f'\n  {day}: views {totals.get("views", 0)}, clicks {totals.get("clicks", 0)}'
+    return line
 
   def json_line(self) -> str:
     return json.dumps(self.as_dict(), sort_keys=True)
@@ -68,4 +89,16 @@ def summarize(result, elapsed_s: float) -> RunSummary:
                      if name.startswith(DEAD_LETTERED_PREFIX)},
       cassandra_writes=totals.get(CASSANDRA_WRITES, 0),
       cassandra_requests=totals.get(CASSANDRA_REQUESTS, 0),
-      elapsed_s=elapsed_s)
+      elapsed_s=elapsed_s,
+      skipped_other_dates=totals.get(SKIPPED_OTHER_DATES, 0),
+      reconcile={name[len('reconcile_'):]: value for name, value in totals.items() if name.startswith('reconcile_')},
+      date_totals=_date_totals(totals))
+
+
+def _date_totals(totals: Dict[str, int]) -> Dict[str, Dict[str, int]]:
+  by_day: Dict[str, Dict[str, int]] = {}
+  for name, value in totals.items():
+    if name.startswith(_DATE_TOTAL_PREFIX):
+      measure, day = name[len(_DATE_TOTAL_PREFIX):].split('_', 1)
+      by_day.setdefault(day, {})[measure] = value
+  return by_day

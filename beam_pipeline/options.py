@@ -3,13 +3,16 @@
 import argparse
 import datetime
 import re
-from typing import List, Optional
+import time
+from typing import Dict, List, Optional
 
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
+from beam_pipeline.dates import day_start_ms, parse_dates
 from beam_pipeline.schema import DEFAULT_TABLE, check_identifier
 
 START_OFFSETS = ('earliest', 'latest')
+SINK_MODES = ('increment', 'reconcile')
 # Runner names that mean "run here, in this process" (see pipeline.choose_runner).
 LOCAL_RUNNER_NAMES = (None, 'DirectRunner', 'SwitchingDirectRunner', 'FnApiRunner')
 _TOPIC = re.compile(r'[A-Za-z0-9._\-]{1,249}')
@@ -46,8 +49,9 @@ class SiteStatsOptions(PipelineOptions):
     kafka.add_argument('--start_offset', default='earliest', choices=START_OFFSETS,
                        help='Where to start a partition the group has no committed offset for.')
     kafka.add_argument('--start_time',
-                       help='Start each partition without a committed offset at the first message at or after '
-                            'this time (ISO-8601, UTC if no zone, or epoch milliseconds); overrides --start_offset.')
+                       help='Streaming: start each partition without a committed offset at the first message at '
+                            'or after this time (ISO-8601, UTC if no zone, or epoch milliseconds). Bounded: the '
+                            'start of the window to read, whatever the group has committed.')
     kafka.add_argument('--stop_time',
                        help='With --bounded: stop each partition before the first message at or after this time '
                             '(ISO-8601 or epoch milliseconds).')
@@ -55,6 +59,10 @@ class SiteStatsOptions(PipelineOptions):
     kafka.add_argument('--bounded', nargs='?', const=True, default=False, type=_flag,
                        help='Read each partition up to its end at job start (or --stop_time), then finish. '
                             'Without it the job streams until cancelled.')
+    kafka.add_argument('--start_offsets', metavar='P=OFFSET,...',
+                       help='With --bounded: the window starts at these offsets (partition=offset, comma-separated).')
+    kafka.add_argument('--stop_offsets', metavar='P=OFFSET,...',
+                       help='With --bounded: the window stops before these offsets (partition=offset, ...).')
     kafka.add_argument('--max_records_per_bundle', type=int, default=20000,
                        help='How many records one partition contributes to a bundle before the reader '
                             'checkpoints; bounds memory and how much a failed bundle replays.')
@@ -74,6 +82,19 @@ class SiteStatsOptions(PipelineOptions):
     cassandra.add_argument('--statements_per_batch', type=int, default=50,
                            help='How many keys of one date (one partition) share a counter batch; 1 sends '
                                 'every UPDATE on its own.')
+
+    sink = parser.add_argument_group('Sink mode (backfills)')
+    sink.add_argument('--sink_mode', default='increment', choices=SINK_MODES,
+                      help='increment: add each message to the counters. reconcile (with --bounded and --dates): '
+                           'set the dates\' counters to the exact sums of their valid messages in the window.')
+    sink.add_argument('--dates', metavar='D1..D2',
+                      help='Only these event dates: YYYY-MM-DD, YYYY-MM-DD..YYYY-MM-DD, or a comma list.')
+    sink.add_argument('--report_only', nargs='?', const=True, default=False, type=_flag,
+                      help='With reconcile: report the drift, write nothing.')
+    sink.add_argument('--force_window', nargs='?', const=True, default=False, type=_flag,
+                      help='With reconcile: accept a window that may not hold every message of the dates.')
+    sink.add_argument('--lease_ttl_s', type=int, default=3600,
+                      help='With reconcile: how long a date\'s lease lasts if the job dies holding it.')
 
     dead_letters = parser.add_argument_group('Dead letters')
     dead_letters.add_argument('--dead_letter_topic',
@@ -140,6 +161,22 @@ def check_options(options: PipelineOptions) -> List[str]:
     raise OptionError(f'--cassandra_port={site.cassandra_port} is not a TCP port (1-65535)')
   if site.max_concurrent_writes < 1:
     raise OptionError(f'--max_concurrent_writes={site.max_concurrent_writes} must be at least 1')
+  for option in ('start_offsets', 'stop_offsets'):
+    if getattr(site, option):
+      if not site.bounded:
+        raise OptionError(f'--{option} sets a window, so it needs --bounded')
+      parse_partition_offsets(getattr(site, option), option)
+  dates = requested_dates(site)
+  if site.sink_mode == 'reconcile':
+    if not site.bounded:
+      raise OptionError('--sink_mode reconcile corrects a finished window: add --bounded')
+    if not dates:
+      raise OptionError('--sink_mode reconcile needs --dates: the event dates whose counters to correct')
+    if site.lease_ttl_s < 1:
+      raise OptionError(f'--lease_ttl_s={site.lease_ttl_s} must be at least 1')
+    _check_window(site, dates, int(time.time() * 1000))
+  elif site.report_only:
+    raise OptionError('--report_only goes with --sink_mode reconcile')
   if site.statements_per_batch < 1:
     raise OptionError(f'--statements_per_batch={site.statements_per_batch} must be at least 1')
   if site.dead_letter_topic and not _TOPIC.fullmatch(site.dead_letter_topic):
@@ -153,6 +190,47 @@ def check_options(options: PipelineOptions) -> List[str]:
     standard.streaming = True
     notes.append('streaming read (no --bounded): running with --streaming')
   return notes
+
+
+def parse_partition_offsets(value: Optional[str], option: str) -> Dict[int, int]:
+  """``0=100,1=250`` as {0: 100, 1: 250}."""
+  if not value:
+    return {}
+  offsets = {}
+  for item in value.split(','):
+    partition, separator, offset = item.strip().partition('=')
+    if not separator or not partition.isdigit() or not offset.isdigit():
+      raise OptionError(f'--{option}={value!r}: use partition=offset pairs such as 0=100,1=250')
+    offsets[int(partition)] = int(offset)
+  return offsets
+
+
+def requested_dates(site: SiteStatsOptions) -> List[datetime.date]:
+  try:
+    return parse_dates(site.dates) if site.dates else []
+  except ValueError as error:
+    raise OptionError(f'--dates: {error}') from None
+
+
+def is_window_run(site: SiteStatsOptions) -> bool:
+  """A backfill of a window: it reads from the window's start and leaves every consumer group alone."""
+  return site.bounded and bool(site.start_time or site.start_offsets or site.dates or site.sink_mode == 'reconcile')
+
+
+def _check_window(site: SiteStatsOptions, dates: List[datetime.date], now_ms: int) -> None:
+  if site.force_window:
+    return
+  if site.start_offsets or site.stop_offsets:
+    raise OptionError('reconcile cannot check that an offset window holds every message of --dates; '
+                      'use --start_time/--stop_time, or add --force_window')
+  first_ms, end_ms = day_start_ms(dates[0]), day_start_ms(dates[-1] + datetime.timedelta(days=1))
+  if site.start_time and parse_time_ms(site.start_time, 'start_time') > first_ms:
+    raise OptionError(f'--start_time {site.start_time} is after {dates[0]} begins: the window may miss messages '
+                      'of that date (add --force_window to reconcile anyway)')
+  stop_ms = parse_time_ms(site.stop_time, 'stop_time') if site.stop_time else now_ms
+  if stop_ms < end_ms:
+    raise OptionError(f'the window ends ({site.stop_time or "now"}) before {dates[-1]} does: messages of that date '
+                      'may still arrive (run it after the date plus its allowed lateness, or add --force_window)')
 
 
 def dead_letter_topic(site: SiteStatsOptions) -> str:

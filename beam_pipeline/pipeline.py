@@ -1,12 +1,15 @@
 """The graph, wired in one place, and how a run is started:
 
-    ReadFromKafka -> ParseJson -> Validate -> CassandraCounterWrite
-                         \\            \\              \\
-                          +------------+--------------+--> WriteDeadLetters (Kafka topic, optional files)
+    ReadFromKafka -> ParseJson -> Validate [-> KeepDates] -> CassandraCounterWrite | ReconcileCounters
+                         \\            \\                            \\
+                          +------------+----------------------------+--> WriteDeadLetters (Kafka, files)
 """
 
 import logging
+import os
+import socket
 import time
+import uuid
 from typing import List, Optional, Tuple
 
 import apache_beam as beam
@@ -18,8 +21,11 @@ from beam_pipeline.cassandra_connection import CassandraConnection
 from beam_pipeline.cassandra_write import CassandraCounterWrite
 from beam_pipeline.dead_letters import WriteDeadLetters
 from beam_pipeline.kafka_read import KafkaReadConfig, ReadFromKafka
+from beam_pipeline.dates import KeepDates
 from beam_pipeline.options import (
-    LOCAL_RUNNER_NAMES, SiteStatsOptions, check_options, dead_letter_topic, optional_time_ms)
+    LOCAL_RUNNER_NAMES, SiteStatsOptions, check_options, dead_letter_topic, is_window_run, optional_time_ms,
+    parse_partition_offsets, requested_dates)
+from beam_pipeline.reconcile import ReconcileCounters
 from beam_pipeline.parse import ParseJson
 from beam_pipeline.validate import Validate
 
@@ -29,22 +35,40 @@ def build_graph(pipeline: beam.Pipeline, site: SiteStatsOptions) -> None:
   records = pipeline | 'ReadFromKafka' >> ReadFromKafka(read_config(site))
   parsed = records | 'ParseJson' >> ParseJson()
   valid = parsed.parsed | 'Validate' >> Validate()
-  written = valid.valid | 'CassandraCounterWrite' >> CassandraCounterWrite(
-      cassandra_connection(site), site.keyspace, site.table, site.max_concurrent_writes,
-      site.statements_per_batch)
-  _ = ((parsed.dead_letters, valid.dead_letters, written.dead_letters)
+  increments, dates = valid.valid, requested_dates(site)
+  if dates:
+    increments = increments | 'KeepDates' >> KeepDates(dates)
+  dead_letters = [parsed.dead_letters, valid.dead_letters]
+  if site.sink_mode == 'reconcile':
+    _ = increments | 'ReconcileCounters' >> ReconcileCounters(
+        cassandra_connection(site), site.keyspace, site.table, dates, site.report_only, _lease_owner(),
+        site.lease_ttl_s, allow_emptying=site.force_window)
+  else:
+    written = increments | 'CassandraCounterWrite' >> CassandraCounterWrite(
+        cassandra_connection(site), site.keyspace, site.table, site.max_concurrent_writes,
+        site.statements_per_batch)
+    dead_letters.append(written.dead_letters)
+  _ = (tuple(dead_letters)
        | 'CollectDeadLetters' >> beam.Flatten()
        | 'WriteDeadLetters' >> WriteDeadLetters(site.bootstrap_servers, dead_letter_topic(site),
                                                 site.dead_letter_path))
 
 
+def _lease_owner() -> str:
+  return f'{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}'
+
+
 def read_config(site: SiteStatsOptions) -> KafkaReadConfig:
+  window = is_window_run(site)
   return KafkaReadConfig(
       bootstrap_servers=site.bootstrap_servers, topic=site.topic, consumer_group=site.consumer_group,
       start_offset=site.start_offset, start_time_ms=optional_time_ms(site.start_time, 'start_time'),
       stop_time_ms=optional_time_ms(site.stop_time, 'stop_time'), bounded=site.bounded,
       max_records_per_bundle=site.max_records_per_bundle, max_bundle_seconds=site.max_bundle_seconds,
-      connect_timeout_s=site.kafka_connect_timeout_s)
+      connect_timeout_s=site.kafka_connect_timeout_s,
+      commit_offsets=not window, use_committed_offsets=not window,
+      start_offsets=tuple(sorted(parse_partition_offsets(site.start_offsets, 'start_offsets').items())),
+      stop_offsets=tuple(sorted(parse_partition_offsets(site.stop_offsets, 'stop_offsets').items())))
 
 
 def cassandra_connection(site: SiteStatsOptions) -> CassandraConnection:

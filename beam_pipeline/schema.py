@@ -1,4 +1,4 @@
-"""Creates the keyspace and the counter table the pipeline writes to, if they are missing.
+"""Creates the keyspace, the counter table the pipeline writes to and reconcile's lease table, if missing.
 
     python -m beam_pipeline.schema --cassandra_hosts 127.0.0.1 --cassandra_port 9042 --keyspace site_stats_ks \\
         [--table site_stats] [--replication '{"class": "SimpleStrategy", "replication_factor": 1}']
@@ -19,6 +19,8 @@ from beam_pipeline.cassandra_connection import build_cluster
 _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_TABLE = 'site_stats'
+# Reconcile's per-date leases (a counter table cannot hold other columns, so they live beside it).
+LEASE_TABLE = 'reconcile_leases'
 DEFAULT_REPLICATION = {'class': 'SimpleStrategy', 'replication_factor': 1}
 
 # Unquoted CQL names: a letter, then letters, digits or underscores; Cassandra caps them at 48 characters.
@@ -64,6 +66,8 @@ def create_schema(session, keyspace: str, table: str = DEFAULT_TABLE,
   replication = replication_cql(replication or DEFAULT_REPLICATION)
   session.execute(f'CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {replication}')
   session.execute(table_cql(keyspace, table))
+  session.execute(f'CREATE TABLE IF NOT EXISTS {keyspace}.{LEASE_TABLE} '
+                  '(date date PRIMARY KEY, owner text, acquired_at timestamp)')
   _LOGGER.info('schema ready: %s.%s', keyspace, table)
 
 

@@ -1,13 +1,20 @@
 """What the end-to-end tests share: producing a known dataset, running the job, reading back the outcome."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Dict, List, Tuple
 
 from kafka import KafkaConsumer, TopicPartition
 
 from beam_pipeline import produce
 from beam_pipeline.pipeline import run
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def produce_dataset(bootstrap_servers: str, topic: str, count: int, keys: int = 200, bad_ratio: float = 0.05,
@@ -84,3 +91,29 @@ def end_offsets(bootstrap_servers: str, topic: str) -> Dict[int, int]:
     return {tp.partition: offset for tp, offset in consumer.end_offsets(partitions).items()}
   finally:
     consumer.close()
+
+
+_CATCH_UP_TIMEOUT_S = 120
+
+
+def start_streaming_job(args, log_path):
+  log = open(log_path, 'ab')
+  return subprocess.Popen([sys.executable, '-m', 'beam_pipeline', *args], stdout=log, stderr=subprocess.STDOUT,
+                          cwd=REPO_ROOT, env={**os.environ, 'PYTHONUNBUFFERED': '1'})
+
+
+def wait_until_caught_up(job, session, keyspace, want_counters, bootstrap_servers, group, topic, log_path):
+  """Until the counters equal what was produced and the group has committed everything; fails on timeout."""
+  deadline = time.monotonic() + _CATCH_UP_TIMEOUT_S
+  while time.monotonic() < deadline:
+    assert job.poll() is None, f'the streaming job exited early:\n{open(log_path).read()[-3000:]}'
+    if (read_counters(session, keyspace) == want_counters
+        and committed_offsets(bootstrap_servers, group, topic) == end_offsets(bootstrap_servers, topic)):
+      return
+    time.sleep(1)
+  raise AssertionError(f'not caught up after {_CATCH_UP_TIMEOUT_S}s:\n{open(log_path).read()[-3000:]}')
+
+
+def stop_streaming_job(job):
+  job.send_signal(signal.SIGTERM)
+  job.wait(timeout=30)

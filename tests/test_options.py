@@ -28,6 +28,18 @@ BASE = ['--topic', 'events', '--keyspace', 'stats']
     (BASE + ['--dead_letter_topic', 'a b'], '--dead_letter_topic'),
     (BASE + ['--direct_num_workers', '2'], '--direct_num_workers must be 1 for local runs'),
     (BASE + ['--statements_per_batch', '0'], '--statements_per_batch'),
+    (BASE + ['--sink_mode', 'reconcile', '--dates', '2017-02-01'], 'add --bounded'),
+    (BASE + ['--bounded', '--sink_mode', 'reconcile'], 'needs --dates'),
+    (BASE + ['--bounded', '--dates', '2017-02-30'], '--dates'),
+    (BASE + ['--bounded', '--sink_mode', 'reconcile', '--dates', '2017-02-01', '--stop_time', '2017-02-01T12:00'],
+     'before 2017-02-01 does'),
+    (BASE + ['--bounded', '--sink_mode', 'reconcile', '--dates', '2017-02-02', '--start_time', '2017-02-02T01:00'],
+     'after 2017-02-02 begins'),
+    (BASE + ['--bounded', '--sink_mode', 'reconcile', '--dates', '2017-02-02', '--start_offsets', '0=5'],
+     'cannot check that an offset window'),
+    (BASE + ['--bounded', '--report_only'], '--report_only goes with --sink_mode reconcile'),
+    (BASE + ['--start_offsets', '0=5'], '--start_offsets sets a window, so it needs --bounded'),
+    (BASE + ['--bounded', '--start_offsets', '0:5'], 'partition=offset'),
 ])
 def test_a_bad_value_is_refused_naming_the_option(args, message):
   with pytest.raises(OptionError, match=message.replace('(', r'\(')):
@@ -65,3 +77,15 @@ def test_help_explains_every_option():
                  '--stop_time', '--bounded', '--cassandra_hosts', '--cassandra_port', '--keyspace', '--table',
                  '--dead_letter_topic', '--dead_letter_path'):
     assert option in result.stdout
+
+
+def test_dates_name_days_ranges_and_shortcuts():
+  import datetime
+  from beam_pipeline.dates import parse_dates
+  today = datetime.date(2017, 3, 1)
+  assert parse_dates('2017-02-27..2017-03-01,2017-02-01', today) == [
+      datetime.date(2017, 2, 1), datetime.date(2017, 2, 27), datetime.date(2017, 2, 28), datetime.date(2017, 3, 1)]
+  assert parse_dates('yesterday', today) == [datetime.date(2017, 2, 28)]
+  assert parse_dates('yesterday..today', today) == [datetime.date(2017, 2, 28), today]
+  with pytest.raises(ValueError, match='ends before it starts'):
+    parse_dates('2017-02-05..2017-02-01', today)
