@@ -3,6 +3,8 @@
 import dataclasses
 from typing import Optional, Tuple
 
+import apache_beam as beam
+
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 
@@ -37,3 +39,32 @@ class CassandraConnection:
 
 def build_cluster(hosts, port: int) -> Cluster:
   return CassandraConnection(tuple(hosts), port).cluster()
+
+
+class SessionPerBundleFn(beam.DoFn):
+  """Base of the DoFns that talk to Cassandra: a driver Cluster for the DoFn's life (it cannot be pickled,
+  so it is built in ``setup``), and a Session per bundle, opened and closed by the subclass's bundle methods."""
+
+  def __init__(self, connection: CassandraConnection):
+    self._connection = connection
+    self._cluster = None
+    self._session = None
+
+  def setup(self):
+    self._cluster = self._connection.cluster()
+
+  def open_session(self):
+    self.close_session()  # a bundle that failed in process() never reached finish_bundle
+    self._session = self._cluster.connect()
+    return self._session
+
+  def close_session(self):
+    session, self._session = self._session, None
+    if session is not None:
+      session.shutdown()
+
+  def teardown(self):
+    self.close_session()
+    if self._cluster is not None:
+      self._cluster.shutdown()
+      self._cluster = None

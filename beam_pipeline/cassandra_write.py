@@ -21,7 +21,7 @@ from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils.timestamp import Timestamp
 
 from beam_pipeline import metrics
-from beam_pipeline.cassandra_connection import CassandraConnection
+from beam_pipeline.cassandra_connection import CassandraConnection, SessionPerBundleFn
 from beam_pipeline.records import DeadLetter, KafkaRecord, SiteIncrement
 from beam_pipeline.schema import check_identifier
 from beam_pipeline.validate import MAX_COUNT
@@ -77,18 +77,16 @@ class _PendingKey:
     self.sources: List[KafkaRecord] = []
 
 
-class _CounterWriteFn(beam.DoFn):
+class _CounterWriteFn(SessionPerBundleFn):
   DEAD_LETTERS = 'dead_letters'
 
   def __init__(self, connection: CassandraConnection, keyspace: str, table: str, max_concurrent_writes: int,
                statements_per_batch: int):
-    self._connection = connection
+    super().__init__(connection)
     self._keyspace = keyspace
     self._table = table
     self._max_concurrent_writes = max_concurrent_writes
     self._statements_per_batch = statements_per_batch
-    self._cluster = None
-    self._session = None
     self._counted = Metrics.counter(metrics.NAMESPACE, metrics.MESSAGES_COUNTED)
     self._writes = Metrics.counter(metrics.NAMESPACE, metrics.CASSANDRA_WRITES)
     self._requests = Metrics.counter(metrics.NAMESPACE, metrics.CASSANDRA_REQUESTS)
@@ -97,24 +95,23 @@ class _CounterWriteFn(beam.DoFn):
     self._bundle_write_ms = Metrics.distribution(metrics.NAMESPACE, metrics.CASSANDRA_BUNDLE_WRITE_MS)
 
   def setup(self):
-    self._cluster = self._connection.cluster()
+    super().setup()
     self._totals = {'counted': 0, 'writes': 0}
     self._last_progress_log = time.monotonic()
 
   def start_bundle(self):
-    self._close_session()  # a bundle that failed in process() never reached finish_bundle
     from cassandra.cluster import NoHostAvailable
     from cassandra import InvalidRequest
     try:
-      self._session = self._cluster.connect()
+      self.open_session()
       self._update = self._session.prepare(
           f'UPDATE {self._keyspace}.{self._table} SET views = views + ?, clicks = clicks + ? '
           'WHERE date = ? AND site_id = ?')
     except NoHostAvailable as error:
-      self._close_session()
+      self.close_session()
       raise CassandraWriteError(f'no Cassandra node answered at {self._connection.address}: {error}') from None
     except InvalidRequest as error:
-      self._close_session()
+      self.close_session()
       raise CassandraWriteError(
           f'cannot write to {self._keyspace}.{self._table} on {self._connection.address} ({error}); create it '
           f'with: python -m beam_pipeline.schema --keyspace {self._keyspace} --table {self._table}') from None
@@ -151,7 +148,7 @@ class _CounterWriteFn(beam.DoFn):
                     self._describe_offsets())
       raise
     finally:
-      self._close_session()
+      self.close_session()
     self._counted.inc(counted)
     self._writes.inc(len(writes) - len(refused))
     self._requests.inc(requests)
@@ -209,17 +206,6 @@ class _CounterWriteFn(beam.DoFn):
     for (day, site_id), pending in group:
       batch.add(self._update, (pending.views, pending.clicks, day, site_id))
     return batch
-
-  def teardown(self):
-    self._close_session()
-    if self._cluster is not None:
-      self._cluster.shutdown()
-      self._cluster = None
-
-  def _close_session(self):
-    session, self._session = self._session, None
-    if session is not None:
-      session.shutdown()
 
   def _describe_offsets(self) -> str:
     """The offset range of each partition in this bundle (worked out only when a bundle fails)."""

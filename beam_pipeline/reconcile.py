@@ -17,7 +17,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from beam_pipeline import metrics
-from beam_pipeline.cassandra_connection import CassandraConnection
+from beam_pipeline.cassandra_connection import CassandraConnection, SessionPerBundleFn
 from beam_pipeline.schema import LEASE_TABLE
 
 _LOGGER = logging.getLogger(__name__)
@@ -57,30 +57,25 @@ class _KeyForTotalsFn(beam.DoFn):
     self._counted.inc(self._in_bundle)
 
 
-class _CorrectDateFn(beam.DoFn):
+class _CorrectDateFn(SessionPerBundleFn):
   """One date: lease it, read its counters, write the differences to the exact sums, release it."""
 
   def __init__(self, connection: CassandraConnection, keyspace: str, table: str, report_only: bool,
                lease_owner: str, lease_ttl_s: int, allow_emptying: bool):
+    super().__init__(connection)
     self._allow_emptying = allow_emptying
-    self._connection = connection
     self._keyspace = keyspace
     self._table = table
     self._report_only = report_only
     self._lease_owner = lease_owner
     self._lease_ttl_s = lease_ttl_s
-    self._cluster = None
-    self._session = None
     self._checked = Metrics.counter(metrics.NAMESPACE, metrics.RECONCILE_KEYS_CHECKED)
     self._corrected = Metrics.counter(metrics.NAMESPACE, metrics.RECONCILE_KEYS_CORRECTED)
     self._views_corrected = Metrics.counter(metrics.NAMESPACE, metrics.RECONCILE_VIEWS_CORRECTED)
     self._clicks_corrected = Metrics.counter(metrics.NAMESPACE, metrics.RECONCILE_CLICKS_CORRECTED)
 
-  def setup(self):
-    self._cluster = self._connection.cluster()
-
   def start_bundle(self):
-    self._session = self._cluster.connect()
+    self.open_session()
     self._read = self._session.prepare(
         f'SELECT site_id, views, clicks FROM {self._keyspace}.{self._table} WHERE date = ?')
     self._update = self._session.prepare(
@@ -142,18 +137,7 @@ class _CorrectDateFn(beam.DoFn):
           f'has finished, or after its lease expires ({self._lease_ttl_s}s)')
 
   def finish_bundle(self):
-    self._close()
-
-  def teardown(self):
-    self._close()
-    if self._cluster is not None:
-      self._cluster.shutdown()
-      self._cluster = None
-
-  def _close(self):
-    session, self._session = self._session, None
-    if session is not None:
-      session.shutdown()
+    self.close_session()
 
 
 class ReconcileCounters(beam.PTransform):
