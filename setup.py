@@ -27,5 +27,6 @@ setuptools.setup(
         'test': ['pytest>=8,<10', 'hypothesis>=6.100,<7'],
         # Only for launching on Dataflow (and its offline --dry_run); workers and local runs do not need it.
         'dataflow': [f'apache-beam[gcp]=={BEAM_VERSION}'],
+        'bench': ['matplotlib>=3.8,<4'],
     },
 )

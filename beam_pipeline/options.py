@@ -183,7 +183,8 @@ def check_options(options: PipelineOptions) -> List[str]:
     raise OptionError(f'--dead_letter_topic={site.dead_letter_topic!r} is not a Kafka topic name')
   if standard.runner in LOCAL_RUNNER_NAMES and options.view_as(DirectOptions).direct_num_workers != 1:
     # Beam 2.77's FnApiRunner drops checkpoint residuals and bundle finalization when it spreads a bundle
-    # over several workers: the job would stop after the first checkpoint and never commit offsets.
+    # over several workers: the job would stop after the first checkpoint and never commit offsets
+    # (see apache/beam#19842).
     raise OptionError('--direct_num_workers must be 1 for local runs (the local runner loses the reader\'s '
                       'checkpoints with more workers); run on Flink or Dataflow for parallel workers')
   if not site.bounded and not standard.streaming:

@@ -1,0 +1,233 @@
+"""The benchmark: the same pre-produced topic through every contender, one after another, each into a fresh keyspace.
+
+    ./bench/run.sh [--messages 1000000] [--keys 10000] [--bad_ratio 0.01] [--only name,name]
+
+Contenders: raw_kafka_python (the ceiling of a Python reader), naive_python (the old Python loop), go_seed (the
+Go consumer we replace), pipeline_direct (bounded, local runner), pipeline_streaming (streaming until the
+topic is drained). For each: msgs/s, CPU seconds, peak RSS of its process tree, Cassandra writes, and whether
+the counters equal the expected sums. Prints a table and writes bench/results/<time>.json and .png.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Callable, List, Optional
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CONTENDERS = ['raw_kafka_python', 'naive_python', 'go_seed', 'pipeline_direct', 'pipeline_streaming']
+
+
+def _tree_rss_kb(pid: int) -> int:
+  """Resident memory of a process and all its descendants, from /proc."""
+  total, pending = 0, [pid]
+  while pending:
+    current = pending.pop()
+    try:
+      with open(f'/proc/{current}/status') as status:
+        total += next((int(line.split()[1]) for line in status if line.startswith('VmRSS:')), 0)
+      for task in os.listdir(f'/proc/{current}/task'):
+        with open(f'/proc/{current}/task/{task}/children') as children:
+          pending.extend(int(child) for child in children.read().split())
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+      continue
+  return total
+
+
+def measure(command: List[str], log_path: Path, stop_when: Optional[Callable[[], bool]] = None,
+            timeout_s: float = 7200) -> dict:
+  """Runs ``command``; returns wall and CPU seconds (with reaped children), peak RSS of the tree, its stdout."""
+  with tempfile.TemporaryFile() as out, open(log_path, 'ab') as log:
+    started = time.monotonic()
+    process = subprocess.Popen(command, stdout=out, stderr=log, cwd=REPO_ROOT)
+    peak = [0]
+    finished = threading.Event()
+
+    def sample():
+      while not finished.is_set():
+        peak[0] = max(peak[0], _tree_rss_kb(process.pid))
+        finished.wait(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    usage, stopping = None, False
+    try:
+      while usage is None:
+        # wait4 rather than Popen.poll: it reaps the child and reports its (and its reaped children's) usage.
+        pid, status, resources = os.wait4(process.pid, os.WNOHANG)
+        if pid == process.pid:
+          usage, process.returncode = resources, os.waitstatus_to_exitcode(status)
+          break
+        if stop_when is not None and not stopping and stop_when():
+          process.send_signal(signal.SIGTERM)
+          stopping = True
+        if time.monotonic() - started > timeout_s:
+          process.kill()
+          raise TimeoutError(f'{command[:3]} ran over {timeout_s}s')
+        time.sleep(0.2)
+    finally:
+      finished.set()
+      sampler.join()
+    wall = time.monotonic() - started
+    out.seek(0)
+    return {'wall_s': wall, 'cpu_s': usage.ru_utime + usage.ru_stime, 'peak_rss_mb': peak[0] / 1024,
+            'stdout': out.read().decode(errors='replace'), 'returncode': process.returncode}
+
+
+def _last_json(stdout: str) -> dict:
+  for line in reversed(stdout.strip().splitlines()):
+    if line.startswith('{'):
+      return json.loads(line)
+  raise ValueError(f'no JSON result in: {stdout[-500:]}')
+
+
+def build_go_seed() -> Path:
+  binary = REPO_ROOT / '.local' / 'bench' / 'go_seed'
+  binary.parent.mkdir(parents=True, exist_ok=True)
+  subprocess.run(['go', 'build', '-o', str(binary), '.'], cwd=REPO_ROOT / 'bench' / 'go_seed', check=True)
+  return binary
+
+
+def run_benchmark(args) -> List[dict]:
+  from beam_pipeline import produce, schema
+  from beam_pipeline.cassandra_connection import CassandraConnection
+  from beam_pipeline.topics import delete_topics, ensure_topics
+  from tests.helpers import committed_offsets, end_offsets, read_counters
+
+  stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%SZ')
+  topic = f'bench-{stamp}'
+  results_dir = Path(args.results_dir)
+  results_dir.mkdir(parents=True, exist_ok=True)
+  log_path = results_dir / f'{stamp}.log'
+  ensure_topics(args.bootstrap_servers, [topic, f'{topic}-dlq'], args.partitions)
+  print(f'producing {args.messages} messages over {args.keys} keys ({args.bad_ratio:.1%} invalid) to {topic}')
+  expected = produce.produce(args.bootstrap_servers, topic,
+                             produce.generate(args.messages, args.keys, args.bad_ratio, seed=args.seed))
+  want = {key: tuple(v) for key, v in expected.per_key.items()}
+  cluster = CassandraConnection(('127.0.0.1',), args.cassandra_port).cluster()
+  session = cluster.connect()
+  python = sys.executable
+  common = ['--bootstrap_servers', args.bootstrap_servers, '--topic', topic]
+  rows = []
+  try:
+    for name in args.only:
+      keyspace = f'bench_{name}_{stamp.lower()}'[:48]
+      schema.create_schema(session, keyspace)
+      cassandra = ['--keyspace', keyspace, '--cassandra_port', str(args.cassandra_port)]
+      stop_when = None
+      if name == 'raw_kafka_python':
+        command = [python, '-m', 'bench.baselines', 'raw', *common]
+      elif name == 'naive_python':
+        command = [python, '-m', 'bench.baselines', 'naive', *common, *cassandra]
+      elif name == 'go_seed':
+        command = [str(build_go_seed()), '--brokers', args.bootstrap_servers, '--topic', topic,
+                   '--keyspace', keyspace, '--cassandra_port', str(args.cassandra_port), '--group', keyspace]
+      elif name == 'pipeline_direct':
+        command = [python, '-m', 'bench.baselines', 'pipeline', *common, *cassandra]
+      elif name == 'pipeline_streaming':
+        group = f'bench-stream-{stamp}'
+        command = [python, '-m', 'beam_pipeline', *common, *cassandra, '--consumer_group', group]
+        stop_when = lambda: committed_offsets(args.bootstrap_servers, group, topic) == end_offsets(  # noqa: E731
+            args.bootstrap_servers, topic)
+      else:
+        raise ValueError(f'unknown contender {name!r}; choose from {", ".join(CONTENDERS)}')
+      print(f'running {name} ...', flush=True)
+      figures = measure(command, log_path, stop_when)
+      if name != 'pipeline_streaming' and figures['returncode'] != 0:
+        raise RuntimeError(f'{name} failed (exit {figures["returncode"]}); see {log_path}')
+      reported = _last_json(figures['stdout']) if name != 'pipeline_streaming' else {}
+      counted = read_counters(session, keyspace) if name != 'raw_kafka_python' else None
+      rows.append({
+          'name': name,
+          'messages': reported.get('messages', expected.messages),
+          'msgs_per_s': round(expected.messages / figures['wall_s'], 1),
+          'elapsed_s': round(figures['wall_s'], 2),
+          'cpu_s': round(figures['cpu_s'], 2),
+          'peak_rss_mb': round(figures['peak_rss_mb'], 1),
+          'cassandra_writes': reported.get('cassandra_writes'),
+          'cassandra_requests': reported.get('cassandra_requests', reported.get('cassandra_writes')),
+          'exact': None if counted is None else counted == want,
+      })
+      session.execute(f'DROP KEYSPACE IF EXISTS {keyspace}')
+  finally:
+    cluster.shutdown()
+    delete_topics(args.bootstrap_servers, [topic, f'{topic}-dlq'])
+  report = {'when': stamp, 'messages': args.messages, 'keys': args.keys, 'bad_ratio': args.bad_ratio,
+            'partitions': args.partitions, 'machine': _machine(), 'rows': rows}
+  (results_dir / f'{stamp}.json').write_text(json.dumps(rows, indent=2) + '\n')
+  (results_dir / f'{stamp}-run.json').write_text(json.dumps(report, indent=2) + '\n')
+  _plot(rows, results_dir / f'{stamp}.png', args)
+  print(_table(rows))
+  print(f'results: {results_dir / (stamp + ".json")}, chart: {results_dir / (stamp + ".png")}')
+  return rows
+
+
+def _machine() -> str:
+  cpu = next((line.split(':', 1)[1].strip() for line in open('/proc/cpuinfo') if line.startswith('model name')), '?')
+  memory_gb = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30
+  return f'{os.cpu_count()} cores ({cpu}), {memory_gb:.0f} GiB'
+
+
+def _table(rows: List[dict]) -> str:
+  lines = [f'{"name":<20} {"msgs/s":>10} {"cpu s":>8} {"peak MB":>8} {"writes":>9} {"requests":>9} {"exact":>6}']
+  for r in rows:
+    lines.append(f'{r["name"]:<20} {r["msgs_per_s"]:>10,.0f} {r["cpu_s"]:>8.1f} {r["peak_rss_mb"]:>8.0f} '
+                 f'{"-" if r["cassandra_writes"] is None else r["cassandra_writes"]:>9} '
+                 f'{"-" if r["cassandra_requests"] is None else r["cassandra_requests"]:>9} '
+                 f'{"-" if r["exact"] is None else ("yes" if r["exact"] else "NO"):>6}')
+  return '\n'.join(lines)
+
+
+def _plot(rows: List[dict], path: Path, args) -> None:
+  import matplotlib
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt
+  figure, axis = plt.subplots(figsize=(9, 4.5))
+  names = [r['name'] for r in rows]
+  bars = axis.bar(names, [r['msgs_per_s'] for r in rows],
+                  color=['#4c72b0' if r['name'].startswith('pipeline') else '#999999' for r in rows])
+  for bar, row in zip(bars, rows):
+    axis.annotate(f'{row["msgs_per_s"]:,.0f}', (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                  ha='center', va='bottom', fontsize=9)
+  axis.set_ylabel('messages per second')
+  axis.set_title(f'{args.messages:,} messages, {args.keys:,} keys, {args.bad_ratio:.0%} invalid; {_machine()}',
+                 fontsize=9)
+  plt.setp(axis.get_xticklabels(), rotation=15)
+  figure.tight_layout()
+  figure.savefig(path, dpi=110)
+  plt.close(figure)
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(prog='./bench/run.sh', description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument('--messages', type=int, default=1000000)
+  parser.add_argument('--keys', type=int, default=10000)
+  parser.add_argument('--bad_ratio', type=float, default=0.01)
+  parser.add_argument('--partitions', type=int, default=4)
+  parser.add_argument('--seed', type=int, default=7)
+  parser.add_argument('--only', type=lambda s: s.split(','), default=CONTENDERS,
+                      help=f'comma-separated subset of {",".join(CONTENDERS)}')
+  parser.add_argument('--results_dir', default=str(REPO_ROOT / 'bench' / 'results'))
+  parser.add_argument('--bootstrap_servers', default=f'127.0.0.1:{os.environ.get("KAFKA_PORT", "9092")}')
+  parser.add_argument('--cassandra_port', type=int, default=int(os.environ.get('CASSANDRA_PORT', '9042')))
+  args = parser.parse_args(argv)
+  unknown = set(args.only) - set(CONTENDERS)
+  if unknown or args.messages < 1 or args.keys < 1:
+    parser.error(f'--only takes {",".join(CONTENDERS)}; --messages and --keys must be positive')
+  import logging
+  logging.basicConfig(level=logging.WARNING)
+  logging.getLogger('kafka').setLevel(logging.ERROR)
+  run_benchmark(args)
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
