@@ -121,3 +121,13 @@ def test_a_missing_table_is_a_clear_error_naming_the_schema_command(bootstrap_se
 
   with pytest.raises(Exception, match='python -m beam_pipeline.schema --keyspace no_such_keyspace'):
     run_bounded(*job_args(bootstrap_servers, topic, 'no_such_keyspace', cassandra_port))
+
+
+def test_an_unreachable_cassandra_fails_the_bounded_run_fast_naming_the_address(bootstrap_servers, topic, keyspace):
+  produce_dataset(bootstrap_servers, topic, count=20, keys=2, bad_ratio=0, seed=43)
+  started = time.monotonic()
+
+  with pytest.raises(Exception, match=r'no Cassandra node answered at 127\.0\.0\.1:1'):
+    run_bounded(*job_args(bootstrap_servers, topic, keyspace, 1))
+  assert time.monotonic() - started < 120
+  assert committed_offsets(bootstrap_servers, f'{topic}-group', topic) == {p: None for p in range(4)}
