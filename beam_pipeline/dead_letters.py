@@ -7,7 +7,6 @@ A dead letter is a JSON object:
 
 import base64
 import json
-import logging
 import time
 import uuid
 from typing import Optional
@@ -18,8 +17,6 @@ from apache_beam.metrics import Metrics
 
 from beam_pipeline import metrics
 from beam_pipeline.records import DeadLetter
-
-_LOGGER = logging.getLogger(__name__)
 
 _PRODUCER_TIMEOUT_S = 30
 

@@ -16,8 +16,6 @@ from beam_pipeline.cassandra_connection import build_cluster
 from beam_pipeline.pipeline import run
 from beam_pipeline.topics import delete_topics, ensure_topics
 
-_LOGGER = logging.getLogger(__name__)
-
 
 def _reset(args) -> None:
   from kafka import KafkaAdminClient

@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 
+import apache_beam
 import pytest
 
 from beam_pipeline import dataflow_launch
@@ -92,6 +93,5 @@ def test_the_dockerfile_and_setup_py_pin_the_same_beam_version():
   pinned = re.search(r'^ARG BEAM_VERSION=(\S+)$', dockerfile, re.MULTILINE).group(1)
 
   assert pinned == dataflow_launch.beam_version()
-  assert f"apache-beam=={{BEAM_VERSION}}" in (REPO_ROOT / 'setup.py').read_text()
-  import apache_beam
+  assert "f'apache-beam=={BEAM_VERSION}'" in (REPO_ROOT / 'setup.py').read_text()
   assert apache_beam.__version__ == pinned

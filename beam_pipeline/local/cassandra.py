@@ -1,12 +1,9 @@
 """A single-node Cassandra 5.0 on loopback, run from the jars Maven resolved (no tarball, no Docker)."""
 
-import logging
 from pathlib import Path
 
 from beam_pipeline.local import jvm
 from beam_pipeline.local.processes import LocalProcess
-
-_LOGGER = logging.getLogger(__name__)
 
 HEAP = '1G'
 # Cassandra 5.0 runs on Java 11 and 17 only.

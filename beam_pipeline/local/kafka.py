@@ -1,15 +1,12 @@
 """A single-node Kafka broker in KRaft mode (broker and controller in one JVM), on loopback."""
 
 import base64
-import logging
 import subprocess
 import uuid
 from pathlib import Path
 
 from beam_pipeline.local import jvm
 from beam_pipeline.local.processes import LocalProcess
-
-_LOGGER = logging.getLogger(__name__)
 
 HEAP = '512m'
 _SUPPORTED_JAVA = (17, 21, 25)

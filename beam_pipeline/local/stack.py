@@ -4,7 +4,6 @@ Ports come from ``KAFKA_PORT`` (default 9092), ``KAFKA_CONTROLLER_PORT`` (9093),
 ``CASSANDRA_STORAGE_PORT`` (7000).
 """
 
-import logging
 import os
 import shutil
 import time
@@ -14,8 +13,6 @@ from typing import List
 
 from beam_pipeline.local.cassandra import CassandraServer
 from beam_pipeline.local.kafka import KafkaBroker
-
-_LOGGER = logging.getLogger(__name__)
 
 KAFKA_START_TIMEOUT_S = 120
 CASSANDRA_START_TIMEOUT_S = 240
