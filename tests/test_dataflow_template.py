@@ -95,3 +95,24 @@ def test_the_dockerfile_and_setup_py_pin_the_same_beam_version():
   assert pinned == dataflow_launch.beam_version()
   assert "f'apache-beam=={BEAM_VERSION}'" in (REPO_ROOT / 'setup.py').read_text()
   assert apache_beam.__version__ == pinned
+
+
+def test_the_reconcile_backfill_builds_as_a_batch_job_with_the_reconcile_sink():
+  result = _dry_run_job('--bounded', '--parameter', 'sink_mode=reconcile', '--parameter', 'dates=2017-02-01..2017-02-07')
+
+  names = _transform_names(result)
+  assert 'ReconcileCounters' in names and 'CassandraCounterWrite' not in names
+  assert 'KeepDates' in names and 'WriteDeadLetters' in names
+  assert result.job.proto.type.name == 'JOB_TYPE_BATCH'
+
+
+def test_setup_py_builds_the_source_distribution_that_workers_install(tmp_path):
+  result = subprocess.run([sys.executable, 'setup.py', '-q', 'sdist', '--dist-dir', str(tmp_path)], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+  assert result.returncode == 0, result.stderr[-2000:]
+  archive, = tmp_path.glob('*.tar.gz')
+  import tarfile
+  names = tarfile.open(archive).getnames()
+  assert any(n.endswith('beam_pipeline/pipeline.py') for n in names)
+  assert any(n.endswith('beam_pipeline/kafka_read.py') for n in names)
