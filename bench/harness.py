@@ -12,6 +12,7 @@ import argparse
 import datetime
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -89,9 +90,13 @@ def _last_json(stdout: str) -> dict:
 
 
 def build_go_seed() -> Path:
+  go = shutil.which('go') or next((p for p in ('/usr/local/go/bin/go', '/usr/lib/go/bin/go') if os.access(p, os.X_OK)),
+                                  None)
+  if go is None:
+    raise RuntimeError('the Go toolchain (go) is needed to build bench/go_seed; install it or put it on PATH')
   binary = REPO_ROOT / '.local' / 'bench' / 'go_seed'
   binary.parent.mkdir(parents=True, exist_ok=True)
-  subprocess.run(['go', 'build', '-o', str(binary), '.'], cwd=REPO_ROOT / 'bench' / 'go_seed', check=True)
+  subprocess.run([go, 'build', '-o', str(binary), '.'], cwd=REPO_ROOT / 'bench' / 'go_seed', check=True)
   return binary
 
 

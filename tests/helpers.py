@@ -55,7 +55,8 @@ def add_counters(*parts: Dict[Tuple, Tuple[int, int]]) -> Dict[Tuple, Tuple[int,
 
 def read_topic(bootstrap_servers: str, topic: str, timeout_s: float = 30) -> list:
   """Every record now in the topic, read from the beginning up to the end offsets."""
-  consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+  consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
+                           receive_message_max_bytes=64 * 1024 * 1024)
   try:
     partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
     consumer.assign(partitions)

@@ -72,6 +72,8 @@ class KafkaBroker:
         'share.coordinator.state.topic.min.isr=1',
         'group.initial.rebalance.delay.ms=0',
         'log.retention.hours=168',
+        # Room for the oversized messages the hostile-input tests send (the default is about 1 MB).
+        'message.max.bytes=16777216',
         '',
     ]))
     (self.base / 'log4j2.properties').write_text(_LOG4J2)
