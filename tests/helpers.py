@@ -115,6 +115,14 @@ def wait_until_caught_up(job, session, keyspace, want_counters, bootstrap_server
   raise AssertionError(f'not caught up after {_CATCH_UP_TIMEOUT_S}s:\n{open(log_path).read()[-3000:]}')
 
 
+def wait_until_committed(job, bootstrap_servers, group, topic, log_path, timeout_s: float = 180):
+  """Until the group has committed the whole topic (whatever the counters say); fails on timeout or exit."""
+  deadline = time.monotonic() + timeout_s
+  while committed_offsets(bootstrap_servers, group, topic) != end_offsets(bootstrap_servers, topic):
+    assert time.monotonic() < deadline and job.poll() is None, open(log_path, errors='replace').read()[-3000:]
+    time.sleep(0.5)
+
+
 def stop_streaming_job(job):
   job.send_signal(signal.SIGTERM)
   job.wait(timeout=30)

@@ -11,7 +11,7 @@ import pytest
 from beam_pipeline.schema import LEASE_TABLE
 from tests.helpers import (
     REPO_ROOT, committed_offsets, end_offsets, expected_counters, job_args, produce_dataset, read_counters,
-    run_bounded, start_streaming_job, stop_streaming_job, wait_until_caught_up)
+    run_bounded, start_streaming_job, stop_streaming_job, wait_until_caught_up, wait_until_committed)
 
 FEBRUARY = '2017-02-01..2017-02-28'
 RECONCILED = [datetime.date(2017, 2, 3), datetime.date(2017, 2, 4)]
@@ -106,10 +106,7 @@ def test_a_crash_during_a_streaming_run_loses_nothing_and_reconcile_makes_it_exa
 
   job = start_streaming_job(args, log)  # the same group picks up where the commits stopped
   try:
-    deadline = time.monotonic() + 180
-    while committed_offsets(bootstrap_servers, group, topic) != end_offsets(bootstrap_servers, topic):
-      assert time.monotonic() < deadline and job.poll() is None, log.read_text(errors='replace')[-3000:]
-      time.sleep(0.5)
+    wait_until_committed(job, bootstrap_servers, group, topic, log)
   finally:
     stop_streaming_job(job)
   counted, exact = read_counters(cassandra_session, keyspace), expected_counters(expected)

@@ -3,7 +3,6 @@
 from pathlib import Path
 
 from beam_pipeline.local import jvm
-from beam_pipeline.local.processes import LocalProcess
 
 HEAP = '1G'
 # Cassandra 5.0 runs on Java 11 and 17 only.
@@ -48,24 +47,12 @@ _LOGBACK = """\
 """
 
 
-class CassandraServer:
+class CassandraServer(jvm.JvmService):
   name = 'cassandra'
 
   def __init__(self, home: Path, port: int, storage_port: int):
-    self.home = home
-    self.port = port
+    super().__init__(home, port)
     self.storage_port = storage_port
-    self.base = home / '.local' / 'cassandra'
-    self.jars_dir = home / '.local' / 'jars' / 'cassandra'
-    self.pom = home / 'services' / 'cassandra' / 'pom.xml'
-    self.process = LocalProcess(self.name, home / '.local')
-
-  @property
-  def address(self) -> str:
-    return f'127.0.0.1:{self.port}'
-
-  def resolve_jars(self) -> bool:
-    return jvm.resolve_jars(self.pom, self.jars_dir)
 
   def _write_config(self) -> Path:
     self.base.mkdir(parents=True, exist_ok=True)

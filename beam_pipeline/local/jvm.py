@@ -13,6 +13,8 @@ import subprocess
 from pathlib import Path
 from typing import Iterable, List
 
+from beam_pipeline.local.processes import LocalProcess
+
 _LOGGER = logging.getLogger(__name__)
 
 _MARKER = '.resolved-from'
@@ -83,3 +85,25 @@ def classpath(jars_dir: Path) -> str:
   if not jars:
     raise JvmSetupError(f'no jars in {jars_dir}')
   return os.pathsep.join(jars)
+
+
+class JvmService:
+  """A service run from Maven-resolved jars: ``services/<name>/pom.xml`` -> ``.local/jars/<name>``, data in
+  ``.local/<name>``, one LocalProcess. Subclasses write their configuration and start the JVM."""
+
+  name = ''
+
+  def __init__(self, home: Path, port: int):
+    self.home = home
+    self.port = port
+    self.base = home / '.local' / self.name
+    self.jars_dir = home / '.local' / 'jars' / self.name
+    self.pom = home / 'services' / self.name / 'pom.xml'
+    self.process = LocalProcess(self.name, home / '.local')
+
+  @property
+  def address(self) -> str:
+    return f'127.0.0.1:{self.port}'
+
+  def resolve_jars(self) -> bool:
+    return resolve_jars(self.pom, self.jars_dir)

@@ -6,7 +6,6 @@ import uuid
 from pathlib import Path
 
 from beam_pipeline.local import jvm
-from beam_pipeline.local.processes import LocalProcess
 
 HEAP = '512m'
 _SUPPORTED_JAVA = (17, 21, 25)
@@ -29,24 +28,12 @@ logger.log.level = WARN
 """
 
 
-class KafkaBroker:
+class KafkaBroker(jvm.JvmService):
   name = 'kafka'
 
   def __init__(self, home: Path, port: int, controller_port: int):
-    self.home = home
-    self.port = port
+    super().__init__(home, port)
     self.controller_port = controller_port
-    self.base = home / '.local' / 'kafka'
-    self.jars_dir = home / '.local' / 'jars' / 'kafka'
-    self.pom = home / 'services' / 'kafka' / 'pom.xml'
-    self.process = LocalProcess(self.name, home / '.local')
-
-  @property
-  def address(self) -> str:
-    return f'127.0.0.1:{self.port}'
-
-  def resolve_jars(self) -> bool:
-    return jvm.resolve_jars(self.pom, self.jars_dir)
 
   def _write_config(self) -> Path:
     self.base.mkdir(parents=True, exist_ok=True)

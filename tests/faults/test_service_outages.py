@@ -9,7 +9,7 @@ import pytest
 
 from tests.helpers import (
     add_counters, committed_offsets, end_offsets, expected_counters, job_args, produce_dataset, read_counters,
-    run_bounded, start_streaming_job, stop_streaming_job, wait_until_caught_up)
+    run_bounded, start_streaming_job, stop_streaming_job, wait_until_caught_up, wait_until_committed)
 
 CASSANDRA_OUTAGE_S = 30
 
@@ -91,10 +91,7 @@ def test_a_cassandra_outage_fails_the_job_loudly_loses_nothing_and_reconcile_mak
   everything = add_counters(expected_counters(first), expected_counters(during))
   job = start_streaming_job(args, log)
   try:
-    deadline = time.monotonic() + 120
-    while committed_offsets(bootstrap_servers, group, topic) != end_offsets(bootstrap_servers, topic):
-      assert time.monotonic() < deadline and job.poll() is None, log.read_text(errors='replace')[-3000:]
-      time.sleep(1)
+    wait_until_committed(job, bootstrap_servers, group, topic, log)
   finally:
     stop_streaming_job(job)
   counted = read_counters(cassandra_session, keyspace)
