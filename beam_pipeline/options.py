@@ -123,7 +123,22 @@ def check_options(options: PipelineOptions) -> List[str]:
   """Raises OptionError for the first option that cannot work; returns notes on what was implied."""
   site = options.view_as(SiteStatsOptions)
   standard = options.view_as(StandardOptions)
+  _check_source(site, standard)
+  _check_sink(site)
+  if standard.runner in LOCAL_RUNNER_NAMES and options.view_as(DirectOptions).direct_num_workers != 1:
+    # Beam 2.77's FnApiRunner drops checkpoint residuals and bundle finalization when it spreads a bundle
+    # over several workers: the job would stop after the first checkpoint and never commit offsets
+    # (see apache/beam#19842).
+    raise OptionError('--direct_num_workers must be 1 for local runs (the local runner loses the reader\'s '
+                      'checkpoints with more workers); run on Flink or Dataflow for parallel workers')
   notes = []
+  if not site.bounded and not standard.streaming:
+    standard.streaming = True
+    notes.append('streaming read (no --bounded): running with --streaming')
+  return notes
+
+
+def _check_source(site: SiteStatsOptions, standard: StandardOptions) -> None:
   if not site.topic:
     raise OptionError('--topic is required: the Kafka topic holding the events')
   if not _TOPIC.fullmatch(site.topic):
@@ -140,6 +155,11 @@ def check_options(options: PipelineOptions) -> List[str]:
     stop_ms = parse_time_ms(site.stop_time, 'stop_time')
     if start_ms is not None and stop_ms <= start_ms:
       raise OptionError(f'--stop_time ({site.stop_time}) must be after --start_time ({site.start_time})')
+  for option in ('start_offsets', 'stop_offsets'):
+    if getattr(site, option):
+      if not site.bounded:
+        raise OptionError(f'--{option} sets a window, so it needs --bounded')
+      parse_partition_offsets(getattr(site, option), option)
   if site.bounded and standard.streaming:
     raise OptionError('--bounded reads a fixed range and finishes; drop --streaming (or drop --bounded)')
   if site.max_records_per_bundle < 1:
@@ -148,6 +168,9 @@ def check_options(options: PipelineOptions) -> List[str]:
     raise OptionError(f'--kafka_connect_timeout_s={site.kafka_connect_timeout_s} must be positive')
   if site.max_bundle_seconds <= 0:
     raise OptionError(f'--max_bundle_seconds={site.max_bundle_seconds} must be positive')
+
+
+def _check_sink(site: SiteStatsOptions) -> None:
   if not site.keyspace:
     raise OptionError('--keyspace is required: the Cassandra keyspace holding the counter table')
   for name, value in (('keyspace', site.keyspace), ('table', site.table)):
@@ -161,11 +184,8 @@ def check_options(options: PipelineOptions) -> List[str]:
     raise OptionError(f'--cassandra_port={site.cassandra_port} is not a TCP port (1-65535)')
   if site.max_concurrent_writes < 1:
     raise OptionError(f'--max_concurrent_writes={site.max_concurrent_writes} must be at least 1')
-  for option in ('start_offsets', 'stop_offsets'):
-    if getattr(site, option):
-      if not site.bounded:
-        raise OptionError(f'--{option} sets a window, so it needs --bounded')
-      parse_partition_offsets(getattr(site, option), option)
+  if site.statements_per_batch < 1:
+    raise OptionError(f'--statements_per_batch={site.statements_per_batch} must be at least 1')
   dates = requested_dates(site)
   if site.sink_mode == 'reconcile':
     if not site.bounded:
@@ -177,20 +197,8 @@ def check_options(options: PipelineOptions) -> List[str]:
     _check_window(site, dates, int(time.time() * 1000))
   elif site.report_only:
     raise OptionError('--report_only goes with --sink_mode reconcile')
-  if site.statements_per_batch < 1:
-    raise OptionError(f'--statements_per_batch={site.statements_per_batch} must be at least 1')
   if site.dead_letter_topic and not _TOPIC.fullmatch(site.dead_letter_topic):
     raise OptionError(f'--dead_letter_topic={site.dead_letter_topic!r} is not a Kafka topic name')
-  if standard.runner in LOCAL_RUNNER_NAMES and options.view_as(DirectOptions).direct_num_workers != 1:
-    # Beam 2.77's FnApiRunner drops checkpoint residuals and bundle finalization when it spreads a bundle
-    # over several workers: the job would stop after the first checkpoint and never commit offsets
-    # (see apache/beam#19842).
-    raise OptionError('--direct_num_workers must be 1 for local runs (the local runner loses the reader\'s '
-                      'checkpoints with more workers); run on Flink or Dataflow for parallel workers')
-  if not site.bounded and not standard.streaming:
-    standard.streaming = True
-    notes.append('streaming read (no --bounded): running with --streaming')
-  return notes
 
 
 def parse_partition_offsets(value: Optional[str], option: str) -> Dict[int, int]:
