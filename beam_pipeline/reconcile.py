@@ -100,8 +100,9 @@ class _CorrectDateFn(SessionPerBundleFn):
         raise ReconcileWindowError(
             f'{day} has counters but no message in the window: refusing to set it to zero. Check the window '
             '(messages are selected by their Kafka timestamps), or pass --force_window if zero is right.')
+      keys = sorted(set(exact) | set(current))
       corrections = []
-      for site_id in sorted(set(exact) | set(current)):
+      for site_id in keys:
         want, have = exact.get(site_id, (0, 0)), current.get(site_id, (0, 0))
         if want != have:
           corrections.append((want[0] - have[0], want[1] - have[1], day, site_id))
@@ -113,18 +114,20 @@ class _CorrectDateFn(SessionPerBundleFn):
     finally:
       if not self._report_only:
         self._session.execute(self._give_back, (day, self._lease_owner))
-    views, clicks = _sum_pairs(exact.values())
-    self._checked.inc(len(set(exact) | set(current)))
-    self._corrected.inc(len(corrections))
-    self._views_corrected.inc(sum(c[0] for c in corrections))
-    self._clicks_corrected.inc(sum(c[1] for c in corrections))
-    Metrics.counter(metrics.NAMESPACE, metrics.date_total('views', day_iso)).inc(views)
-    Metrics.counter(metrics.NAMESPACE, metrics.date_total('clicks', day_iso)).inc(clicks)
-    _LOGGER.info('%s: %d keys, %d %s (views %+d, clicks %+d); totals views %d, clicks %d', day_iso,
-                 len(set(exact) | set(current)), len(corrections),
-                 'would be corrected' if self._report_only else 'corrected',
-                 sum(c[0] for c in corrections), sum(c[1] for c in corrections), views, clicks)
+    self._report(day_iso, len(keys), corrections, _sum_pairs(exact.values()))
     yield day_iso, len(corrections)
+
+  def _report(self, day_iso: str, keys: int, corrections, totals: Tuple[int, int]):
+    views_corrected, clicks_corrected = _sum_pairs((c[0], c[1]) for c in corrections)
+    self._checked.inc(keys)
+    self._corrected.inc(len(corrections))
+    self._views_corrected.inc(views_corrected)
+    self._clicks_corrected.inc(clicks_corrected)
+    Metrics.counter(metrics.NAMESPACE, metrics.date_total('views', day_iso)).inc(totals[0])
+    Metrics.counter(metrics.NAMESPACE, metrics.date_total('clicks', day_iso)).inc(totals[1])
+    _LOGGER.info('%s: %d keys, %d %s (views %+d, clicks %+d); totals views %d, clicks %d', day_iso, keys,
+                 len(corrections), 'would be corrected' if self._report_only else 'corrected',
+                 views_corrected, clicks_corrected, totals[0], totals[1])
 
   def _lease(self, day: datetime.date):
     result = self._session.execute(self._take_lease, (day, self._lease_owner, self._lease_ttl_s))
