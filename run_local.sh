@@ -4,6 +4,7 @@
 #   ./run_local.sh up         create .venv if needed, resolve jars if needed, start Kafka and Cassandra
 #   ./run_local.sh down       stop them (add --wipe to delete their data too)
 #   ./run_local.sh status     what runs where
+#   add --secure to up/down/status for the secured pair (SASL_SSL/TLS Kafka, Cassandra auth + TLS)
 #   ./run_local.sh venv       only create/refresh .venv
 # Ports: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), CASSANDRA_PORT (9042), CASSANDRA_STORAGE_PORT (7000).
 set -euo pipefail

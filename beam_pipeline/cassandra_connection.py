@@ -8,6 +8,8 @@ import apache_beam as beam
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 
+from beam_pipeline.security import CassandraSecurity
+
 DEFAULT_REQUEST_TIMEOUT_S = 30.0
 # Native protocol v5 is what Cassandra 4.0 and later speak; naming it avoids a downgrade dance on every connect.
 DEFAULT_PROTOCOL_VERSION = 5
@@ -21,6 +23,7 @@ class CassandraConnection:
   request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
   protocol_version: int = DEFAULT_PROTOCOL_VERSION
   local_dc: Optional[str] = None
+  security: CassandraSecurity = CassandraSecurity()
 
   @property
   def address(self) -> str:
@@ -34,11 +37,11 @@ class CassandraConnection:
     return Cluster(
         contact_points=list(self.hosts), port=self.port, protocol_version=self.protocol_version,
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-        connect_timeout=10, control_connection_timeout=10)
+        connect_timeout=10, control_connection_timeout=10, **self.security.cluster_config())
 
 
-def build_cluster(hosts, port: int) -> Cluster:
-  return CassandraConnection(tuple(hosts), port).cluster()
+def build_cluster(hosts, port: int, security: CassandraSecurity = CassandraSecurity()) -> Cluster:
+  return CassandraConnection(tuple(hosts), port, security=security).cluster()
 
 
 class SessionPerBundleFn(beam.DoFn):

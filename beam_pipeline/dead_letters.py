@@ -17,6 +17,7 @@ from apache_beam.metrics import Metrics
 
 from beam_pipeline import metrics
 from beam_pipeline.records import DeadLetter
+from beam_pipeline.security import KafkaSecurity
 
 _PRODUCER_TIMEOUT_S = 30
 
@@ -53,9 +54,10 @@ def to_json(dead_letter: DeadLetter) -> str:
 class _PublishDeadLettersFn(beam.DoFn):
   """Sends each dead letter to the topic; the bundle finishes only when Kafka has acknowledged all of them."""
 
-  def __init__(self, bootstrap_servers: str, topic: str):
+  def __init__(self, bootstrap_servers: str, topic: str, security: KafkaSecurity):
     self._bootstrap_servers = bootstrap_servers
     self._topic = topic
+    self._security = security
     self._producer = None
     self._published = Metrics.counter(metrics.NAMESPACE, metrics.DEAD_LETTERS_PUBLISHED)
 
@@ -66,7 +68,7 @@ class _PublishDeadLettersFn(beam.DoFn):
       self._producer = KafkaProducer(
           bootstrap_servers=self._bootstrap_servers.split(','), acks='all', linger_ms=20,
           client_id='site-stats-dead-letters', max_block_ms=_PRODUCER_TIMEOUT_S * 1000,
-          max_request_size=16 * 1024 * 1024)
+          max_request_size=16 * 1024 * 1024, **self._security.client_config())
       partitions = self._producer.partitions_for(self._topic)
     except KafkaError as error:
       raise DeadLetterPublishError(
@@ -131,22 +133,33 @@ class _WriteDeadLetterFilesFn(beam.DoFn):
 
 
 class WriteDeadLetters(beam.PTransform):
-  """Publishes DeadLetters to a Kafka topic and, when ``directory`` is given, writes them as JSON lines there."""
+  """Publishes DeadLetters to a Kafka topic and, when ``directory`` is given, writes them as JSON lines there.
 
-  def __init__(self, bootstrap_servers: str, topic: str, directory: Optional[str] = None):
+  Takes one PCollection, or a dict of them by the stage that refused them. Each is written in its own branch,
+  never flattened first: a Flatten of several inputs is a stage of its own, which the local runner does not run
+  while a streaming read goes on, and a branch fused with the reader makes the reader's bundle, and so its
+  offset commit, wait until that bundle's dead letters are acknowledged.
+  """
+
+  def __init__(self, bootstrap_servers: str, topic: str, directory: Optional[str] = None,
+               security: KafkaSecurity = KafkaSecurity()):
     super().__init__()
     if not topic:
       raise ValueError('WriteDeadLetters needs a topic')
     self._bootstrap_servers = bootstrap_servers
     self._topic = topic
     self._directory = directory
+    self._security = security
 
   def expand(self, dead_letters):
-    published = dead_letters | 'PublishToKafka' >> beam.ParDo(
-        _PublishDeadLettersFn(self._bootstrap_servers, self._topic))
-    if self._directory:
-      _ = dead_letters | 'WriteJsonLines' >> beam.ParDo(_WriteDeadLetterFilesFn(self._directory))
-    return published
+    by_stage = dead_letters if isinstance(dead_letters, dict) else {'': dead_letters}
+    published = {}
+    for stage, letters in by_stage.items():
+      published[stage] = letters | f'PublishToKafka{stage}' >> beam.ParDo(
+          _PublishDeadLettersFn(self._bootstrap_servers, self._topic, self._security))
+      if self._directory:
+        _ = letters | f'WriteJsonLines{stage}' >> beam.ParDo(_WriteDeadLetterFilesFn(self._directory))
+    return published if isinstance(dead_letters, dict) else published['']
 
   def display_data(self):
     return {'dead_letter_topic': self._topic, 'dead_letter_path': self._directory or ''}

@@ -24,6 +24,7 @@ from apache_beam.utils.timestamp import Duration, Timestamp
 
 from beam_pipeline import metrics
 from beam_pipeline.records import UNBOUNDED_STOP_OFFSET, KafkaRecord, PartitionRead
+from beam_pipeline.security import KafkaSecurity
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -33,6 +34,9 @@ DEFAULT_CONNECT_TIMEOUT_S = 30.0
 _POLL_TIMEOUT_S = 0.5
 # A streaming partition with nothing new is looked at again after this long.
 _IDLE_RESUME_DELAY = Duration(seconds=1)
+# How often a reader asks the brokers whether the topic gained partitions, and how long it waits for the answer.
+_PARTITION_CHECK_INTERVAL_S = 5.0
+_PARTITION_CHECK_TIMEOUT_S = 5.0
 
 
 class KafkaReadError(RuntimeError):
@@ -56,6 +60,9 @@ class KafkaReadConfig:
   max_records_per_bundle: int = 20000
   max_bundle_seconds: float = 5.0
   connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
+  security: KafkaSecurity = KafkaSecurity()
+  # Streaming: how many partitions the topic may gain while the job runs and still be read without a restart.
+  partition_headroom: int = 0
 
   def consumer(self, client_role: str):
     """A kafka-python consumer that is assigned partitions by hand; it never joins the group."""
@@ -74,11 +81,38 @@ class KafkaReadConfig:
           # A fetch response may be as large as fetch_max_bytes; kafka-python's 1 MB frame cap would drop it.
           receive_message_max_bytes=64 * 1024 * 1024,
           request_timeout_ms=30000,
-          api_version_auto_timeout_ms=int(self.connect_timeout_s * 1000))
+          api_version_auto_timeout_ms=int(self.connect_timeout_s * 1000),
+          **self.security.client_config())
     except NoBrokersAvailable:
       raise KafkaReadError(
           f'no Kafka broker answered at {self.bootstrap_servers} within {self.connect_timeout_s:.0f}s '
           '(check --bootstrap_servers and that the brokers are reachable from the workers)') from None
+
+  def connected_consumer(self, client_role: str):
+    """A consumer that has fetched cluster metadata, or KafkaReadError after connect_timeout_s.
+
+    kafka-python's metadata calls wait forever when every connection fails after the TCP handshake (a refused
+    SASL login, a TLS mismatch), so the first metadata round trip is awaited here with a deadline.
+    """
+    consumer = self.consumer(client_role)
+    if refresh_metadata(consumer, self.connect_timeout_s):
+      return consumer
+    consumer.close()
+    raise KafkaReadError(
+        f'the Kafka brokers at {self.bootstrap_servers} sent no metadata within {self.connect_timeout_s:.0f}s. '
+        f'They answered a connection, so check the security settings (--kafka_security_protocol='
+        f'{self.security.protocol}, --kafka_sasl_mechanism, --kafka_username, the password\'s variable or file, '
+        '--kafka_ssl_ca_file): the kafka logger names the refused step')
+
+
+def refresh_metadata(consumer, timeout_s: float) -> bool:
+  """One metadata round trip for the consumer's topics, waited for at most ``timeout_s``; whether it succeeded."""
+  client = consumer._client  # pylint: disable=protected-access
+  update = client.cluster.request_update()
+  deadline = time.monotonic() + timeout_s
+  while not update.is_done and time.monotonic() < deadline:
+    client.poll(timeout_ms=200, future=update)
+  return update.succeeded()
 
 
 def wait_for_partitions(consumer, config: KafkaReadConfig) -> Iterable[int]:
@@ -104,7 +138,7 @@ class _PlanPartitionReadsFn(beam.DoFn):
   def process(self, unused_impulse):
     from kafka import TopicPartition
     config = self._config
-    consumer = config.consumer('planner')
+    consumer = config.connected_consumer('planner')
     try:
       partitions = [TopicPartition(config.topic, p) for p in wait_for_partitions(consumer, config)]
       beginning = consumer.beginning_offsets(partitions)
@@ -137,6 +171,13 @@ class _PlanPartitionReadsFn(beam.DoFn):
                      stop if config.bounded else 'unbounded',
                      ' from the committed offset' if committed is not None else '')
         yield PartitionRead(config.topic, tp.partition, start, stop)
+      if not config.bounded and config.partition_headroom:
+        # Partitions the topic may gain later: all they will hold is new, so they are read from their start.
+        first = max(tp.partition for tp in partitions) + 1
+        for partition in range(first, first + config.partition_headroom):
+          yield PartitionRead(config.topic, partition, 0, UNBOUNDED_STOP_OFFSET, awaits_creation=True)
+        _LOGGER.info('%s: partitions %d..%d will be read if the topic gains them',
+                     config.topic, first, first + config.partition_headroom - 1)
     finally:
       consumer.close(autocommit=False)
 
@@ -193,7 +234,7 @@ class _ReadPartitionFn(beam.DoFn):
     self._committed: Dict = {}
 
   def setup(self):
-    self._consumer = self._config.consumer('reader')
+    self._consumer = self._config.connected_consumer('reader')
 
   def teardown(self):
     if self._consumer is not None:
@@ -296,7 +337,31 @@ class _ReadPartitionFn(beam.DoFn):
 
 
 class _StreamPartitionFn(_ReadPartitionFn):
-  """The same reader, declared unbounded so that runners treat its output as a stream."""
+  """The same reader, declared unbounded so that runners treat its output as a stream.
+
+  It also reads partitions the topic gains while the job runs. The planner gives it one element per partition
+  number the topic may grow into (``awaits_creation``); such an element checkpoints until its partition exists.
+  A separate watcher transform would be the textbook shape, but the local runner never runs a stage that follows
+  an endless one; this way the reads stay in one splittable DoFn, which every runner runs.
+  """
+
+  def setup(self):
+    super().setup()
+    self._existing_partitions = set()
+    self._partitions_checked_at = float('-inf')
+
+  def _partition_exists(self, element: PartitionRead) -> bool:
+    if element.partition in self._existing_partitions:
+      return True
+    if time.monotonic() - self._partitions_checked_at >= _PARTITION_CHECK_INTERVAL_S:
+      self._partitions_checked_at = time.monotonic()
+      with self._lock:
+        refresh_metadata(self._consumer, _PARTITION_CHECK_TIMEOUT_S)
+        partitions = self._consumer.partitions_for_topic(element.topic) or set()
+      for partition in sorted(partitions - self._existing_partitions):
+        _LOGGER.info('%s: partition %d exists', element.topic, partition)
+      self._existing_partitions |= partitions
+    return element.partition in self._existing_partitions
 
   @beam.DoFn.unbounded_per_element()
   def process(
@@ -306,6 +371,11 @@ class _StreamPartitionFn(_ReadPartitionFn):
       finalizer=beam.DoFn.BundleFinalizerParam,
       tracker=beam.DoFn.RestrictionParam(_PartitionRestrictionProvider()),
       watermark=beam.DoFn.WatermarkEstimatorParam(ManualWatermarkEstimator.default_provider())):
+    if element.awaits_creation and not self._partition_exists(element):
+      # Whatever the partition will hold is written after this check: the watermark may move up to it.
+      self._advance_watermark(watermark, Timestamp.now())
+      tracker.defer_remainder(Duration(seconds=_PARTITION_CHECK_INTERVAL_S))
+      return
     yield from self._read_range(element, tracker, watermark, finalizer)
 
 
@@ -340,4 +410,5 @@ class ReadFromKafka(beam.PTransform):
         'topic': self._config.topic,
         'consumer_group': self._config.consumer_group or '',
         'bounded': self._config.bounded,
+        'security_protocol': self._config.security.protocol,
     }

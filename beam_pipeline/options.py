@@ -2,6 +2,7 @@
 
 import argparse
 import datetime
+import os
 import re
 import time
 from typing import Dict, List, Optional
@@ -10,6 +11,8 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 
 from beam_pipeline.dates import day_start_ms, parse_dates
 from beam_pipeline.schema import DEFAULT_TABLE, check_identifier
+from beam_pipeline.security import (
+    KAFKA_SASL_MECHANISMS, KAFKA_SECURITY_PROTOCOLS, CassandraSecurity, KafkaSecurity, SecretError, secret_source)
 
 START_OFFSETS = ('earliest', 'latest')
 SINK_MODES = ('increment', 'reconcile')
@@ -68,6 +71,10 @@ class SiteStatsOptions(PipelineOptions):
                             'checkpoints; bounds memory and how much a failed bundle replays.')
     kafka.add_argument('--kafka_connect_timeout_s', type=float, default=30.0,
                        help='How long to wait for the brokers and the topic before failing with an error.')
+    kafka.add_argument('--partition_headroom', type=int, default=8,
+                       help='Streaming: how many partitions the topic may gain while the job runs and still be '
+                            'read (from their first offset) without a restart. Partitions beyond that are read '
+                            'after the next restart.')
     kafka.add_argument('--max_bundle_seconds', type=float, default=5.0,
                        help='How long one partition reads into a bundle before the reader checkpoints.')
 
@@ -95,6 +102,32 @@ class SiteStatsOptions(PipelineOptions):
                       help='With reconcile: accept a window that may not hold every message of the dates.')
     sink.add_argument('--lease_ttl_s', type=int, default=3600,
                       help='With reconcile: how long a date\'s lease lasts if the job dies holding it.')
+
+    kafka_security = parser.add_argument_group('Kafka security')
+    kafka_security.add_argument('--kafka_security_protocol', default='PLAINTEXT', choices=KAFKA_SECURITY_PROTOCOLS,
+                                help='How the job connects to the brokers: TLS (SSL), SASL (SASL_PLAINTEXT) or both '
+                                     '(SASL_SSL).')
+    kafka_security.add_argument('--kafka_sasl_mechanism', choices=KAFKA_SASL_MECHANISMS,
+                                help='SASL mechanism for SASL_SSL / SASL_PLAINTEXT.')
+    kafka_security.add_argument('--kafka_username', help='SASL user name.')
+    kafka_security.add_argument('--kafka_password_env', metavar='VARIABLE',
+                                help='Name of the environment variable (on the launcher and the workers) holding '
+                                     'the SASL password.')
+    kafka_security.add_argument('--kafka_password_file', metavar='PATH',
+                                help='File (on the launcher and the workers) holding the SASL password.')
+    kafka_security.add_argument('--kafka_ssl_ca_file', metavar='PEM',
+                                help='CA certificates to trust for the brokers\' TLS (default: the system\'s).')
+
+    cassandra_security = parser.add_argument_group('Cassandra security')
+    cassandra_security.add_argument('--cassandra_username', help='User for Cassandra password authentication.')
+    cassandra_security.add_argument('--cassandra_password_env', metavar='VARIABLE',
+                                    help='Name of the environment variable holding the Cassandra password.')
+    cassandra_security.add_argument('--cassandra_password_file', metavar='PATH',
+                                    help='File holding the Cassandra password.')
+    cassandra_security.add_argument('--cassandra_ssl', nargs='?', const=True, default=False, type=_flag,
+                                    help='Connect to Cassandra over TLS (client encryption).')
+    cassandra_security.add_argument('--cassandra_ssl_ca_file', metavar='PEM',
+                                    help='With --cassandra_ssl: CA certificates to trust (default: the system\'s).')
 
     dead_letters = parser.add_argument_group('Dead letters')
     dead_letters.add_argument('--dead_letter_topic',
@@ -125,6 +158,7 @@ def check_options(options: PipelineOptions) -> List[str]:
   standard = options.view_as(StandardOptions)
   _check_source(site, standard)
   _check_sink(site)
+  _check_security(site, read_secrets_now=standard.runner in LOCAL_RUNNER_NAMES)
   if standard.runner in LOCAL_RUNNER_NAMES and options.view_as(DirectOptions).direct_num_workers != 1:
     # Beam 2.77's FnApiRunner drops checkpoint residuals and bundle finalization when it spreads a bundle
     # over several workers: the job would stop after the first checkpoint and never commit offsets
@@ -166,6 +200,8 @@ def _check_source(site: SiteStatsOptions, standard: StandardOptions) -> None:
     raise OptionError(f'--max_records_per_bundle={site.max_records_per_bundle} must be at least 1')
   if site.kafka_connect_timeout_s <= 0:
     raise OptionError(f'--kafka_connect_timeout_s={site.kafka_connect_timeout_s} must be positive')
+  if site.partition_headroom < 0:
+    raise OptionError(f'--partition_headroom={site.partition_headroom} must be 0 or more')
   if site.max_bundle_seconds <= 0:
     raise OptionError(f'--max_bundle_seconds={site.max_bundle_seconds} must be positive')
 
@@ -199,6 +235,41 @@ def _check_sink(site: SiteStatsOptions) -> None:
     raise OptionError('--report_only goes with --sink_mode reconcile')
   if site.dead_letter_topic and not _TOPIC.fullmatch(site.dead_letter_topic):
     raise OptionError(f'--dead_letter_topic={site.dead_letter_topic!r} is not a Kafka topic name')
+
+
+def kafka_security(site: SiteStatsOptions) -> KafkaSecurity:
+  try:
+    return KafkaSecurity(
+        protocol=site.kafka_security_protocol, sasl_mechanism=site.kafka_sasl_mechanism,
+        username=site.kafka_username, ca_file=site.kafka_ssl_ca_file,
+        password=secret_source(site.kafka_password_env, site.kafka_password_file, 'kafka_password'))
+  except ValueError as error:
+    raise OptionError(str(error)) from None
+
+
+def cassandra_security(site: SiteStatsOptions) -> CassandraSecurity:
+  try:
+    return CassandraSecurity(
+        username=site.cassandra_username, tls=site.cassandra_ssl, ca_file=site.cassandra_ssl_ca_file,
+        password=secret_source(site.cassandra_password_env, site.cassandra_password_file, 'cassandra_password'))
+  except ValueError as error:
+    raise OptionError(str(error)) from None
+
+
+def _check_security(site: SiteStatsOptions, read_secrets_now: bool) -> None:
+  """Inconsistent settings fail at once; a local run also reads its secrets now, so that a missing variable
+  or file fails before the job starts (remote workers read theirs when they build their clients)."""
+  for security in (kafka_security(site), cassandra_security(site)):
+    try:
+      security.check()
+      if read_secrets_now and security.password is not None:
+        security.password.read()
+    except (ValueError, SecretError) as error:
+      raise OptionError(str(error)) from None
+  for option in ('kafka_ssl_ca_file', 'cassandra_ssl_ca_file'):
+    path = getattr(site, option)
+    if path and read_secrets_now and not os.path.isfile(path):
+      raise OptionError(f'--{option}={path}: no such file')
 
 
 def parse_partition_offsets(value: Optional[str], option: str) -> Dict[int, int]:

@@ -2,7 +2,8 @@
 
     ReadFromKafka -> ParseJson -> Validate [-> KeepDates] -> CassandraCounterWrite | ReconcileCounters
                          \\            \\                            \\
-                          +------------+----------------------------+--> WriteDeadLetters (Kafka, files)
+                          +------------+----------------------------+--> WriteDeadLetters (Kafka, files),
+                                                                         one branch per stage
 """
 
 import logging
@@ -23,8 +24,8 @@ from beam_pipeline.dead_letters import WriteDeadLetters
 from beam_pipeline.kafka_read import KafkaReadConfig, ReadFromKafka
 from beam_pipeline.dates import KeepDates
 from beam_pipeline.options import (
-    LOCAL_RUNNER_NAMES, SiteStatsOptions, check_options, dead_letter_topic, is_window_run, optional_time_ms,
-    parse_partition_offsets, requested_dates)
+    LOCAL_RUNNER_NAMES, SiteStatsOptions, cassandra_security, check_options, dead_letter_topic, is_window_run,
+    kafka_security, optional_time_ms, parse_partition_offsets, requested_dates)
 from beam_pipeline.reconcile import ReconcileCounters
 from beam_pipeline.parse import ParseJson
 from beam_pipeline.validate import Validate
@@ -38,7 +39,7 @@ def build_graph(pipeline: beam.Pipeline, site: SiteStatsOptions) -> None:
   increments, dates = valid.valid, requested_dates(site)
   if dates:
     increments = increments | 'KeepDates' >> KeepDates(dates)
-  dead_letters = [parsed.dead_letters, valid.dead_letters]
+  dead_letters = {'ParseJson': parsed.dead_letters, 'Validate': valid.dead_letters}
   if site.sink_mode == 'reconcile':
     _ = increments | 'ReconcileCounters' >> ReconcileCounters(
         cassandra_connection(site), site.keyspace, site.table, dates, site.report_only, _lease_owner(),
@@ -47,11 +48,9 @@ def build_graph(pipeline: beam.Pipeline, site: SiteStatsOptions) -> None:
     written = increments | 'CassandraCounterWrite' >> CassandraCounterWrite(
         cassandra_connection(site), site.keyspace, site.table, site.max_concurrent_writes,
         site.statements_per_batch)
-    dead_letters.append(written.dead_letters)
-  _ = (tuple(dead_letters)
-       | 'CollectDeadLetters' >> beam.Flatten()
-       | 'WriteDeadLetters' >> WriteDeadLetters(site.bootstrap_servers, dead_letter_topic(site),
-                                                site.dead_letter_path))
+    dead_letters['CassandraCounterWrite'] = written.dead_letters
+  _ = dead_letters | 'WriteDeadLetters' >> WriteDeadLetters(
+      site.bootstrap_servers, dead_letter_topic(site), site.dead_letter_path, kafka_security(site))
 
 
 def _lease_owner() -> str:
@@ -65,7 +64,8 @@ def read_config(site: SiteStatsOptions) -> KafkaReadConfig:
       start_offset=site.start_offset, start_time_ms=optional_time_ms(site.start_time, 'start_time'),
       stop_time_ms=optional_time_ms(site.stop_time, 'stop_time'), bounded=site.bounded,
       max_records_per_bundle=site.max_records_per_bundle, max_bundle_seconds=site.max_bundle_seconds,
-      connect_timeout_s=site.kafka_connect_timeout_s,
+      connect_timeout_s=site.kafka_connect_timeout_s, security=kafka_security(site),
+      partition_headroom=site.partition_headroom,
       commit_offsets=not window, use_committed_offsets=not window,
       start_offsets=tuple(sorted(parse_partition_offsets(site.start_offsets, 'start_offsets').items())),
       stop_offsets=tuple(sorted(parse_partition_offsets(site.stop_offsets, 'stop_offsets').items())))
@@ -73,7 +73,7 @@ def read_config(site: SiteStatsOptions) -> KafkaReadConfig:
 
 def cassandra_connection(site: SiteStatsOptions) -> CassandraConnection:
   return CassandraConnection(hosts=tuple(h.strip() for h in site.cassandra_hosts.split(',')),
-                             port=site.cassandra_port)
+                             port=site.cassandra_port, security=cassandra_security(site))
 
 
 def local_runner():

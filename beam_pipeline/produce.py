@@ -1,7 +1,7 @@
 """Deterministic synthetic load: valid events and every kind of invalid message, with the expected totals.
 
     python -m beam_pipeline.produce --bootstrap_servers 127.0.0.1:9092 --topic T --count 100000 \\
-        [--keys 10000] [--bad_ratio 0.01] [--seed 7] [--partitions 4] [--totals_file totals.json]
+        [--keys 10000] [--bad_ratio 0.01] [--seed 7] [--partitions 4] [--totals_file totals.json] [--rate N]
 
 Prints one JSON object: how many messages, how many valid, how many invalid per stage, and the sums of views
 and clicks that the counters must reach. The same arguments always produce the same messages.
@@ -17,6 +17,8 @@ import random
 import sys
 import time
 from typing import Dict, Iterator, NamedTuple, Optional, Tuple
+
+from beam_pipeline.security import KafkaSecurity
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -125,16 +127,26 @@ def generate(count: int, keys: int = 10000, bad_ratio: float = 0.01, seed: int =
     yield SyntheticMessage(str(site_id).encode(), value.encode(), None, (day, site_id, views, clicks))
 
 
-def produce(bootstrap_servers: str, topic: str, messages: Iterator[SyntheticMessage]) -> ExpectedTotals:
-  """Sends every message (acks=all) and returns what the counters must add up to."""
+def produce(bootstrap_servers: str, topic: str, messages: Iterator[SyntheticMessage],
+            security: KafkaSecurity = KafkaSecurity(), messages_per_s: Optional[float] = None) -> ExpectedTotals:
+  """Sends every message (acks=all) and returns what the counters must add up to.
+
+  With ``messages_per_s`` the messages are paced to that steady rate (a load generator); without, as fast as
+  the producer goes.
+  """
   from kafka import KafkaProducer
   producer = KafkaProducer(bootstrap_servers=bootstrap_servers.split(','), acks='all', linger_ms=20,
                            batch_size=512 * 1024,
-                           max_request_size=16 * 1024 * 1024)
+                           max_request_size=16 * 1024 * 1024, **security.client_config())
   expected = ExpectedTotals()
   failures = []
+  started = time.monotonic()
   try:
     for message in messages:
+      if messages_per_s and expected.messages % 1000 == 0:
+        ahead_s = expected.messages / messages_per_s - (time.monotonic() - started)
+        if ahead_s > 0:
+          time.sleep(ahead_s)
       expected.add(message)
       future = producer.send(topic, key=message.key, value=message.value).add_errback(failures.append)
       if message.invalid_kind is not None:
@@ -163,16 +175,19 @@ def main(argv=None) -> int:
   parser.add_argument('--partitions', type=int, default=None,
                       help='create the topic and its -dlq topic with this many partitions if missing')
   parser.add_argument('--totals_file', help='also write the expected per-key totals here as JSON')
+  parser.add_argument('--rate', type=float, help='send at this steady rate (messages per second) instead of '
+                                                  'as fast as possible')
   args = parser.parse_args(argv)
-  if args.count < 0 or args.keys < 1 or not 0 <= args.bad_ratio <= 1:
-    parser.error('--count must be >= 0, --keys >= 1 and --bad_ratio between 0 and 1')
+  if args.count < 0 or args.keys < 1 or not 0 <= args.bad_ratio <= 1 or (args.rate is not None and args.rate <= 0):
+    parser.error('--count must be >= 0, --keys >= 1, --bad_ratio between 0 and 1 and --rate positive')
   logging.basicConfig(level=logging.INFO, format='%(message)s')
   logging.getLogger('kafka').setLevel(logging.WARNING)
   if args.partitions:
     from beam_pipeline.topics import ensure_topics
     ensure_topics(args.bootstrap_servers, [args.topic, f'{args.topic}-dlq'], args.partitions)
   started = time.monotonic()
-  expected = produce(args.bootstrap_servers, args.topic, generate(args.count, args.keys, args.bad_ratio, args.seed))
+  expected = produce(args.bootstrap_servers, args.topic, generate(args.count, args.keys, args.bad_ratio, args.seed),
+                     messages_per_s=args.rate)
   elapsed = time.monotonic() - started
   _LOGGER.info('produced %d messages to %s in %.1fs (%.0f msgs/s)', expected.messages, args.topic, elapsed,
                expected.messages / elapsed if elapsed else 0)

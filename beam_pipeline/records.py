@@ -10,6 +10,8 @@ class PartitionRead(NamedTuple):
   partition: int
   start_offset: int
   stop_offset: int  # UNBOUNDED_STOP_OFFSET for a streaming read
+  # A partition the topic may gain while the job streams: wait until it exists, then read it.
+  awaits_creation: bool = False
 
 
 # Kafka offsets are signed 64-bit; a streaming read's range is open up to the largest one.

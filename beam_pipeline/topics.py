@@ -4,16 +4,19 @@ import logging
 import time
 from typing import Iterable
 
+from beam_pipeline.security import KafkaSecurity
+
 _LOGGER = logging.getLogger(__name__)
 
 
-def ensure_topics(bootstrap_servers: str, names: Iterable[str], partitions: int, timeout_s: float = 60) -> None:
+def ensure_topics(bootstrap_servers: str, names: Iterable[str], partitions: int, timeout_s: float = 60,
+                  security: KafkaSecurity = KafkaSecurity()) -> None:
   """Creates each topic that does not exist yet and waits until its metadata is visible."""
   from kafka import KafkaAdminClient, KafkaConsumer
   from kafka.admin import NewTopic
   from kafka.errors import TopicAlreadyExistsError
   names = list(names)
-  admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers.split(','))
+  admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers.split(','), **security.client_config())
   try:
     existing = set(admin.list_topics())
     missing = [n for n in names if n not in existing]
@@ -25,7 +28,8 @@ def ensure_topics(bootstrap_servers: str, names: Iterable[str], partitions: int,
       _LOGGER.info('created topics %s with %d partitions', ', '.join(missing), partitions)
   finally:
     admin.close()
-  consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers.split(','), enable_auto_commit=False)
+  consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers.split(','), enable_auto_commit=False,
+                           **security.client_config())
   try:
     deadline = time.monotonic() + timeout_s
     while any(not consumer.partitions_for_topic(n) for n in names):
@@ -37,10 +41,10 @@ def ensure_topics(bootstrap_servers: str, names: Iterable[str], partitions: int,
     consumer.close()
 
 
-def delete_topics(bootstrap_servers: str, names: Iterable[str]) -> None:
+def delete_topics(bootstrap_servers: str, names: Iterable[str], security: KafkaSecurity = KafkaSecurity()) -> None:
   from kafka import KafkaAdminClient
   from kafka.errors import UnknownTopicOrPartitionError
-  admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers.split(','))
+  admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers.split(','), **security.client_config())
   try:
     existing = set(admin.list_topics())
     doomed = [n for n in names if n in existing]

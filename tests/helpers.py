@@ -13,13 +13,14 @@ from kafka import KafkaConsumer, TopicPartition
 
 from beam_pipeline import produce
 from beam_pipeline.pipeline import run
+from beam_pipeline.security import KafkaSecurity
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def produce_dataset(bootstrap_servers: str, topic: str, count: int, keys: int = 200, bad_ratio: float = 0.05,
-                    seed: int = 1) -> produce.ExpectedTotals:
-  return produce.produce(bootstrap_servers, topic, produce.generate(count, keys, bad_ratio, seed))
+                    seed: int = 1, security: KafkaSecurity = KafkaSecurity()) -> produce.ExpectedTotals:
+  return produce.produce(bootstrap_servers, topic, produce.generate(count, keys, bad_ratio, seed), security)
 
 
 def job_args(bootstrap_servers: str, topic: str, keyspace: str, cassandra_port: int, *extra: str) -> List[str]:
@@ -53,10 +54,11 @@ def add_counters(*parts: Dict[Tuple, Tuple[int, int]]) -> Dict[Tuple, Tuple[int,
   return total
 
 
-def read_topic(bootstrap_servers: str, topic: str, timeout_s: float = 30) -> list:
+def read_topic(bootstrap_servers: str, topic: str, timeout_s: float = 30,
+               security: KafkaSecurity = KafkaSecurity()) -> list:
   """Every record now in the topic, read from the beginning up to the end offsets."""
   consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
-                           receive_message_max_bytes=64 * 1024 * 1024)
+                           receive_message_max_bytes=64 * 1024 * 1024, **security.client_config())
   try:
     partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
     consumer.assign(partitions)
@@ -73,8 +75,8 @@ def read_topic(bootstrap_servers: str, topic: str, timeout_s: float = 30) -> lis
     consumer.close()
 
 
-def read_dead_letters(bootstrap_servers: str, topic: str) -> List[dict]:
-  return [json.loads(record.value) for record in read_topic(bootstrap_servers, f'{topic}-dlq')]
+def read_dead_letters(bootstrap_servers: str, topic: str, security: KafkaSecurity = KafkaSecurity()) -> List[dict]:
+  return [json.loads(record.value) for record in read_topic(bootstrap_servers, f'{topic}-dlq', security=security)]
 
 
 def committed_offsets(bootstrap_servers: str, group: str, topic: str) -> Dict[int, int]:

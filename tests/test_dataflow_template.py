@@ -39,8 +39,8 @@ def test_the_dry_run_builds_the_four_stages_and_the_dead_letter_branch(extra, jo
   names = _transform_names(result)
   for stage in STAGES:
     assert stage in names, (stage, sorted(n for n in names if '/' not in n))
-  assert 'CollectDeadLetters' in names
-  assert any(n.startswith('WriteDeadLetters/PublishToKafka') for n in names)
+  for stage in ('ParseJson', 'Validate', 'CassandraCounterWrite'):
+    assert f'WriteDeadLetters/PublishToKafka{stage}' in names, sorted(n for n in names if 'DeadLetters' in n)
   assert result.job.proto.type.name == job_type
 
 

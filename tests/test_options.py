@@ -89,3 +89,40 @@ def test_dates_name_days_ranges_and_shortcuts():
   assert parse_dates('yesterday..today', today) == [datetime.date(2017, 2, 28), today]
   with pytest.raises(ValueError, match='ends before it starts'):
     parse_dates('2017-02-05..2017-02-01', today)
+
+
+SASL = BASE + ['--kafka_security_protocol', 'SASL_SSL', '--kafka_sasl_mechanism', 'SCRAM-SHA-512',
+               '--kafka_username', 'u']
+
+
+@pytest.mark.parametrize('args,message', [
+    (BASE + ['--kafka_security_protocol', 'SASL_SSL'], 'needs --kafka_sasl_mechanism'),
+    (SASL, 'needs --kafka_username and its password in --kafka_password_env'),
+    (SASL + ['--kafka_password_env', 'A', '--kafka_password_file', '/x'], 'not both'),
+    (SASL + ['--kafka_password_env', 'SITE_STATS_SURELY_UNSET'], 'SITE_STATS_SURELY_UNSET is not set'),
+    (SASL + ['--kafka_password_file', '/nonexistent/kafka.password'], 'cannot read the secret file'),
+    (BASE + ['--kafka_username', 'u'], 'need --kafka_security_protocol SASL_SSL'),
+    (BASE + ['--kafka_ssl_ca_file', '/etc/hostname'], '--kafka_ssl_ca_file needs --kafka_security_protocol SSL'),
+    (BASE + ['--kafka_security_protocol', 'SSL', '--kafka_ssl_ca_file', '/nonexistent.pem'], 'no such file'),
+    (BASE + ['--cassandra_username', 'u'], 'needs both --cassandra_username and its password'),
+    (BASE + ['--cassandra_password_env', 'X'], 'needs both --cassandra_username and its password'),
+    (BASE + ['--cassandra_ssl_ca_file', '/etc/hostname'], '--cassandra_ssl_ca_file needs --cassandra_ssl'),
+])
+def test_inconsistent_security_options_are_refused_by_name(args, message):
+  with pytest.raises(OptionError, match=message):
+    check_options(PipelineOptions(args))
+
+
+def test_a_password_is_read_from_its_variable_or_file_and_never_kept_in_the_options(tmp_path, monkeypatch):
+  from beam_pipeline.options import SiteStatsOptions, kafka_security, cassandra_security
+  monkeypatch.setenv('SITE_STATS_TEST_PASSWORD', 'from-the-environment')
+  password_file = tmp_path / 'password'
+  password_file.write_text('from-a-file\n')
+  options = PipelineOptions(SASL + ['--kafka_password_env', 'SITE_STATS_TEST_PASSWORD', '--cassandra_username', 'c',
+                                    '--cassandra_password_file', str(password_file), '--cassandra_ssl'])
+  check_options(options)
+  site = options.view_as(SiteStatsOptions)
+
+  assert kafka_security(site).client_config()['sasl_plain_password'] == 'from-the-environment'
+  assert cassandra_security(site).cluster_config()['auth_provider'].password == 'from-a-file'
+  assert 'from-' not in repr(options.get_all_options()) + repr(kafka_security(site)) + repr(cassandra_security(site))

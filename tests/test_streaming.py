@@ -3,8 +3,9 @@
 import time
 
 from tests.helpers import (
-    add_counters, expected_counters, job_args, produce_dataset, read_counters, start_streaming_job,
-    stop_streaming_job, wait_until_caught_up)
+    add_counters, expected_counters, job_args, produce_dataset, read_counters, read_dead_letters,
+    start_streaming_job, stop_streaming_job, wait_until_caught_up)
+
 
 def test_streaming_counts_while_producing_and_resumes_after_restart_without_double_counting(
     bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session, tmp_path):
@@ -19,6 +20,12 @@ def test_streaming_counts_while_producing_and_resumes_after_restart_without_doub
     while_running = produce_dataset(bootstrap_servers, topic, count=600, keys=40, seed=52)
     so_far = add_counters(expected_counters(first), expected_counters(while_running))
     wait_until_caught_up(job, cassandra_session, keyspace, so_far, bootstrap_servers, group, topic, log_path)
+    # Refused messages are published while the job runs, not when it ends.
+    want_dead = set(first.invalid_offsets) | set(while_running.invalid_offsets)
+    deadline = time.monotonic() + 30
+    while {(d['partition'], d['offset']) for d in read_dead_letters(bootstrap_servers, topic)} != want_dead:
+      assert time.monotonic() < deadline, 'the running job did not publish its dead letters'
+      time.sleep(1)
   finally:
     stop_streaming_job(job)
 

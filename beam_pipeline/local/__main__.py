@@ -16,17 +16,22 @@ def main(argv=None) -> int:
   parser.add_argument('--home', type=Path, default=Path.cwd(),
                       help='the repository root: services/ holds the poms, .local/ receives jars, data, logs')
   parser.add_argument('--wipe', action='store_true', help='with down: also delete the services\' data')
+  parser.add_argument('--secure', action='store_true',
+                      help='the secured pair instead: Kafka SASL_SSL/TLS, Cassandra password auth + TLS, '
+                           'with throwaway certificates and passwords in .local/secure/')
   args = parser.parse_args(argv)
   logging.basicConfig(level=logging.INFO, format='%(message)s')
   logging.getLogger('kafka').setLevel(logging.CRITICAL)
   logging.getLogger('cassandra').setLevel(logging.CRITICAL)
 
-  stack = LocalStack.from_environment(args.home.resolve())
+  stack = LocalStack.from_environment(args.home.resolve(), secure=args.secure)
   try:
     lines = getattr(stack, args.command)(**({'wipe': args.wipe} if args.command == 'down' else {}))
   except (ServiceStartError, JvmSetupError, ValueError) as error:
     print(f'error: {error}', file=sys.stderr)
     return 1
+  if args.secure and args.command == 'up':
+    lines.append('job options for the secured pair:\n  ' + ' '.join(stack.connection_arguments()))
   print('\n'.join(lines))
   return 0
 

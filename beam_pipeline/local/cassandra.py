@@ -1,8 +1,19 @@
 """A single-node Cassandra 5.0 on loopback, run from the jars Maven resolved (no tarball, no Docker)."""
 
+import logging
+import os
+import secrets
+import time
 from pathlib import Path
+from typing import Optional
 
 from beam_pipeline.local import jvm
+from beam_pipeline.local.credentials import CASSANDRA_USER, LocalCredentials
+from beam_pipeline.security import CassandraSecurity, SecretSource
+
+_LOGGER = logging.getLogger(__name__)
+# Cassandra's built-in superuser and the password it is created with; disabled once our own user exists.
+_DEFAULT_SUPERUSER = ('cassandra', 'cassandra')
 
 HEAP = '1G'
 # Cassandra 5.0 runs on Java 11 and 17 only.
@@ -50,16 +61,41 @@ _LOGBACK = """\
 class CassandraServer(jvm.JvmService):
   name = 'cassandra'
 
-  def __init__(self, home: Path, port: int, storage_port: int):
-    super().__init__(home, port)
+  def __init__(self, home: Path, port: int, storage_port: int, credentials: Optional[LocalCredentials] = None):
+    """With ``credentials``: password authentication and client TLS required on the native port."""
+    super().__init__(home, port, instance='cassandra-secure' if credentials else None)
     self.storage_port = storage_port
+    self.credentials = credentials
+
+  def client_security(self) -> CassandraSecurity:
+    if self.credentials is None:
+      return CassandraSecurity()
+    return CassandraSecurity(username=CASSANDRA_USER, tls=True, ca_file=str(self.credentials.ca_file),
+                             password=SecretSource(file=str(self.credentials.cassandra_password_file)))
+
+  def _security_config(self) -> str:
+    if self.credentials is None:
+      return ''
+    return f"""\
+authenticator: PasswordAuthenticator
+authorizer: CassandraAuthorizer
+client_encryption_options:
+  enabled: true
+  optional: false
+  keystore: {self.credentials.keystore}
+  keystore_password: {self.credentials.keystore_password}
+  store_type: PKCS12
+  require_client_auth: false
+"""
 
   def _write_config(self) -> Path:
     self.base.mkdir(parents=True, exist_ok=True)
     data = self.base / 'data'
     config = self.base / 'cassandra.yaml'
-    config.write_text(f"""\
-cluster_name: beam_pipeline_local
+    fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it may hold the keystore password
+    with os.fdopen(fd, 'w') as out:
+      out.write(f"""\
+cluster_name: {'beam_pipeline_local_secure' if self.credentials else 'beam_pipeline_local'}
 num_tokens: 16
 partitioner: org.apache.cassandra.dht.Murmur3Partitioner
 data_file_directories: ["{data / 'data'}"]
@@ -80,7 +116,7 @@ native_transport_port: {self.port}
 start_native_transport: true
 endpoint_snitch: SimpleSnitch
 concurrent_counter_writes: 32
-""")
+""" + self._security_config())
     (self.base / 'logback.xml').write_text(_LOGBACK)
     return config
 
@@ -106,15 +142,44 @@ concurrent_counter_writes: 32
     return self.process.start(command, cwd=self.base)
 
   def is_ready(self) -> bool:
-    """A CQL query answered by the node."""
+    """A CQL query answered by the node (as the project's user, once it exists, on a secured node)."""
+    if self.credentials is not None and not self._provision_user():
+      return False
+    return self._query_as(self.client_security().cluster_config())
+
+  def _query_as(self, cluster_config: dict, statements=('SELECT release_version FROM system.local',)) -> bool:
     from cassandra.cluster import Cluster
-    cluster = Cluster(['127.0.0.1'], port=self.port, connect_timeout=2, control_connection_timeout=2)
+    cluster = Cluster(['127.0.0.1'], port=self.port, connect_timeout=2, control_connection_timeout=2,
+                      **cluster_config)
     try:
       session = cluster.connect()
-      session.execute('SELECT release_version FROM system.local', timeout=5)
+      for statement in statements:
+        session.execute(statement, timeout=10)
       return True
     except Exception:  # pylint: disable=broad-except
-      # Refused connections, timeouts and "still bootstrapping" all mean the same here: not yet.
+      # Refused connections, timeouts, "still bootstrapping" and "no such user yet" all mean: not yet.
       return False
     finally:
       cluster.shutdown()
+
+  def _provision_user(self) -> bool:
+    """Creates the project's superuser with its generated password and locks Cassandra's default one;
+    true once the project's user can log in."""
+    from cassandra.auth import PlainTextAuthProvider
+    ours = self.client_security().cluster_config()
+    if self._query_as(ours):
+      return True
+    tls = {'ssl_context': ours['ssl_context']}
+    default = PlainTextAuthProvider(*_DEFAULT_SUPERUSER)
+    password = self.credentials.secret('cassandra').replace("'", "''")
+    if not self._query_as({**tls, 'auth_provider': default}, (
+        f"CREATE ROLE IF NOT EXISTS {CASSANDRA_USER} WITH PASSWORD = '{password}' "
+        'AND LOGIN = true AND SUPERUSER = true',)):
+      return False
+    time.sleep(2)  # the role cache
+    locked = self._query_as(ours, (
+        f"ALTER ROLE {_DEFAULT_SUPERUSER[0]} WITH PASSWORD = '{secrets.token_urlsafe(32)}' "
+        'AND LOGIN = false AND SUPERUSER = false',))
+    if locked:
+      _LOGGER.info('cassandra-secure: created user %s, disabled the default superuser', CASSANDRA_USER)
+    return locked

@@ -11,7 +11,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Iterable, List
+from typing import Iterable, List, Optional
 
 from beam_pipeline.local.processes import LocalProcess
 
@@ -89,17 +89,20 @@ def classpath(jars_dir: Path) -> str:
 
 class JvmService:
   """A service run from Maven-resolved jars: ``services/<name>/pom.xml`` -> ``.local/jars/<name>``, data in
-  ``.local/<name>``, one LocalProcess. Subclasses write their configuration and start the JVM."""
+  ``.local/<instance>``, one LocalProcess. Subclasses write their configuration and start the JVM.
+
+  ``instance`` (default: the name) tells apart two runs of the same service, such as the secured pair."""
 
   name = ''
 
-  def __init__(self, home: Path, port: int):
+  def __init__(self, home: Path, port: int, instance: Optional[str] = None):
     self.home = home
     self.port = port
-    self.base = home / '.local' / self.name
+    self.instance = instance or self.name
+    self.base = home / '.local' / self.instance
     self.jars_dir = home / '.local' / 'jars' / self.name
     self.pom = home / 'services' / self.name / 'pom.xml'
-    self.process = LocalProcess(self.name, home / '.local')
+    self.process = LocalProcess(self.instance, home / '.local')
 
   @property
   def address(self) -> str:

@@ -1,11 +1,15 @@
 """A single-node Kafka broker in KRaft mode (broker and controller in one JVM), on loopback."""
 
 import base64
+import os
 import subprocess
 import uuid
 from pathlib import Path
+from typing import List, Optional
 
 from beam_pipeline.local import jvm
+from beam_pipeline.local.credentials import KAFKA_BROKER_USER, KAFKA_USER, SCRAM_MECHANISM, LocalCredentials
+from beam_pipeline.security import KafkaSecurity, SecretSource
 
 HEAP = '512m'
 _SUPPORTED_JAVA = (17, 21, 25)
@@ -31,22 +35,64 @@ logger.log.level = WARN
 class KafkaBroker(jvm.JvmService):
   name = 'kafka'
 
-  def __init__(self, home: Path, port: int, controller_port: int):
-    super().__init__(home, port)
+  def __init__(self, home: Path, port: int, controller_port: int,
+               credentials: Optional[LocalCredentials] = None, tls_port: Optional[int] = None):
+    """Plaintext on ``port``; with ``credentials``, SASL_SSL (SCRAM) on ``port`` and TLS only on ``tls_port``."""
+    super().__init__(home, port, instance='kafka-secure' if credentials else None)
     self.controller_port = controller_port
+    self.credentials = credentials
+    self.tls_port = tls_port
+
+  def _listener_lines(self) -> List[str]:
+    controller = f'CONTROLLER://127.0.0.1:{self.controller_port}'
+    if self.credentials is None:
+      return [
+          f'listeners=PLAINTEXT://127.0.0.1:{self.port},{controller}',
+          f'advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}',
+          'inter.broker.listener.name=PLAINTEXT',
+          'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+      ]
+    credentials = self.credentials
+    # Only the controller (a loopback port clients never see) stays plaintext; brokers talk SASL_SSL.
+    return [
+        f'listeners=SASL_SSL://127.0.0.1:{self.port},SSL://127.0.0.1:{self.tls_port},{controller}',
+        f'advertised.listeners=SASL_SSL://127.0.0.1:{self.port},SSL://127.0.0.1:{self.tls_port}',
+        'inter.broker.listener.name=SASL_SSL',
+        'listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL',
+        f'sasl.enabled.mechanisms={SCRAM_MECHANISM}',
+        f'sasl.mechanism.inter.broker.protocol={SCRAM_MECHANISM}',
+        f'listener.name.sasl_ssl.{SCRAM_MECHANISM.lower()}.sasl.jaas.config='
+        'org.apache.kafka.common.security.scram.ScramLoginModule required '
+        f'username="{KAFKA_BROKER_USER}" password="{credentials.secret("kafka-broker")}";',
+        f'ssl.keystore.location={credentials.keystore}',
+        'ssl.keystore.type=PKCS12',
+        f'ssl.keystore.password={credentials.keystore_password}',
+        f'ssl.key.password={credentials.keystore_password}',
+        # The broker is also a client of itself (inter-broker SASL_SSL): it trusts the CA in the same store.
+        f'ssl.truststore.location={credentials.keystore}',
+        'ssl.truststore.type=PKCS12',
+        f'ssl.truststore.password={credentials.keystore_password}',
+    ]
+
+  def client_security(self) -> KafkaSecurity:
+    """How a client of this broker connects (SASL_SSL with the generated user, when secured)."""
+    if self.credentials is None:
+      return KafkaSecurity()
+    return KafkaSecurity(protocol='SASL_SSL', sasl_mechanism=SCRAM_MECHANISM, username=KAFKA_USER,
+                         password=SecretSource(file=str(self.credentials.kafka_password_file)),
+                         ca_file=str(self.credentials.ca_file))
 
   def _write_config(self) -> Path:
     self.base.mkdir(parents=True, exist_ok=True)
     config = self.base / 'server.properties'
-    config.write_text('\n'.join([
+    fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it may hold the broker's secrets
+    with os.fdopen(fd, 'w') as out:
+      out.write('\n'.join([
         'process.roles=broker,controller',
         'node.id=1',
         f'controller.quorum.voters=1@127.0.0.1:{self.controller_port}',
-        f'listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}',
-        f'advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}',
         'controller.listener.names=CONTROLLER',
-        'inter.broker.listener.name=PLAINTEXT',
-        'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+        *self._listener_lines(),
         f'log.dirs={self.base / "data"}',
         # Topics are created on purpose (tests, the demo, operators), as on a production cluster.
         'auto.create.topics.enable=false',
@@ -62,7 +108,7 @@ class KafkaBroker(jvm.JvmService):
         # Room for the oversized messages the hostile-input tests send (the default is about 1 MB).
         'message.max.bytes=16777216',
         '',
-    ]))
+      ]))
     (self.base / 'log4j2.properties').write_text(_LOG4J2)
     return config
 
@@ -78,9 +124,14 @@ class KafkaBroker(jvm.JvmService):
     config = self._write_config()
     if not (self.base / 'data' / 'meta.properties').exists():
       cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip('=')
+      scram_users = []
+      if self.credentials is not None:
+        for user, secret in ((KAFKA_USER, 'kafka'), (KAFKA_BROKER_USER, 'kafka-broker')):
+          scram_users += ['--add-scram',
+                          f'{SCRAM_MECHANISM}=[name={user},password={self.credentials.secret(secret)}]']
       result = subprocess.run(
           self._java_command(java, 'kafka.tools.StorageTool', 'format', '--cluster-id', cluster_id,
-                             '--config', str(config), '--ignore-formatted'),
+                             '--config', str(config), '--ignore-formatted', *scram_users),
           capture_output=True, text=True)
       if result.returncode != 0:
         raise jvm.JvmSetupError(f'formatting Kafka storage failed:\n{result.stdout}{result.stderr}')
@@ -92,7 +143,8 @@ class KafkaBroker(jvm.JvmService):
     from kafka.errors import KafkaError, NoBrokersAvailable
     try:
       admin = KafkaAdminClient(
-          bootstrap_servers=self.address, request_timeout_ms=3000, api_version_auto_timeout_ms=3000)
+          bootstrap_servers=self.address, request_timeout_ms=3000, api_version_auto_timeout_ms=3000,
+          **self.client_security().client_config())
     except (NoBrokersAvailable, OSError):
       return False
     try:

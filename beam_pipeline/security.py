@@ -1,0 +1,135 @@
+"""Credentials and TLS for the Kafka and Cassandra connections.
+
+A password is never an option value: the job is told where to find it (an environment variable or a file) and
+reads it only where a client is built, on the worker. So it appears in no command line, no pipeline options, no
+display data, no pickled DoFn and no error message.
+"""
+
+import dataclasses
+import os
+import ssl
+from typing import Optional
+
+KAFKA_SECURITY_PROTOCOLS = ('PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL')
+KAFKA_SASL_MECHANISMS = ('PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512')
+
+
+class SecretError(ValueError):
+  """A secret could not be read; the message names where it was looked for, never a value."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SecretSource:
+  """Where a secret lives: the name of an environment variable, or a file whose content (stripped) it is."""
+  env: Optional[str] = None
+  file: Optional[str] = None
+
+  def __post_init__(self):
+    if bool(self.env) == bool(self.file):
+      raise ValueError('a secret comes from exactly one of an environment variable or a file')
+
+  def describe(self) -> str:
+    return f'environment variable {self.env}' if self.env else f'file {self.file}'
+
+  def read(self) -> str:
+    if self.env:
+      value = os.environ.get(self.env)
+      if not value:
+        raise SecretError(f'environment variable {self.env} is not set (or empty)')
+      return value
+    try:
+      with open(self.file, encoding='utf-8') as secret_file:
+        value = secret_file.read().strip()
+    except OSError as error:
+      raise SecretError(f'cannot read the secret file {self.file}: {error.strerror}') from None
+    if not value:
+      raise SecretError(f'the secret file {self.file} is empty')
+    return value
+
+
+def secret_source(env: Optional[str], file: Optional[str], option_prefix: str) -> Optional[SecretSource]:
+  """The SecretSource the ``--<prefix>_env`` / ``--<prefix>_file`` pair names, or None if neither is set."""
+  if env and file:
+    raise ValueError(f'give one of --{option_prefix}_env and --{option_prefix}_file, not both')
+  if not env and not file:
+    return None
+  return SecretSource(env=env or None, file=file or None)
+
+
+def _tls_context(ca_file: Optional[str], check_hostname: bool) -> ssl.SSLContext:
+  context = ssl.create_default_context(cafile=ca_file)
+  context.check_hostname = check_hostname
+  return context
+
+
+@dataclasses.dataclass(frozen=True)
+class KafkaSecurity:
+  """How the job's Kafka clients (reader, committer, dead-letter producer) authenticate and encrypt."""
+  protocol: str = 'PLAINTEXT'
+  sasl_mechanism: Optional[str] = None
+  username: Optional[str] = None
+  password: Optional[SecretSource] = None
+  ca_file: Optional[str] = None
+  check_hostname: bool = True
+
+  @property
+  def uses_sasl(self) -> bool:
+    return self.protocol.startswith('SASL_')
+
+  @property
+  def uses_tls(self) -> bool:
+    return self.protocol in ('SSL', 'SASL_SSL')
+
+  def check(self) -> None:
+    """Raises ValueError naming the option to fix."""
+    if self.protocol not in KAFKA_SECURITY_PROTOCOLS:
+      raise ValueError(f'--kafka_security_protocol={self.protocol!r}: use one of {", ".join(KAFKA_SECURITY_PROTOCOLS)}')
+    if self.uses_sasl:
+      if self.sasl_mechanism not in KAFKA_SASL_MECHANISMS:
+        raise ValueError(f'--kafka_security_protocol={self.protocol} needs --kafka_sasl_mechanism, one of '
+                         f'{", ".join(KAFKA_SASL_MECHANISMS)}')
+      if not self.username or self.password is None:
+        raise ValueError(f'--kafka_security_protocol={self.protocol} needs --kafka_username and its password in '
+                         '--kafka_password_env (an environment variable) or --kafka_password_file')
+    elif self.sasl_mechanism or self.username or self.password is not None:
+      raise ValueError('--kafka_sasl_mechanism, --kafka_username and the Kafka password need '
+                       '--kafka_security_protocol SASL_SSL (or SASL_PLAINTEXT)')
+    if self.ca_file and not self.uses_tls:
+      raise ValueError('--kafka_ssl_ca_file needs --kafka_security_protocol SSL or SASL_SSL')
+
+  def client_config(self) -> dict:
+    """kafka-python settings for KafkaConsumer / KafkaProducer / KafkaAdminClient; reads the password now."""
+    config = {'security_protocol': self.protocol}
+    if self.uses_tls:
+      config['ssl_context'] = _tls_context(self.ca_file, self.check_hostname)
+    if self.uses_sasl:
+      config.update(sasl_mechanism=self.sasl_mechanism, sasl_plain_username=self.username,
+                    sasl_plain_password=self.password.read())
+    return config
+
+
+@dataclasses.dataclass(frozen=True)
+class CassandraSecurity:
+  """Password authentication and client-to-node TLS for the Cassandra driver."""
+  username: Optional[str] = None
+  password: Optional[SecretSource] = None
+  tls: bool = False
+  ca_file: Optional[str] = None
+  check_hostname: bool = True
+
+  def check(self) -> None:
+    if bool(self.username) != (self.password is not None):
+      raise ValueError('Cassandra authentication needs both --cassandra_username and its password in '
+                       '--cassandra_password_env (an environment variable) or --cassandra_password_file')
+    if self.ca_file and not self.tls:
+      raise ValueError('--cassandra_ssl_ca_file needs --cassandra_ssl')
+
+  def cluster_config(self) -> dict:
+    """Arguments for ``cassandra.cluster.Cluster``; reads the password now."""
+    config = {}
+    if self.username:
+      from cassandra.auth import PlainTextAuthProvider
+      config['auth_provider'] = PlainTextAuthProvider(username=self.username, password=self.password.read())
+    if self.tls:
+      config['ssl_context'] = _tls_context(self.ca_file, self.check_hostname)
+    return config

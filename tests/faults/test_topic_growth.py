@@ -1,0 +1,58 @@
+"""A topic that gains partitions while the streaming job runs: the new partitions are read, from their start."""
+
+import time
+
+from kafka import KafkaAdminClient
+from kafka.admin import NewPartitions
+
+from beam_pipeline import produce
+from tests.conftest import TEST_PARTITIONS
+from tests.helpers import (
+    add_counters, expected_counters, job_args, produce_dataset, start_streaming_job, stop_streaming_job,
+    wait_until_caught_up)
+
+GROWN_PARTITIONS = TEST_PARTITIONS + 2
+
+
+def _produce_to_partitions(bootstrap_servers, topic, partitions, count, seed):
+  """Sends ``count`` valid messages to each of ``partitions``; returns the counters they add up to."""
+  from kafka import KafkaProducer
+  producer = KafkaProducer(bootstrap_servers=bootstrap_servers, acks='all')
+  expected = produce.ExpectedTotals()
+  try:
+    for partition in partitions:
+      for message in produce.generate(count, keys=20, bad_ratio=0.0, seed=seed + partition):
+        expected.add(message)
+        producer.send(topic, key=message.key, value=message.value, partition=partition)
+    producer.flush()
+  finally:
+    producer.close()
+  return expected_counters(expected)
+
+
+def test_partitions_added_while_streaming_are_read_without_a_restart(
+    bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session, tmp_path):
+  log = tmp_path / 'job.log'
+  group = f'{topic}-group'
+  before = produce_dataset(bootstrap_servers, topic, count=600, keys=30, seed=301)
+  job = start_streaming_job(job_args(bootstrap_servers, topic, keyspace, cassandra_port,
+                                     '--max_bundle_seconds', '1', '--partition_headroom', '2'), log)
+  try:
+    wait_until_caught_up(job, cassandra_session, keyspace, expected_counters(before), bootstrap_servers, group,
+                         topic, log)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    try:
+      admin.create_partitions({topic: NewPartitions(total_count=GROWN_PARTITIONS)})
+    finally:
+      admin.close()
+    time.sleep(1)  # the producer below must see the new partitions in its metadata
+    new_partitions = range(TEST_PARTITIONS, GROWN_PARTITIONS)
+    in_new = _produce_to_partitions(bootstrap_servers, topic, new_partitions, count=150, seed=310)
+    in_old = produce_dataset(bootstrap_servers, topic, count=300, keys=30, seed=302)
+
+    # wait_until_caught_up also requires the group to have committed every partition, the new ones included.
+    want = add_counters(expected_counters(before), in_new, expected_counters(in_old))
+    wait_until_caught_up(job, cassandra_session, keyspace, want, bootstrap_servers, group, topic, log)
+  finally:
+    stop_streaming_job(job)
+  assert 'partition 4 exists' in log.read_text() and 'partition 5 exists' in log.read_text()

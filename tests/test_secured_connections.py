@@ -1,0 +1,176 @@
+"""The job against the secured local pair: Kafka SASL_SSL (SCRAM-SHA-512) and TLS, Cassandra password
+authentication and client TLS, with secrets read from an environment variable or a file, and never shown."""
+
+import glob
+import logging
+import subprocess
+
+import apache_beam as beam
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.transforms.display import DisplayData
+
+from beam_pipeline import schema
+from beam_pipeline.cassandra_connection import build_cluster
+from beam_pipeline.local.stack import LocalStack
+from beam_pipeline.options import SiteStatsOptions, check_options
+from beam_pipeline.pipeline import build_graph
+from beam_pipeline.security import KafkaSecurity
+from beam_pipeline.topics import delete_topics, ensure_topics
+from tests.conftest import REPO_ROOT, TEST_PARTITIONS, _unique_name
+from tests.helpers import expected_counters, produce_dataset, read_counters, read_dead_letters, run_bounded
+
+_PASSWORD_VARIABLE = 'SITE_STATS_TEST_KAFKA_PASSWORD'
+
+
+@pytest.fixture(scope='module')
+def secure_stack() -> LocalStack:
+  stack = LocalStack.from_environment(REPO_ROOT, secure=True)
+  if not stack.all_ready():
+    result = subprocess.run([str(REPO_ROOT / 'run_local.sh'), 'up', '--secure'], capture_output=True, text=True)
+    if result.returncode != 0:
+      pytest.fail(f'./run_local.sh up --secure failed; these tests need the secured services.\n'
+                  f'{result.stdout}\n{result.stderr}', pytrace=False)
+  return stack
+
+
+@pytest.fixture(scope='module')
+def secure_session(secure_stack):
+  cluster = build_cluster(['127.0.0.1'], secure_stack.cassandra.port, secure_stack.cassandra.client_security())
+  yield cluster.connect()
+  cluster.shutdown()
+
+
+@pytest.fixture
+def secure_topic(request, secure_stack):
+  name, security = _unique_name(request, 't'), secure_stack.kafka.client_security()
+  ensure_topics(secure_stack.kafka.address, [name, f'{name}-dlq'], TEST_PARTITIONS, security=security)
+  yield name
+  delete_topics(secure_stack.kafka.address, [name, f'{name}-dlq'], security=security)
+
+
+@pytest.fixture
+def secure_keyspace(request, secure_session):
+  name = _unique_name(request, 'ks')[:48]
+  schema.create_schema(secure_session, name)
+  yield name
+  secure_session.execute(f'DROP KEYSPACE IF EXISTS {name}')
+
+
+def _secrets(stack: LocalStack):
+  return [stack.credentials.secret(name) for name in ('kafka', 'cassandra', 'kafka-broker', 'keystore')]
+
+
+def _job_args(stack, topic, keyspace, *extra):
+  """The secured pair's options, with the Kafka password taken from an environment variable instead of a file."""
+  arguments = stack.connection_arguments()
+  at = arguments.index('--kafka_password_file')
+  arguments[at:at + 2] = ['--kafka_password_env', _PASSWORD_VARIABLE]
+  return [*arguments, '--topic', topic, '--keyspace', keyspace, '--consumer_group', f'{topic}-group', *extra]
+
+
+def test_the_job_counts_exactly_over_sasl_ssl_and_cassandra_auth_tls_and_shows_no_secret(
+    secure_stack, secure_topic, secure_keyspace, secure_session, monkeypatch, caplog, capfd, tmp_path):
+  security = secure_stack.kafka.client_security()
+  monkeypatch.setenv(_PASSWORD_VARIABLE, secure_stack.credentials.secret('kafka'))
+  expected = produce_dataset(secure_stack.kafka.address, secure_topic, count=1500, keys=60, bad_ratio=0.05,
+                             seed=11, security=security)
+  for logger in ('', 'kafka', 'cassandra', 'apache_beam', 'beam_pipeline'):
+    caplog.set_level(logging.DEBUG, logger=logger)
+  args = _job_args(secure_stack, secure_topic, secure_keyspace, '--dead_letter_path', str(tmp_path / 'dead'))
+
+  summary = run_bounded(*args)
+
+  assert read_counters(secure_session, secure_keyspace) == expected_counters(expected)
+  dead_letters = read_dead_letters(secure_stack.kafka.address, secure_topic, security=security)
+  assert {(d['partition'], d['offset']) for d in dead_letters} == set(expected.invalid_offsets)
+  assert summary.read == expected.messages
+
+  pipeline = beam.Pipeline(options=PipelineOptions([*args, '--bounded']))
+  build_graph(pipeline, pipeline.options.view_as(SiteStatsOptions))
+  shown = {
+      'logs': '\n'.join(f'{r.name} {r.getMessage()} {r.exc_text or ""}' for r in caplog.records),
+      'output': ''.join(capfd.readouterr()),
+      'dead-letter topic': repr(dead_letters),
+      'dead-letter files': ''.join(open(path).read() for path in glob.glob(str(tmp_path / 'dead' / '*'))),
+      'display data': repr(_all_display_data(pipeline)),
+      'pipeline proto (pickled DoFns)': pipeline.to_runner_api().SerializeToString().decode('latin-1'),
+  }
+  assert len(caplog.records) > 100, 'debug logging must have been on for the check to mean anything'
+  for secret in _secrets(secure_stack):
+    for where, text in shown.items():
+      assert secret not in text, f'a secret appears in the {where}'
+
+
+def _all_display_data(pipeline):
+  items = [item.get_dict() for item in DisplayData.create_from_options(pipeline.options).items]
+
+  class Collect(beam.pipeline.PipelineVisitor):
+    def visit_transform(self, node):
+      items.extend(item.get_dict() for item in DisplayData.create_from(node.transform).items)
+      if isinstance(node.transform, beam.ParDo):
+        items.extend(item.get_dict() for item in DisplayData.create_from(node.transform.fn).items)
+    visit_composite_transform = visit_transform
+
+  pipeline.visit(Collect())
+  assert items, 'the pipeline must have display data for the check to mean anything'
+  return items
+
+
+def test_a_wrong_kafka_password_fails_the_job_with_an_error_that_does_not_echo_it(
+    secure_stack, secure_topic, secure_keyspace, monkeypatch):
+  wrong = 'not-the-password-' + secure_stack.credentials.secret('kafka')[:6]
+  monkeypatch.setenv(_PASSWORD_VARIABLE, wrong)
+
+  with pytest.raises(Exception) as failure:
+    run_bounded(*_job_args(secure_stack, secure_topic, secure_keyspace, '--kafka_connect_timeout_s', '10'))
+
+  message = ''.join(str(e) for e in (failure.value, failure.value.__cause__, failure.value.__context__) if e)
+  assert 'sent no metadata within 10s' in message and '--kafka_username' in message, message
+  for secret in [wrong, *_secrets(secure_stack)]:
+    assert secret not in message
+
+
+def test_a_wrong_cassandra_password_fails_with_an_authentication_error(
+    secure_stack, secure_topic, secure_keyspace, monkeypatch, tmp_path):
+  monkeypatch.setenv(_PASSWORD_VARIABLE, secure_stack.credentials.secret('kafka'))
+  wrong_file = tmp_path / 'cassandra.password'
+  wrong_file.write_text('certainly-wrong-password\n')
+  args = _job_args(secure_stack, secure_topic, secure_keyspace)
+  args[args.index('--cassandra_password_file') + 1] = str(wrong_file)
+  produce_dataset(secure_stack.kafka.address, secure_topic, count=10, security=secure_stack.kafka.client_security())
+
+  with pytest.raises(Exception) as failure:
+    run_bounded(*args)
+
+  assert 'Bad credentials' in str(failure.value) or 'AuthenticationFailed' in str(failure.value), failure.value
+  assert 'certainly-wrong-password' not in str(failure.value)
+
+
+def test_kafka_over_tls_without_sasl_reads_the_topic(secure_stack, secure_topic, secure_keyspace, secure_session):
+  expected = produce_dataset(secure_stack.kafka.address, secure_topic, count=400, keys=20, bad_ratio=0.0,
+                             security=secure_stack.kafka.client_security())
+  args = secure_stack.connection_arguments()
+  # The TLS-only listener: no SASL options, only the CA.
+  args[args.index('--bootstrap_servers') + 1] = f'127.0.0.1:{secure_stack.kafka.tls_port}'
+  args[args.index('--kafka_security_protocol') + 1] = 'SSL'
+  for option in ('--kafka_sasl_mechanism', '--kafka_username', '--kafka_password_file'):
+    at = args.index(option)
+    del args[at:at + 2]
+
+  run_bounded(*args, '--topic', secure_topic, '--keyspace', secure_keyspace,
+              '--consumer_group', f'{secure_topic}-tls')
+
+  assert read_counters(secure_session, secure_keyspace) == expected_counters(expected)
+
+
+def test_a_plaintext_client_is_refused_by_the_secured_broker(secure_stack):
+  from kafka import KafkaAdminClient
+  from kafka.errors import KafkaError, NoBrokersAvailable
+  with pytest.raises((NoBrokersAvailable, KafkaError, OSError)):
+    admin = KafkaAdminClient(bootstrap_servers=secure_stack.kafka.address, request_timeout_ms=3000,
+                             api_version_auto_timeout_ms=3000, **KafkaSecurity().client_config())
+    try:
+      admin.describe_cluster()
+    finally:
+      admin.close()
