@@ -12,7 +12,8 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 from beam_pipeline.dates import day_start_ms, parse_dates
 from beam_pipeline.schema import DEFAULT_TABLE, check_identifier
 from beam_pipeline.security import (
-    KAFKA_SASL_MECHANISMS, KAFKA_SECURITY_PROTOCOLS, CassandraSecurity, KafkaSecurity, SecretError, secret_source)
+    KAFKA_SASL_MECHANISMS, KAFKA_SECURITY_PROTOCOLS, CassandraSecurity, KafkaSecurity, SecretError,
+    add_cassandra_security_arguments, cassandra_security_from, parse_bool, secret_source)
 
 START_OFFSETS = ('earliest', 'latest')
 SINK_MODES = ('increment', 'reconcile')
@@ -20,14 +21,6 @@ SINK_MODES = ('increment', 'reconcile')
 LOCAL_RUNNER_NAMES = (None, 'DirectRunner', 'SwitchingDirectRunner', 'FnApiRunner')
 _TOPIC = re.compile(r'[A-Za-z0-9._\-]{1,249}')
 _HOST_PORT = re.compile(r'[^\s,:]+:\d{1,5}')
-
-
-def _flag(value: str) -> bool:
-  if value.lower() in ('true', '1', 'yes'):
-    return True
-  if value.lower() in ('false', '0', 'no'):
-    return False
-  raise argparse.ArgumentTypeError(f'expected true or false, got {value!r}')
 
 
 class OptionError(ValueError):
@@ -59,7 +52,7 @@ class SiteStatsOptions(PipelineOptions):
                        help='With --bounded: stop each partition before the first message at or after this time '
                             '(ISO-8601 or epoch milliseconds).')
     # `--bounded` alone, or `--bounded=true|false` as Flex templates pass parameters.
-    kafka.add_argument('--bounded', nargs='?', const=True, default=False, type=_flag,
+    kafka.add_argument('--bounded', nargs='?', const=True, default=False, type=parse_bool,
                        help='Read each partition up to its end at job start (or --stop_time), then finish. '
                             'Without it the job streams until cancelled.')
     kafka.add_argument('--start_offsets', metavar='P=OFFSET,...',
@@ -96,9 +89,9 @@ class SiteStatsOptions(PipelineOptions):
                            'set the dates\' counters to the exact sums of their valid messages in the window.')
     sink.add_argument('--dates', metavar='D1..D2',
                       help='Only these event dates: YYYY-MM-DD, YYYY-MM-DD..YYYY-MM-DD, or a comma list.')
-    sink.add_argument('--report_only', nargs='?', const=True, default=False, type=_flag,
+    sink.add_argument('--report_only', nargs='?', const=True, default=False, type=parse_bool,
                       help='With reconcile: report the drift, write nothing.')
-    sink.add_argument('--force_window', nargs='?', const=True, default=False, type=_flag,
+    sink.add_argument('--force_window', nargs='?', const=True, default=False, type=parse_bool,
                       help='With reconcile: accept a window that may not hold every message of the dates.')
     sink.add_argument('--lease_ttl_s', type=int, default=3600,
                       help='With reconcile: how long a date\'s lease lasts if the job dies holding it.')
@@ -118,16 +111,7 @@ class SiteStatsOptions(PipelineOptions):
     kafka_security.add_argument('--kafka_ssl_ca_file', metavar='PEM',
                                 help='CA certificates to trust for the brokers\' TLS (default: the system\'s).')
 
-    cassandra_security = parser.add_argument_group('Cassandra security')
-    cassandra_security.add_argument('--cassandra_username', help='User for Cassandra password authentication.')
-    cassandra_security.add_argument('--cassandra_password_env', metavar='VARIABLE',
-                                    help='Name of the environment variable holding the Cassandra password.')
-    cassandra_security.add_argument('--cassandra_password_file', metavar='PATH',
-                                    help='File holding the Cassandra password.')
-    cassandra_security.add_argument('--cassandra_ssl', nargs='?', const=True, default=False, type=_flag,
-                                    help='Connect to Cassandra over TLS (client encryption).')
-    cassandra_security.add_argument('--cassandra_ssl_ca_file', metavar='PEM',
-                                    help='With --cassandra_ssl: CA certificates to trust (default: the system\'s).')
+    add_cassandra_security_arguments(parser.add_argument_group('Cassandra security'))
 
     dead_letters = parser.add_argument_group('Dead letters')
     dead_letters.add_argument('--dead_letter_topic',
@@ -249,9 +233,7 @@ def kafka_security(site: SiteStatsOptions) -> KafkaSecurity:
 
 def cassandra_security(site: SiteStatsOptions) -> CassandraSecurity:
   try:
-    return CassandraSecurity(
-        username=site.cassandra_username, tls=site.cassandra_ssl, ca_file=site.cassandra_ssl_ca_file,
-        password=secret_source(site.cassandra_password_env, site.cassandra_password_file, 'cassandra_password'))
+    return cassandra_security_from(site)
   except ValueError as error:
     raise OptionError(str(error)) from None
 

@@ -15,6 +15,7 @@ import sys
 from typing import Mapping, Union
 
 from beam_pipeline.cassandra_connection import build_cluster
+from beam_pipeline.security import add_cassandra_security_arguments, cassandra_security_from
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ def main(argv=None) -> int:
   parser.add_argument('--table', default=DEFAULT_TABLE)
   parser.add_argument('--replication', type=json.loads, default=None,
                       help='keyspace replication as JSON (default: SimpleStrategy, replication_factor 1)')
+  add_cassandra_security_arguments(parser)
   args = parser.parse_args(argv)
   logging.basicConfig(level=logging.INFO, format='%(message)s')
   try:
@@ -87,9 +89,11 @@ def main(argv=None) -> int:
     check_identifier(args.table, 'table')
     if args.replication is not None:
       replication_cql(args.replication)
+    security = cassandra_security_from(args)
+    security.check()
   except ValueError as error:
     parser.error(str(error))
-  cluster = build_cluster(args.cassandra_hosts.split(','), args.cassandra_port)
+  cluster = build_cluster(args.cassandra_hosts.split(','), args.cassandra_port, security)
   try:
     create_schema(cluster.connect(), args.keyspace, args.table, args.replication)
   finally:

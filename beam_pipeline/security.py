@@ -5,6 +5,7 @@ reads it only where a client is built, on the worker. So it appears in no comman
 display data, no pickled DoFn and no error message.
 """
 
+import argparse
 import dataclasses
 import os
 import ssl
@@ -133,3 +134,31 @@ class CassandraSecurity:
     if self.tls:
       config['ssl_context'] = _tls_context(self.ca_file, self.check_hostname)
     return config
+
+
+def parse_bool(value: str) -> bool:
+  """An option's true/false value, as command lines and Flex template parameters spell it."""
+  if value.lower() in ('true', '1', 'yes'):
+    return True
+  if value.lower() in ('false', '0', 'no'):
+    return False
+  raise argparse.ArgumentTypeError(f'expected true or false, got {value!r}')
+
+
+def add_cassandra_security_arguments(parser) -> None:
+  """The Cassandra security options, shared by the job and the schema command."""
+  parser.add_argument('--cassandra_username', help='User for Cassandra password authentication.')
+  parser.add_argument('--cassandra_password_env', metavar='VARIABLE',
+                      help='Name of the environment variable holding the Cassandra password.')
+  parser.add_argument('--cassandra_password_file', metavar='PATH', help='File holding the Cassandra password.')
+  parser.add_argument('--cassandra_ssl', nargs='?', const=True, default=False, type=parse_bool,
+                      help='Connect to Cassandra over TLS (client encryption).')
+  parser.add_argument('--cassandra_ssl_ca_file', metavar='PEM',
+                      help="With --cassandra_ssl: CA certificates to trust (default: the system's).")
+
+
+def cassandra_security_from(args) -> CassandraSecurity:
+  """The CassandraSecurity that parsed ``add_cassandra_security_arguments`` options describe."""
+  return CassandraSecurity(
+      username=args.cassandra_username, tls=args.cassandra_ssl, ca_file=args.cassandra_ssl_ca_file,
+      password=secret_source(args.cassandra_password_env, args.cassandra_password_file, 'cassandra_password'))

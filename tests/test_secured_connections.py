@@ -4,6 +4,8 @@ authentication and client TLS, with secrets read from an environment variable or
 import glob
 import logging
 import subprocess
+import sys
+import uuid
 
 import apache_beam as beam
 import pytest
@@ -13,7 +15,7 @@ from apache_beam.transforms.display import DisplayData
 from beam_pipeline import schema
 from beam_pipeline.cassandra_connection import build_cluster
 from beam_pipeline.local.stack import LocalStack
-from beam_pipeline.options import SiteStatsOptions, check_options
+from beam_pipeline.options import SiteStatsOptions
 from beam_pipeline.pipeline import build_graph
 from beam_pipeline.security import KafkaSecurity
 from beam_pipeline.topics import delete_topics, ensure_topics
@@ -174,3 +176,20 @@ def test_a_plaintext_client_is_refused_by_the_secured_broker(secure_stack):
       admin.describe_cluster()
     finally:
       admin.close()
+
+
+def test_the_schema_command_creates_the_table_on_the_secured_cassandra(secure_stack, secure_session):
+  cassandra = secure_stack.cassandra.client_security()
+  keyspace = f'ks_schema_secure_{uuid.uuid4().hex[:8]}'
+  result = subprocess.run(
+      [sys.executable, '-m', 'beam_pipeline.schema', '--cassandra_port', str(secure_stack.cassandra.port),
+       '--keyspace', keyspace, '--cassandra_username', cassandra.username,
+       '--cassandra_password_file', cassandra.password.file, '--cassandra_ssl',
+       '--cassandra_ssl_ca_file', cassandra.ca_file], capture_output=True, text=True, timeout=120)
+  try:
+    assert result.returncode == 0, result.stderr
+    tables = secure_session.execute(
+        'SELECT table_name FROM system_schema.tables WHERE keyspace_name = %s', (keyspace,))
+    assert 'site_stats' in {row.table_name for row in tables}
+  finally:
+    secure_session.execute(f'DROP KEYSPACE IF EXISTS {keyspace}')
