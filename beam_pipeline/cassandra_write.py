@@ -23,7 +23,7 @@ from apache_beam.utils.timestamp import Timestamp
 from beam_pipeline import metrics
 from beam_pipeline.cassandra_connection import CassandraConnection, SessionPerBundleFn
 from beam_pipeline.records import DeadLetter, KafkaRecord, SiteIncrement
-from beam_pipeline.schema import check_identifier
+from beam_pipeline.schema import check_identifier, increment_cql
 from beam_pipeline.validate import MAX_COUNT
 
 _LOGGER = logging.getLogger(__name__)
@@ -104,9 +104,7 @@ class _CounterWriteFn(SessionPerBundleFn):
     from cassandra import InvalidRequest
     try:
       self.open_session()
-      self._update = self._session.prepare(
-          f'UPDATE {self._keyspace}.{self._table} SET views = views + ?, clicks = clicks + ? '
-          'WHERE date = ? AND site_id = ?')
+      self._update = self._session.prepare(increment_cql(self._keyspace, self._table))
     except NoHostAvailable as error:
       self.close_session()
       raise CassandraWriteError(f'no Cassandra node answered at {self._connection.address}: {error}') from None

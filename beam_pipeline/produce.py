@@ -128,8 +128,11 @@ def generate(count: int, keys: int = 10000, bad_ratio: float = 0.01, seed: int =
 
 
 def produce(bootstrap_servers: str, topic: str, messages: Iterator[SyntheticMessage],
-            security: KafkaSecurity = KafkaSecurity(), messages_per_s: Optional[float] = None) -> ExpectedTotals:
+            security: KafkaSecurity = KafkaSecurity(), messages_per_s: Optional[float] = None,
+            partition: Optional[int] = None) -> ExpectedTotals:
   """Sends every message (acks=all) and returns what the counters must add up to.
+
+  Messages go to the partition their key hashes to, or all to ``partition`` when given.
 
   With ``messages_per_s`` the messages are paced to that steady rate (a load generator); without, as fast as
   the producer goes.
@@ -148,7 +151,8 @@ def produce(bootstrap_servers: str, topic: str, messages: Iterator[SyntheticMess
         if ahead_s > 0:
           time.sleep(ahead_s)
       expected.add(message)
-      future = producer.send(topic, key=message.key, value=message.value).add_errback(failures.append)
+      future = producer.send(topic, key=message.key, value=message.value, partition=partition).add_errback(
+          failures.append)
       if message.invalid_kind is not None:
         future.add_callback(_remember_invalid, expected.invalid_offsets, message.invalid_kind)
     producer.flush()

@@ -18,7 +18,7 @@ from apache_beam.metrics import Metrics
 
 from beam_pipeline import metrics
 from beam_pipeline.cassandra_connection import CassandraConnection, SessionPerBundleFn
-from beam_pipeline.schema import LEASE_TABLE
+from beam_pipeline.schema import LEASE_TABLE, increment_cql
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -78,9 +78,7 @@ class _CorrectDateFn(SessionPerBundleFn):
     self.open_session()
     self._read = self._session.prepare(
         f'SELECT site_id, views, clicks FROM {self._keyspace}.{self._table} WHERE date = ?')
-    self._update = self._session.prepare(
-        f'UPDATE {self._keyspace}.{self._table} SET views = views + ?, clicks = clicks + ? '
-        'WHERE date = ? AND site_id = ?')
+    self._update = self._session.prepare(increment_cql(self._keyspace, self._table))
     self._take_lease = self._session.prepare(
         f'INSERT INTO {self._keyspace}.{LEASE_TABLE} (date, owner, acquired_at) VALUES (?, ?, toTimestamp(now())) '
         'IF NOT EXISTS USING TTL ?')

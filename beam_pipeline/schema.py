@@ -59,6 +59,12 @@ def table_cql(keyspace: str, table: str) -> str:
           'date date, site_id int, views counter, clicks counter, PRIMARY KEY ((date), site_id))')
 
 
+def increment_cql(keyspace: str, table: str) -> str:
+  """The counter UPDATE every writer prepares: views, clicks, date, site_id."""
+  return (f'UPDATE {keyspace}.{table} SET views = views + ?, clicks = clicks + ? '
+          'WHERE date = ? AND site_id = ?')
+
+
 def create_schema(session, keyspace: str, table: str = DEFAULT_TABLE,
                   replication: Mapping[str, Union[str, int]] = None) -> None:
   """Creates keyspace and table if missing; safe to run any number of times."""

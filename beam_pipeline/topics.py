@@ -36,7 +36,6 @@ def ensure_topics(bootstrap_servers: str, names: Iterable[str], partitions: int,
       if time.monotonic() > deadline:
         raise TimeoutError(f'topics {names} not visible on {bootstrap_servers} after {timeout_s:.0f}s')
       time.sleep(0.2)
-      consumer.topics()  # refreshes metadata
   finally:
     consumer.close()
 

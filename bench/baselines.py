@@ -40,12 +40,12 @@ def naive(args) -> dict:
   import marshmallow
   from beam_pipeline.cassandra_connection import CassandraConnection
   from beam_pipeline.parse import parse_value
+  from beam_pipeline.schema import DEFAULT_TABLE, increment_cql
   from beam_pipeline.validate import SiteEventSchema
   schema = SiteEventSchema()
   cluster = CassandraConnection((args.cassandra_host,), args.cassandra_port).cluster()
   session = cluster.connect()
-  update = session.prepare(f'UPDATE {args.keyspace}.site_stats SET views = views + ?, clicks = clicks + ? '
-                           'WHERE date = ? AND site_id = ?')
+  update = session.prepare(increment_cql(args.keyspace, DEFAULT_TABLE))
   messages = writes = 0
   for record in _drain(args.bootstrap_servers, args.topic):
     messages += 1
@@ -63,8 +63,7 @@ def pipeline(args) -> dict:
   from beam_pipeline.pipeline import run
   _, summary = run(['--bootstrap_servers', args.bootstrap_servers, '--topic', args.topic, '--keyspace',
                     args.keyspace, '--cassandra_hosts', args.cassandra_host, '--cassandra_port',
-                    str(args.cassandra_port), '--consumer_group', f'bench-{args.keyspace}', '--bounded',
-                    '--dead_letter_topic', f'{args.topic}-dlq'])
+                    str(args.cassandra_port), '--consumer_group', f'bench-{args.keyspace}', '--bounded'])
   return {'messages': summary.read, 'cassandra_writes': summary.cassandra_writes,
           'cassandra_requests': summary.cassandra_requests}
 

@@ -104,7 +104,7 @@ def run_benchmark(args) -> List[dict]:
   from beam_pipeline import produce, schema
   from beam_pipeline.cassandra_connection import CassandraConnection
   from beam_pipeline.topics import delete_topics, ensure_topics
-  from tests.helpers import committed_offsets, end_offsets, read_counters
+  from tests.helpers import TopicOffsets, expected_counters, read_counters
 
   stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%SZ')
   topic = f'bench-{stamp}'
@@ -115,7 +115,7 @@ def run_benchmark(args) -> List[dict]:
   print(f'producing {args.messages} messages over {args.keys} keys ({args.bad_ratio:.1%} invalid) to {topic}')
   expected = produce.produce(args.bootstrap_servers, topic,
                              produce.generate(args.messages, args.keys, args.bad_ratio, seed=args.seed))
-  want = {key: tuple(v) for key, v in expected.per_key.items()}
+  want = expected_counters(expected)
   cluster = CassandraConnection(('127.0.0.1',), args.cassandra_port).cluster()
   session = cluster.connect()
   python = sys.executable
@@ -139,12 +139,14 @@ def run_benchmark(args) -> List[dict]:
       elif name == 'pipeline_streaming':
         group = f'bench-stream-{stamp}'
         command = [python, '-m', 'beam_pipeline', *common, *cassandra, '--consumer_group', group]
-        stop_when = lambda: committed_offsets(args.bootstrap_servers, group, topic) == end_offsets(  # noqa: E731
-            args.bootstrap_servers, topic)
+        offsets = TopicOffsets(args.bootstrap_servers, topic, group)
+        stop_when = offsets.all_committed
       else:
         raise ValueError(f'unknown contender {name!r}; choose from {", ".join(CONTENDERS)}')
       print(f'running {name} ...', flush=True)
       figures = measure(command, log_path, stop_when)
+      if name == 'pipeline_streaming':
+        offsets.close()
       if name != 'pipeline_streaming' and figures['returncode'] != 0:
         raise RuntimeError(f'{name} failed (exit {figures["returncode"]}); see {log_path}')
       reported = _last_json(figures['stdout']) if name != 'pipeline_streaming' else {}

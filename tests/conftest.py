@@ -9,32 +9,54 @@ import os
 import re
 import subprocess
 import uuid
-from pathlib import Path
 
 import pytest
-from kafka import KafkaAdminClient
 
 from beam_pipeline import schema
 from beam_pipeline.cassandra_connection import build_cluster
 from beam_pipeline.local.stack import LocalStack
+from beam_pipeline.security import KafkaSecurity
 from beam_pipeline.topics import delete_topics, ensure_topics
+from tests.helpers import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 TEST_PARTITIONS = 4
 
 logging.getLogger('cassandra').setLevel(logging.ERROR)
 logging.getLogger('kafka').setLevel(logging.WARNING)
 
 
-@pytest.fixture(scope='session')
-def local_stack() -> LocalStack:
-  stack = LocalStack.from_environment(REPO_ROOT)
+def started_stack(secure: bool = False) -> LocalStack:
+  """The plain (or secured) local pair, started with ./run_local.sh up [--secure] unless it already answers."""
+  stack = LocalStack.from_environment(REPO_ROOT, secure=secure)
   if not stack.all_ready():
-    result = subprocess.run([str(REPO_ROOT / 'run_local.sh'), 'up'], capture_output=True, text=True)
+    command = [str(REPO_ROOT / 'run_local.sh'), 'up', *(['--secure'] if secure else [])]
+    result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
-      pytest.fail(f'./run_local.sh up failed; the tests need real Kafka and Cassandra.\n'
+      pytest.fail(f'{" ".join(command[1:])} failed; the tests need real Kafka and Cassandra.\n'
                   f'{result.stdout}\n{result.stderr}', pytrace=False)
   return stack
+
+
+def fresh_topic(request, bootstrap_servers: str, security: KafkaSecurity = KafkaSecurity()):
+  """Yields a new topic with TEST_PARTITIONS partitions and its ``-dlq`` topic; deletes both afterwards."""
+  name = _unique_name(request, 't')
+  ensure_topics(bootstrap_servers, [name, f'{name}-dlq'], TEST_PARTITIONS, security=security)
+  yield name
+  delete_topics(bootstrap_servers, [name, f'{name}-dlq'], security=security)
+
+
+def fresh_keyspace(request, session):
+  """Yields a new keyspace holding the site_stats table; drops it afterwards (unless KEEP_TEST_KEYSPACES)."""
+  name = _unique_name(request, 'ks')[:48]
+  schema.create_schema(session, name)
+  yield name
+  if not os.environ.get('KEEP_TEST_KEYSPACES'):
+    session.execute(f'DROP KEYSPACE IF EXISTS {name}')
+
+
+@pytest.fixture(scope='session')
+def local_stack() -> LocalStack:
+  return started_stack()
 
 
 @pytest.fixture(scope='session')
@@ -59,32 +81,16 @@ def cassandra_session(cassandra_cluster):
   return cassandra_cluster.connect()
 
 
-@pytest.fixture(scope='session')
-def kafka_admin(bootstrap_servers):
-  admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers)
-  yield admin
-  admin.close()
-
-
 def _unique_name(request, prefix: str) -> str:
   test = re.sub(r'[^a-z0-9]+', '_', request.node.name.lower()).strip('_')[:24]
   return f'{prefix}_{test}_{uuid.uuid4().hex[:8]}'
 
 
 @pytest.fixture
-def topic(request, kafka_admin, bootstrap_servers) -> str:
-  """A fresh topic with TEST_PARTITIONS partitions and its ``-dlq`` topic, both deleted after the test."""
-  name = _unique_name(request, 't')
-  ensure_topics(bootstrap_servers, [name, f'{name}-dlq'], TEST_PARTITIONS)
-  yield name
-  delete_topics(bootstrap_servers, [name, f'{name}-dlq'])
+def topic(request, bootstrap_servers) -> str:
+  yield from fresh_topic(request, bootstrap_servers)
 
 
 @pytest.fixture
 def keyspace(request, cassandra_session) -> str:
-  """A fresh keyspace holding the site_stats table, dropped after the test."""
-  name = _unique_name(request, 'ks')[:48]
-  schema.create_schema(cassandra_session, name)
-  yield name
-  if not os.environ.get('KEEP_TEST_KEYSPACES'):
-    cassandra_session.execute(f'DROP KEYSPACE IF EXISTS {name}')
+  yield from fresh_keyspace(request, cassandra_session)

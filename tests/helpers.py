@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from kafka import KafkaConsumer, TopicPartition
 
@@ -79,21 +79,47 @@ def read_dead_letters(bootstrap_servers: str, topic: str, security: KafkaSecurit
   return [json.loads(record.value) for record in read_topic(bootstrap_servers, f'{topic}-dlq', security=security)]
 
 
-def committed_offsets(bootstrap_servers: str, group: str, topic: str) -> Dict[int, int]:
-  consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=group, enable_auto_commit=False)
-  try:
-    return {p: consumer.committed(TopicPartition(topic, p)) for p in consumer.partitions_for_topic(topic)}
-  finally:
-    consumer.close()
+class TopicOffsets:
+  """A topic's end offsets and a group's committed ones, through one consumer kept open while a test polls.
+
+  Every call asks the broker afresh (partitions included, so a topic that grows is seen at once).
+  """
+
+  def __init__(self, bootstrap_servers: str, topic: str, group: Optional[str] = None):
+    self._topic = topic
+    self._consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=group, enable_auto_commit=False)
+
+  def _partitions(self) -> List[TopicPartition]:
+    self._consumer.topics()  # refreshes the metadata the partitions come from
+    return [TopicPartition(self._topic, p) for p in self._consumer.partitions_for_topic(self._topic)]
+
+  def end(self) -> Dict[int, int]:
+    return {tp.partition: offset for tp, offset in self._consumer.end_offsets(self._partitions()).items()}
+
+  def committed(self) -> Dict[int, Optional[int]]:
+    return {tp.partition: self._consumer.committed(tp) for tp in self._partitions()}
+
+  def all_committed(self) -> bool:
+    return self.committed() == self.end()
+
+  def close(self):
+    self._consumer.close()
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *unused_exc_info):
+    self.close()
+
+
+def committed_offsets(bootstrap_servers: str, group: str, topic: str) -> Dict[int, Optional[int]]:
+  with TopicOffsets(bootstrap_servers, topic, group) as offsets:
+    return offsets.committed()
 
 
 def end_offsets(bootstrap_servers: str, topic: str) -> Dict[int, int]:
-  consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers)
-  try:
-    partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
-    return {tp.partition: offset for tp, offset in consumer.end_offsets(partitions).items()}
-  finally:
-    consumer.close()
+  with TopicOffsets(bootstrap_servers, topic) as offsets:
+    return offsets.end()
 
 
 _CATCH_UP_TIMEOUT_S = 120
@@ -108,21 +134,22 @@ def start_streaming_job(args, log_path):
 def wait_until_caught_up(job, session, keyspace, want_counters, bootstrap_servers, group, topic, log_path):
   """Until the counters equal what was produced and the group has committed everything; fails on timeout."""
   deadline = time.monotonic() + _CATCH_UP_TIMEOUT_S
-  while time.monotonic() < deadline:
-    assert job.poll() is None, f'the streaming job exited early:\n{open(log_path).read()[-3000:]}'
-    if (read_counters(session, keyspace) == want_counters
-        and committed_offsets(bootstrap_servers, group, topic) == end_offsets(bootstrap_servers, topic)):
-      return
-    time.sleep(1)
+  with TopicOffsets(bootstrap_servers, topic, group) as offsets:
+    while time.monotonic() < deadline:
+      assert job.poll() is None, f'the streaming job exited early:\n{open(log_path).read()[-3000:]}'
+      if read_counters(session, keyspace) == want_counters and offsets.all_committed():
+        return
+      time.sleep(1)
   raise AssertionError(f'not caught up after {_CATCH_UP_TIMEOUT_S}s:\n{open(log_path).read()[-3000:]}')
 
 
 def wait_until_committed(job, bootstrap_servers, group, topic, log_path, timeout_s: float = 180):
   """Until the group has committed the whole topic (whatever the counters say); fails on timeout or exit."""
   deadline = time.monotonic() + timeout_s
-  while committed_offsets(bootstrap_servers, group, topic) != end_offsets(bootstrap_servers, topic):
-    assert time.monotonic() < deadline and job.poll() is None, open(log_path, errors='replace').read()[-3000:]
-    time.sleep(0.5)
+  with TopicOffsets(bootstrap_servers, topic, group) as offsets:
+    while not offsets.all_committed():
+      assert time.monotonic() < deadline and job.poll() is None, open(log_path, errors='replace').read()[-3000:]
+      time.sleep(0.5)
 
 
 def stop_streaming_job(job):

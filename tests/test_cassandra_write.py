@@ -13,7 +13,7 @@ from beam_pipeline.cassandra_connection import CassandraConnection
 from beam_pipeline.cassandra_write import CassandraCounterWrite
 from beam_pipeline.pipeline import local_runner
 from beam_pipeline.records import KafkaRecord, SiteIncrement
-from tests.helpers import read_counters
+from tests.helpers import add_counters, read_counters
 
 DAY = datetime.date(2017, 2, 4)
 
@@ -30,10 +30,7 @@ def _counter(result, name):
 def test_increments_are_summed_per_key_and_written_once_per_key_per_bundle(cassandra_port, cassandra_session, keyspace):
   increments = [increment(site_id=i % 5, views=i, clicks=i % 2, offset=i) for i in range(100)]
   increments.append(increment(site_id=1, views=7, clicks=7, offset=100, day=DAY + datetime.timedelta(days=1)))
-  expected = {}
-  for inc in increments:
-    views, clicks = expected.get((inc.date, inc.site_id), (0, 0))
-    expected[(inc.date, inc.site_id)] = (views + inc.views, clicks + inc.clicks)
+  expected = add_counters(*({(inc.date, inc.site_id): (inc.views, inc.clicks)} for inc in increments))
 
   p = TestPipeline(runner=local_runner())
   written = p | beam.Create(increments, reshuffle=False) | CassandraCounterWrite(

@@ -12,14 +12,12 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.display import DisplayData
 
-from beam_pipeline import schema
 from beam_pipeline.cassandra_connection import build_cluster
 from beam_pipeline.local.stack import LocalStack
 from beam_pipeline.options import SiteStatsOptions
 from beam_pipeline.pipeline import build_graph
 from beam_pipeline.security import KafkaSecurity
-from beam_pipeline.topics import delete_topics, ensure_topics
-from tests.conftest import REPO_ROOT, TEST_PARTITIONS, _unique_name
+from tests.conftest import fresh_keyspace, fresh_topic, started_stack
 from tests.helpers import expected_counters, produce_dataset, read_counters, read_dead_letters, run_bounded
 
 _PASSWORD_VARIABLE = 'SITE_STATS_TEST_KAFKA_PASSWORD'
@@ -27,13 +25,7 @@ _PASSWORD_VARIABLE = 'SITE_STATS_TEST_KAFKA_PASSWORD'
 
 @pytest.fixture(scope='module')
 def secure_stack() -> LocalStack:
-  stack = LocalStack.from_environment(REPO_ROOT, secure=True)
-  if not stack.all_ready():
-    result = subprocess.run([str(REPO_ROOT / 'run_local.sh'), 'up', '--secure'], capture_output=True, text=True)
-    if result.returncode != 0:
-      pytest.fail(f'./run_local.sh up --secure failed; these tests need the secured services.\n'
-                  f'{result.stdout}\n{result.stderr}', pytrace=False)
-  return stack
+  return started_stack(secure=True)
 
 
 @pytest.fixture(scope='module')
@@ -45,18 +37,12 @@ def secure_session(secure_stack):
 
 @pytest.fixture
 def secure_topic(request, secure_stack):
-  name, security = _unique_name(request, 't'), secure_stack.kafka.client_security()
-  ensure_topics(secure_stack.kafka.address, [name, f'{name}-dlq'], TEST_PARTITIONS, security=security)
-  yield name
-  delete_topics(secure_stack.kafka.address, [name, f'{name}-dlq'], security=security)
+  yield from fresh_topic(request, secure_stack.kafka.address, secure_stack.kafka.client_security())
 
 
 @pytest.fixture
 def secure_keyspace(request, secure_session):
-  name = _unique_name(request, 'ks')[:48]
-  schema.create_schema(secure_session, name)
-  yield name
-  secure_session.execute(f'DROP KEYSPACE IF EXISTS {name}')
+  yield from fresh_keyspace(request, secure_session)
 
 
 def _secrets(stack: LocalStack):

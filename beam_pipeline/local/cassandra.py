@@ -1,14 +1,13 @@
 """A single-node Cassandra 5.0 on loopback, run from the jars Maven resolved (no tarball, no Docker)."""
 
 import logging
-import os
 import secrets
 import time
 from pathlib import Path
 from typing import Optional
 
 from beam_pipeline.local import jvm
-from beam_pipeline.local.credentials import CASSANDRA_USER, LocalCredentials
+from beam_pipeline.local.credentials import CASSANDRA_USER, LocalCredentials, write_private
 from beam_pipeline.security import CassandraSecurity, SecretSource
 
 _LOGGER = logging.getLogger(__name__)
@@ -60,6 +59,7 @@ _LOGBACK = """\
 
 class CassandraServer(jvm.JvmService):
   name = 'cassandra'
+  start_timeout_s = 240
 
   def __init__(self, home: Path, port: int, storage_port: int, credentials: Optional[LocalCredentials] = None):
     """With ``credentials``: password authentication and client TLS required on the native port."""
@@ -92,9 +92,8 @@ client_encryption_options:
     self.base.mkdir(parents=True, exist_ok=True)
     data = self.base / 'data'
     config = self.base / 'cassandra.yaml'
-    fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it may hold the keystore password
-    with os.fdopen(fd, 'w') as out:
-      out.write(f"""\
+    # Owner-only: it may hold the keystore password.
+    write_private(config, f"""\
 cluster_name: {'beam_pipeline_local_secure' if self.credentials else 'beam_pipeline_local'}
 num_tokens: 16
 partitioner: org.apache.cassandra.dht.Murmur3Partitioner
@@ -143,9 +142,9 @@ concurrent_counter_writes: 32
 
   def is_ready(self) -> bool:
     """A CQL query answered by the node (as the project's user, once it exists, on a secured node)."""
-    if self.credentials is not None and not self._provision_user():
-      return False
-    return self._query_as(self.client_security().cluster_config())
+    if self.credentials is not None:
+      return self._provision_user()
+    return self._query_as({})
 
   def _query_as(self, cluster_config: dict, statements=('SELECT release_version FROM system.local',)) -> bool:
     from cassandra.cluster import Cluster
@@ -164,7 +163,7 @@ concurrent_counter_writes: 32
 
   def _provision_user(self) -> bool:
     """Creates the project's superuser with its generated password and locks Cassandra's default one;
-    true once the project's user can log in."""
+    true once the project's user can log in and query."""
     from cassandra.auth import PlainTextAuthProvider
     ours = self.client_security().cluster_config()
     if self._query_as(ours):

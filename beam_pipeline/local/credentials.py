@@ -25,6 +25,15 @@ KAFKA_BROKER_USER = 'broker'
 CASSANDRA_USER = 'site_stats'
 SCRAM_MECHANISM = 'SCRAM-SHA-512'
 _VALIDITY_DAYS = '365'
+# The generated passwords, each in <name>.password.
+_SECRETS = ('keystore', 'kafka', 'kafka-broker', 'cassandra')
+
+
+def write_private(path: Path, text: str) -> None:
+  """Writes ``text`` to a file only its owner can read, created so from the start."""
+  fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+  with os.fdopen(fd, 'w') as out:
+    out.write(text)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,24 +48,26 @@ class LocalCredentials:
   def keystore(self) -> Path:
     return self.directory / 'server.p12'
 
+  def password_file(self, name: str) -> Path:
+    return self.directory / f'{name}.password'
+
   @property
   def kafka_password_file(self) -> Path:
-    return self.directory / 'kafka.password'
+    return self.password_file('kafka')
 
   @property
   def cassandra_password_file(self) -> Path:
-    return self.directory / 'cassandra.password'
+    return self.password_file('cassandra')
 
   def secret(self, name: str) -> str:
-    return (self.directory / f'{name}.password').read_text().strip()
+    return self.password_file(name).read_text().strip()
 
   @property
   def keystore_password(self) -> str:
     return self.secret('keystore')
 
   def exists(self) -> bool:
-    return all(p.exists() for p in (self.ca_file, self.keystore, self.kafka_password_file,
-                                    self.cassandra_password_file, self.directory / 'kafka-broker.password'))
+    return all(p.exists() for p in (self.ca_file, self.keystore, *map(self.password_file, _SECRETS)))
 
   def ensure(self) -> bool:
     """Makes the material unless it is all there; returns whether it made it."""
@@ -65,20 +76,14 @@ class LocalCredentials:
     if self.directory.exists():
       shutil.rmtree(self.directory)
     self.directory.mkdir(parents=True, mode=0o700)
-    for name in ('keystore', 'kafka', 'kafka-broker', 'cassandra'):
-      self._write_private(self.directory / f'{name}.password', secrets.token_urlsafe(24) + '\n')
+    for name in _SECRETS:
+      write_private(self.password_file(name), secrets.token_urlsafe(24) + '\n')
     self._make_certificates()
     return True
 
   def remove(self) -> None:
     if self.directory.exists():
       shutil.rmtree(self.directory)
-
-  @staticmethod
-  def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, 'w') as out:
-      out.write(text)
 
   def _make_certificates(self) -> None:
     keytool = str(Path(jvm.find_java((11, 17, 21, 25), 'keytool')).parent / 'keytool')

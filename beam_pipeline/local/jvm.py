@@ -94,6 +94,7 @@ class JvmService:
   ``instance`` (default: the name) tells apart two runs of the same service, such as the secured pair."""
 
   name = ''
+  start_timeout_s = 120.0  # how long a start may take before it counts as failed
 
   def __init__(self, home: Path, port: int, instance: Optional[str] = None):
     self.home = home

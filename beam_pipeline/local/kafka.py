@@ -1,14 +1,14 @@
 """A single-node Kafka broker in KRaft mode (broker and controller in one JVM), on loopback."""
 
 import base64
-import os
 import subprocess
 import uuid
 from pathlib import Path
 from typing import List, Optional
 
 from beam_pipeline.local import jvm
-from beam_pipeline.local.credentials import KAFKA_BROKER_USER, KAFKA_USER, SCRAM_MECHANISM, LocalCredentials
+from beam_pipeline.local.credentials import (
+    KAFKA_BROKER_USER, KAFKA_USER, SCRAM_MECHANISM, LocalCredentials, write_private)
 from beam_pipeline.security import KafkaSecurity, SecretSource
 
 HEAP = '512m'
@@ -34,6 +34,7 @@ logger.log.level = WARN
 
 class KafkaBroker(jvm.JvmService):
   name = 'kafka'
+  start_timeout_s = 120
 
   def __init__(self, home: Path, port: int, controller_port: int,
                credentials: Optional[LocalCredentials] = None, tls_port: Optional[int] = None):
@@ -52,7 +53,7 @@ class KafkaBroker(jvm.JvmService):
           'inter.broker.listener.name=PLAINTEXT',
           'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
       ]
-    credentials = self.credentials
+    credentials, keystore_password = self.credentials, self.credentials.keystore_password
     # Only the controller (a loopback port clients never see) stays plaintext; brokers talk SASL_SSL.
     return [
         f'listeners=SASL_SSL://127.0.0.1:{self.port},SSL://127.0.0.1:{self.tls_port},{controller}',
@@ -66,12 +67,12 @@ class KafkaBroker(jvm.JvmService):
         f'username="{KAFKA_BROKER_USER}" password="{credentials.secret("kafka-broker")}";',
         f'ssl.keystore.location={credentials.keystore}',
         'ssl.keystore.type=PKCS12',
-        f'ssl.keystore.password={credentials.keystore_password}',
-        f'ssl.key.password={credentials.keystore_password}',
+        f'ssl.keystore.password={keystore_password}',
+        f'ssl.key.password={keystore_password}',
         # The broker is also a client of itself (inter-broker SASL_SSL): it trusts the CA in the same store.
         f'ssl.truststore.location={credentials.keystore}',
         'ssl.truststore.type=PKCS12',
-        f'ssl.truststore.password={credentials.keystore_password}',
+        f'ssl.truststore.password={keystore_password}',
     ]
 
   def client_security(self) -> KafkaSecurity:
@@ -85,9 +86,8 @@ class KafkaBroker(jvm.JvmService):
   def _write_config(self) -> Path:
     self.base.mkdir(parents=True, exist_ok=True)
     config = self.base / 'server.properties'
-    fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it may hold the broker's secrets
-    with os.fdopen(fd, 'w') as out:
-      out.write('\n'.join([
+    # Owner-only: it may hold the broker's secrets.
+    write_private(config, '\n'.join([
         'process.roles=broker,controller',
         'node.id=1',
         f'controller.quorum.voters=1@127.0.0.1:{self.controller_port}',
@@ -108,7 +108,7 @@ class KafkaBroker(jvm.JvmService):
         # Room for the oversized messages the hostile-input tests send (the default is about 1 MB).
         'message.max.bytes=16777216',
         '',
-      ]))
+    ]))
     (self.base / 'log4j2.properties').write_text(_LOG4J2)
     return config
 

@@ -20,9 +20,6 @@ from beam_pipeline.local.cassandra import CassandraServer
 from beam_pipeline.local.credentials import LocalCredentials
 from beam_pipeline.local.kafka import KafkaBroker
 
-KAFKA_START_TIMEOUT_S = 120
-CASSANDRA_START_TIMEOUT_S = 240
-
 
 def _port(variable: str, default: int) -> int:
   value = os.environ.get(variable, str(default))
@@ -72,14 +69,13 @@ class LocalStack:
     for service in self.services:
       pid = service.process.pid()
       if pid is not None:
-        service.process.wait_until_ready(service.is_ready, KAFKA_START_TIMEOUT_S)
+        service.process.wait_until_ready(service.is_ready, service.start_timeout_s)
         report.append(f'{service.instance}: already running (pid {pid}) on {service.address}')
         continue
       # Both JVMs boot in parallel; each is then waited for on its own.
       starting.append((service, service.start(), time.monotonic()))
     for service, pid, started in starting:
-      timeout = KAFKA_START_TIMEOUT_S if service is self.kafka else CASSANDRA_START_TIMEOUT_S
-      service.process.wait_until_ready(service.is_ready, timeout)
+      service.process.wait_until_ready(service.is_ready, service.start_timeout_s)
       report.append(f'{service.instance}: started (pid {pid}) on {service.address}, '
                     f'answered after {time.monotonic() - started:.1f}s')
     return report

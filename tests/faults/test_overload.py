@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO_ROOT
-from tests.helpers import committed_offsets, end_offsets, job_args, read_counters, start_streaming_job, stop_streaming_job
+from tests.helpers import TopicOffsets, job_args, read_counters, start_streaming_job, stop_streaming_job
 
 RATE = float(os.environ.get('OVERLOAD_RATE', '35000'))
 REPORT_DIR = Path(os.environ.get('FAULT_REPORT_DIR', REPO_ROOT / '.local' / 'reports'))
@@ -35,9 +35,8 @@ def _rss_mb(pid: int) -> float:
   raise AssertionError(f'no VmRSS for pid {pid}')
 
 
-def _lag(bootstrap_servers, group, topic) -> int:
-  end = end_offsets(bootstrap_servers, topic)
-  committed = committed_offsets(bootstrap_servers, group, topic)
+def _lag(offsets: TopicOffsets) -> int:
+  end, committed = offsets.end(), offsets.committed()
   return sum(end[p] - (committed.get(p) or 0) for p in end)
 
 
@@ -73,6 +72,7 @@ def test_an_overfed_job_keeps_memory_bounded_drains_the_lag_and_counts_exactly(
   count = int(RATE * feed_s)
   job = start_streaming_job(job_args(bootstrap_servers, topic, keyspace, cassandra_port), log)
   samples, began = [], time.monotonic()
+  offsets = TopicOffsets(bootstrap_servers, topic, group)
   try:
     time.sleep(5)  # the job is up and idle: this is where memory starts from
     baseline_rss = _rss_mb(job.pid)
@@ -84,7 +84,7 @@ def test_an_overfed_job_keeps_memory_bounded_drains_the_lag_and_counts_exactly(
     began, feed_ended = time.monotonic(), None
     while True:
       assert job.poll() is None, f'the job exited under load:\n{log.read_text()[-3000:]}'
-      lag = _lag(bootstrap_servers, group, topic)
+      lag = _lag(offsets)
       samples.append({'t': round(time.monotonic() - began, 1), 'lag': lag, 'rss_mb': round(_rss_mb(job.pid), 1)})
       if feed_ended is None and producer.poll() is not None:
         feed_ended = time.monotonic() - began
@@ -95,6 +95,7 @@ def test_an_overfed_job_keeps_memory_bounded_drains_the_lag_and_counts_exactly(
     producer_output = producer.stdout.read().decode()
     assert producer.returncode == 0, producer_output
   finally:
+    offsets.close()
     stop_streaming_job(job)
 
   summary = {

@@ -14,22 +14,6 @@ from tests.helpers import (
 GROWN_PARTITIONS = TEST_PARTITIONS + 2
 
 
-def _produce_to_partitions(bootstrap_servers, topic, partitions, count, seed):
-  """Sends ``count`` valid messages to each of ``partitions``; returns the counters they add up to."""
-  from kafka import KafkaProducer
-  producer = KafkaProducer(bootstrap_servers=bootstrap_servers, acks='all')
-  expected = produce.ExpectedTotals()
-  try:
-    for partition in partitions:
-      for message in produce.generate(count, keys=20, bad_ratio=0.0, seed=seed + partition):
-        expected.add(message)
-        producer.send(topic, key=message.key, value=message.value, partition=partition)
-    producer.flush()
-  finally:
-    producer.close()
-  return expected_counters(expected)
-
-
 def test_partitions_added_while_streaming_are_read_without_a_restart(
     bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session, tmp_path):
   log = tmp_path / 'job.log'
@@ -47,7 +31,11 @@ def test_partitions_added_while_streaming_are_read_without_a_restart(
       admin.close()
     time.sleep(1)  # the producer below must see the new partitions in its metadata
     new_partitions = range(TEST_PARTITIONS, GROWN_PARTITIONS)
-    in_new = _produce_to_partitions(bootstrap_servers, topic, new_partitions, count=150, seed=310)
+    in_new = add_counters(*(
+        expected_counters(produce.produce(bootstrap_servers, topic, produce.generate(150, keys=20, bad_ratio=0.0,
+                                                                                      seed=310 + partition),
+                                          partition=partition))
+        for partition in new_partitions))
     in_old = produce_dataset(bootstrap_servers, topic, count=300, keys=30, seed=302)
 
     # wait_until_caught_up also requires the group to have committed every partition, the new ones included.
