@@ -143,12 +143,11 @@ def check_options(options: PipelineOptions) -> List[str]:
   _check_source(site, standard)
   _check_sink(site)
   _check_security(site, read_secrets_now=standard.runner in LOCAL_RUNNER_NAMES)
-  if standard.runner in LOCAL_RUNNER_NAMES and options.view_as(DirectOptions).direct_num_workers != 1:
-    # Beam 2.77's FnApiRunner drops checkpoint residuals and bundle finalization when it spreads a bundle
-    # over several workers: the job would stop after the first checkpoint and never commit offsets
-    # (see apache/beam#19842).
-    raise OptionError('--direct_num_workers must be 1 for local runs (the local runner loses the reader\'s '
-                      'checkpoints with more workers); run on Flink or Dataflow for parallel workers')
+  direct = options.view_as(DirectOptions)
+  if standard.runner in LOCAL_RUNNER_NAMES and direct.direct_num_workers != 1 and (
+      direct.direct_running_mode == 'in_memory'):
+    raise OptionError(f'--direct_num_workers {direct.direct_num_workers} needs --direct_running_mode '
+                      'multi_processing (one worker process per core; in_memory runs a single worker)')
   notes = []
   if not site.bounded and not standard.streaming:
     standard.streaming = True

@@ -77,15 +77,16 @@ def cassandra_connection(site: SiteStatsOptions) -> CassandraConnection:
 
 
 def local_runner():
-  from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-  return FnApiRunner()
+  from beam_pipeline.local_runner import LocalRunner
+  return LocalRunner()
 
 
 def choose_runner(options: PipelineOptions):
   """The Python FnApiRunner for local runs; any other runner (Flink, Dataflow) exactly as asked.
 
   Beam's DirectRunner first tries to download the Prism runner, which fails offline; local jobs run on Beam's
-  in-process Python runner on purpose (it runs splittable DoFns, checkpoints and bundle finalization).
+  in-process Python runner on purpose (it runs splittable DoFns, checkpoints and bundle finalization), with
+  worker processes when asked for (``--direct_num_workers 2 --direct_running_mode multi_processing``).
   """
   name = options.view_as(StandardOptions).runner
   if name in LOCAL_RUNNER_NAMES:

@@ -63,7 +63,8 @@ def pipeline(args) -> dict:
   from beam_pipeline.pipeline import run
   _, summary = run(['--bootstrap_servers', args.bootstrap_servers, '--topic', args.topic, '--keyspace',
                     args.keyspace, '--cassandra_hosts', args.cassandra_host, '--cassandra_port',
-                    str(args.cassandra_port), '--consumer_group', f'bench-{args.keyspace}', '--bounded'])
+                    str(args.cassandra_port), '--consumer_group', f'bench-{args.keyspace}', '--bounded',
+                    *args.job_options])
   return {'messages': summary.read, 'cassandra_writes': summary.cassandra_writes,
           'cassandra_requests': summary.cassandra_requests}
 
@@ -77,7 +78,9 @@ def main(argv=None) -> int:
   parser.add_argument('--keyspace')
   parser.add_argument('--cassandra_host', default='127.0.0.1')
   parser.add_argument('--cassandra_port', type=int, default=9042)
-  args = parser.parse_args(argv)
+  args, args.job_options = parser.parse_known_args(argv)
+  if args.job_options and args.contender != 'pipeline':
+    parser.error(f'unrecognized arguments: {" ".join(args.job_options)}')
   import logging
   logging.basicConfig(level=logging.WARNING, force=True)
   started = time.monotonic()

@@ -1,10 +1,10 @@
 """The benchmark: the same pre-produced topic through every contender, one after another, each into a fresh keyspace.
 
-    ./bench/run.sh [--messages 1000000] [--keys 10000] [--bad_ratio 0.01] [--only name,name]
+    ./bench/run.sh [--messages 1000000] [--keys 10000] [--bad_ratio 0.01] [--workers N] [--only name,name]
 
 Contenders: raw_kafka_python (the ceiling of a Python reader), naive_python (the old Python loop), go_seed (the
 Go consumer we replace), pipeline_direct (bounded, local runner), pipeline_streaming (streaming until the
-topic is drained). For each: msgs/s, CPU seconds, peak RSS of its process tree, Cassandra writes, and whether
+topic is drained); both pipeline runs use --workers SDK worker processes (default: one per core). For each: msgs/s, CPU seconds, peak RSS of its process tree, Cassandra writes, and whether
 the counters equal the expected sums. Prints a table and writes bench/results/<time>.json and .png.
 """
 
@@ -120,6 +120,9 @@ def run_benchmark(args) -> List[dict]:
   session = cluster.connect()
   python = sys.executable
   common = ['--bootstrap_servers', args.bootstrap_servers, '--topic', topic]
+  workers = ['--direct_num_workers', str(args.workers)]
+  if args.workers != 1:
+    workers += ['--direct_running_mode', 'multi_processing']
   rows = []
   try:
     for name in args.only:
@@ -135,10 +138,10 @@ def run_benchmark(args) -> List[dict]:
         command = [str(build_go_seed()), '--brokers', args.bootstrap_servers, '--topic', topic,
                    '--keyspace', keyspace, '--cassandra_port', str(args.cassandra_port), '--group', keyspace]
       elif name == 'pipeline_direct':
-        command = [python, '-m', 'bench.baselines', 'pipeline', *common, *cassandra]
+        command = [python, '-m', 'bench.baselines', 'pipeline', *common, *cassandra, *workers]
       elif name == 'pipeline_streaming':
         group = f'bench-stream-{stamp}'
-        command = [python, '-m', 'beam_pipeline', *common, *cassandra, '--consumer_group', group]
+        command = [python, '-m', 'beam_pipeline', *common, *cassandra, *workers, '--consumer_group', group]
         offsets = TopicOffsets(args.bootstrap_servers, topic, group)
         stop_when = offsets.all_committed
       else:
@@ -161,13 +164,14 @@ def run_benchmark(args) -> List[dict]:
           'cassandra_writes': reported.get('cassandra_writes'),
           'cassandra_requests': reported.get('cassandra_requests', reported.get('cassandra_writes')),
           'exact': None if counted is None else counted == want,
+          'workers': args.workers if name.startswith('pipeline') else 1,
       })
       session.execute(f'DROP KEYSPACE IF EXISTS {keyspace}')
   finally:
     cluster.shutdown()
     delete_topics(args.bootstrap_servers, [topic, f'{topic}-dlq'])
   report = {'when': stamp, 'messages': args.messages, 'keys': args.keys, 'bad_ratio': args.bad_ratio,
-            'partitions': args.partitions, 'machine': _machine(), 'rows': rows}
+            'partitions': args.partitions, 'pipeline_workers': args.workers, 'machine': _machine(), 'rows': rows}
   (results_dir / f'{stamp}.json').write_text(json.dumps(rows, indent=2) + '\n')
   (results_dir / f'{stamp}-run.json').write_text(json.dumps(report, indent=2) + '\n')
   _plot(rows, results_dir / f'{stamp}.png', args)
@@ -220,6 +224,8 @@ def main(argv=None) -> int:
   parser.add_argument('--bad_ratio', type=float, default=0.01)
   parser.add_argument('--partitions', type=int, default=4)
   parser.add_argument('--seed', type=int, default=7)
+  parser.add_argument('--workers', type=int, default=os.cpu_count(),
+                      help='SDK worker processes of the pipeline runs (default: one per core)')
   parser.add_argument('--only', type=lambda s: s.split(','), default=CONTENDERS,
                       help=f'comma-separated subset of {",".join(CONTENDERS)}')
   parser.add_argument('--results_dir', default=str(REPO_ROOT / 'bench' / 'results'))
@@ -227,8 +233,8 @@ def main(argv=None) -> int:
   parser.add_argument('--cassandra_port', type=int, default=int(os.environ.get('CASSANDRA_PORT', '9042')))
   args = parser.parse_args(argv)
   unknown = set(args.only) - set(CONTENDERS)
-  if unknown or args.messages < 1 or args.keys < 1:
-    parser.error(f'--only takes {",".join(CONTENDERS)}; --messages and --keys must be positive')
+  if unknown or args.messages < 1 or args.keys < 1 or args.workers < 1:
+    parser.error(f'--only takes {",".join(CONTENDERS)}; --messages, --keys and --workers must be positive')
   import logging
   logging.basicConfig(level=logging.WARNING)
   logging.getLogger('kafka').setLevel(logging.ERROR)

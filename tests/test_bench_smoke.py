@@ -4,6 +4,7 @@ Figures from so small a run mean nothing; this only proves the command works and
 """
 
 import json
+import os
 import subprocess
 
 from tests.conftest import REPO_ROOT
@@ -24,6 +25,7 @@ def test_the_benchmark_runs_every_contender_and_writes_json_and_a_chart(local_st
     assert REQUIRED <= set(row), row
     assert row['msgs_per_s'] > 0 and row['cpu_s'] > 0 and row['peak_rss_mb'] > 0
   assert rows[0]['exact'] is None  # the raw reader counts nothing
+  assert {r['workers'] for r in rows if r['name'].startswith('pipeline')} == {os.cpu_count()}
   assert all(row['exact'] is True for row in rows[1:]), rows
   assert rows[3]['cassandra_writes'] < rows[1]['cassandra_writes']  # per-bundle sums beat one write per message
   assert list(tmp_path.glob('*.png'))

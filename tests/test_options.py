@@ -26,7 +26,7 @@ BASE = ['--topic', 'events', '--keyspace', 'stats']
     (BASE + ['--max_records_per_bundle', '0'], '--max_records_per_bundle'),
     (BASE + ['--cassandra_port', '70000'], '--cassandra_port'),
     (BASE + ['--dead_letter_topic', 'a b'], '--dead_letter_topic'),
-    (BASE + ['--direct_num_workers', '2'], '--direct_num_workers must be 1 for local runs'),
+    (BASE + ['--direct_num_workers', '2'], '--direct_num_workers 2 needs --direct_running_mode multi_processing'),
     (BASE + ['--statements_per_batch', '0'], '--statements_per_batch'),
     (BASE + ['--sink_mode', 'reconcile', '--dates', '2017-02-01'], 'add --bounded'),
     (BASE + ['--bounded', '--sink_mode', 'reconcile'], 'needs --dates'),

@@ -1,0 +1,64 @@
+"""Local runs with two SDK worker processes: the partitions are read in parallel, checkpoints and commits kept."""
+
+import time
+from pathlib import Path
+
+from tests.helpers import (
+    add_counters, committed_offsets, end_offsets, expected_counters, job_args, produce_dataset, read_counters, read_dead_letters,
+    run_bounded, start_streaming_job, stop_streaming_job, wait_until_caught_up)
+
+TWO_WORKER_PROCESSES = ('--direct_num_workers', '2', '--direct_running_mode', 'multi_processing')
+
+
+def test_a_bounded_run_on_two_worker_processes_reads_every_checkpointed_range(
+    bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session):
+  expected = produce_dataset(bootstrap_servers, topic, count=4000, keys=100, bad_ratio=0.02, seed=61)
+
+  # Small bundles: each partition is read over many checkpoints, each one a residual the runner must keep.
+  summary = run_bounded(*job_args(bootstrap_servers, topic, keyspace, cassandra_port,
+                                  '--max_records_per_bundle', '150', *TWO_WORKER_PROCESSES))
+
+  assert summary.read == expected.messages
+  assert read_counters(cassandra_session, keyspace) == expected_counters(expected)
+  assert {(d['partition'], d['offset']) for d in read_dead_letters(bootstrap_servers, topic)} == set(
+      expected.invalid_offsets)
+  assert committed_offsets(bootstrap_servers, f'{topic}-group', topic) == end_offsets(bootstrap_servers, topic)
+
+
+def test_a_streaming_job_on_two_worker_processes_keeps_reading_and_committing(
+    bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session, tmp_path):
+  args = job_args(bootstrap_servers, topic, keyspace, cassandra_port, '--max_bundle_seconds', '1',
+                  '--max_records_per_bundle', '200', *TWO_WORKER_PROCESSES)
+  log_path = tmp_path / 'job.log'
+  before = produce_dataset(bootstrap_servers, topic, count=1500, keys=60, seed=62)
+
+  job = start_streaming_job(args, log_path)
+  try:
+    wait_until_caught_up(job, cassandra_session, keyspace, expected_counters(before), bootstrap_servers,
+                         f'{topic}-group', topic, log_path)
+    workers = _worker_processes_of(job.pid)
+    assert len(workers) == 2, f'expected two SDK worker processes under the job, found {workers}'
+    later = produce_dataset(bootstrap_servers, topic, count=1500, keys=60, seed=63)
+    wait_until_caught_up(job, cassandra_session, keyspace,
+                         add_counters(expected_counters(before), expected_counters(later)), bootstrap_servers,
+                         f'{topic}-group', topic, log_path)
+  finally:
+    stop_streaming_job(job)
+  deadline = time.monotonic() + 15
+  while any(Path(f'/proc/{pid}').exists() for pid in workers):
+    assert time.monotonic() < deadline, f'the stopped job left its SDK worker processes {workers} running'
+    time.sleep(0.5)
+
+
+def _worker_processes_of(parent_pid: int):
+  """PIDs of SDK worker processes whose parent is ``parent_pid`` (read from /proc)."""
+  found = []
+  for stat in Path('/proc').glob('[0-9]*/stat'):
+    try:
+      fields = stat.read_text().rsplit(')', 1)[1].split()
+      command = (stat.parent / 'cmdline').read_bytes()
+    except OSError:
+      continue
+    if int(fields[1]) == parent_pid and b'sdk_worker_main' in command:
+      found.append(int(stat.parent.name))
+  return found
