@@ -22,7 +22,7 @@ from apache_beam.utils.timestamp import Timestamp
 
 from beam_pipeline import metrics
 from beam_pipeline.cassandra_connection import CassandraConnection, SessionPerBundleFn
-from beam_pipeline.records import DeadLetter, KafkaRecord, SiteIncrement
+from beam_pipeline.records import DeadLetter, IncrementBatch, KafkaRecord
 from beam_pipeline.schema import check_identifier, increment_cql
 from beam_pipeline.validate import MAX_COUNT
 
@@ -118,18 +118,20 @@ class _CounterWriteFn(SessionPerBundleFn):
     self._pending: Dict[Tuple, _PendingKey] = {}
     self._full: List[Tuple[Tuple, _PendingKey]] = []  # sums that reached the 64-bit limit, written separately
 
-  def process(self, increment: SiteIncrement):
-    key = (increment.date, increment.site_id)
-    pending = self._pending.get(key)
-    if pending is None:
-      pending = self._pending[key] = _PendingKey()
-    elif pending.views + increment.views > MAX_COUNT or pending.clicks + increment.clicks > MAX_COUNT:
-      # A bigint increment cannot hold the sum: send what we have as its own write.
-      self._full.append((key, pending))
-      pending = self._pending[key] = _PendingKey()
-    pending.views += increment.views
-    pending.clicks += increment.clicks
-    pending.sources.append(increment.source)
+  def process(self, increments: IncrementBatch):
+    pending_by_key = self._pending
+    for increment in increments:
+      key = (increment.date, increment.site_id)
+      pending = pending_by_key.get(key)
+      if pending is None:
+        pending = pending_by_key[key] = _PendingKey()
+      elif pending.views + increment.views > MAX_COUNT or pending.clicks + increment.clicks > MAX_COUNT:
+        # A bigint increment cannot hold the sum: send what we have as its own write.
+        self._full.append((key, pending))
+        pending = pending_by_key[key] = _PendingKey()
+      pending.views += increment.views
+      pending.clicks += increment.clicks
+      pending.sources.append(increment.source)
 
   def finish_bundle(self):
     writes = self._full + list(self._pending.items())
@@ -226,7 +228,7 @@ class _CounterWriteFn(SessionPerBundleFn):
 
 
 class CassandraCounterWrite(beam.PTransform):
-  """SiteIncrements in; counters incremented; DeadLetters for increments Cassandra refused on ``dead_letters``."""
+  """IncrementBatches in; counters incremented; DeadLetters for increments Cassandra refused on ``dead_letters``."""
 
   def __init__(self, connection: CassandraConnection, keyspace: str, table: str, max_concurrent_writes: int = 64,
                statements_per_batch: int = DEFAULT_STATEMENTS_PER_BATCH):

@@ -7,6 +7,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from beam_pipeline import metrics
+from beam_pipeline.records import IncrementBatch
 
 MAX_DATES = 3660
 
@@ -49,15 +50,17 @@ class _KeepDatesFn(beam.DoFn):
     self._dates = frozenset(dates)
     self._skipped = Metrics.counter(metrics.NAMESPACE, metrics.SKIPPED_OTHER_DATES)
 
-  def process(self, increment):
-    if increment.date in self._dates:
-      yield increment
-    else:
-      self._skipped.inc()
+  def process(self, increments: IncrementBatch):
+    kept = IncrementBatch(increment for increment in increments if increment.date in self._dates)
+    if len(kept) < len(increments):
+      self._skipped.inc(len(increments) - len(kept))
+    if kept:
+      yield kept
 
 
 class KeepDates(beam.PTransform):
-  """Keeps the SiteIncrements of the given event dates; the others are counted as skipped, not lost."""
+  """Keeps the SiteIncrements (in IncrementBatches) of the given event dates; the others are counted as skipped,
+  not lost."""
 
   def __init__(self, dates: Sequence[datetime.date]):
     super().__init__()

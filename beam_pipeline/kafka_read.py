@@ -26,12 +26,12 @@ from apache_beam.utils.timestamp import Duration, Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
 from beam_pipeline import metrics
-from beam_pipeline.records import UNBOUNDED_STOP_OFFSET, KafkaRecord, PartitionRead
+from beam_pipeline.records import UNBOUNDED_STOP_OFFSET, KafkaRecord, PartitionRead, RecordBatch
 from beam_pipeline.security import KafkaSecurity
 
 _LOGGER = logging.getLogger(__name__)
-# Records are emitted as ready-made windowed values: the reader's output is always in the global window, and
-# this skips the window assignment Beam runs for each TimestampedValue (37,000 -> 44,000 msgs/s on 1 M records).
+# Batches are emitted as ready-made windowed values: the reader's output is always in the global window, and
+# this skips the window assignment Beam runs for each TimestampedValue.
 _GLOBAL_WINDOWS = (GlobalWindow(),)
 _GC_FIRST_GENERATION_THRESHOLD = 50000
 
@@ -299,17 +299,12 @@ class _ReadPartitionFn(beam.DoFn):
         if not in_range or not tracker.try_claim(in_range[-1].offset):
           tracker.try_claim(restriction.stop)
           return
-        newest_ms = -1
-        for record in in_range:
-          timestamp_ms = record.timestamp
-          kafka_record = KafkaRecord(record.key, record.value, record.topic, record.partition, record.offset,
-                                     timestamp_ms)
-          if timestamp_ms >= 0:
-            if timestamp_ms > newest_ms:
-              newest_ms = timestamp_ms
-            yield WindowedValue(kafka_record, Timestamp(micros=timestamp_ms * 1000), _GLOBAL_WINDOWS)
-          else:
-            yield kafka_record
+        batch = RecordBatch(KafkaRecord(r.key, r.value, r.topic, r.partition, r.offset, r.timestamp) for r in in_range)
+        newest_ms = max(r.timestamp_ms for r in batch)
+        if newest_ms >= 0:
+          yield WindowedValue(batch, Timestamp(micros=newest_ms * 1000), _GLOBAL_WINDOWS)
+        else:
+          yield batch  # no message has a timestamp: the batch keeps its input's
         emitted += len(in_range)
         last_offset = in_range[-1].offset
         if newest_ms >= 0:
@@ -391,7 +386,8 @@ class _StreamPartitionFn(_ReadPartitionFn):
 
 
 class ReadFromKafka(beam.PTransform):
-  """Reads a topic as KafkaRecords: bounded (up to the end at job start, or a stop time) or streaming."""
+  """Reads a topic as RecordBatches (lists of KafkaRecords of one partition, each stamped with the time of its
+  newest message): bounded (up to the end at job start, or a stop time) or streaming."""
 
   def __init__(self, config: KafkaReadConfig):
     super().__init__()
@@ -413,7 +409,7 @@ class ReadFromKafka(beam.PTransform):
         | 'PlanPartitionReads' >> beam.ParDo(_PlanPartitionReadsFn(self._config))
         # Spread partitions over workers before the long-running reads start.
         | 'SpreadPartitions' >> beam.Reshuffle()
-        | 'ReadPartitions' >> beam.ParDo(read_fn(self._config)).with_output_types(KafkaRecord))
+        | 'ReadPartitions' >> beam.ParDo(read_fn(self._config)).with_output_types(RecordBatch))
 
   def display_data(self):
     return {

@@ -51,6 +51,7 @@ class LocalRunner(fn_runner.FnApiRunner):
   def _get_bundle_manager(self, bundle_context_manager):
     manager = super()._get_bundle_manager(bundle_context_manager)
     if type(manager) is fn_runner.ParallelBundleManager:  # pylint: disable=unidiomatic-typecheck
+      tokens = manager._cache_token_generator  # pylint: disable=protected-access
       return _ResidualKeepingParallelBundleManager(
-          bundle_context_manager, self._progress_frequency, cache_token_generator=manager._cache_token_generator)  # pylint: disable=protected-access
+          bundle_context_manager, self._progress_frequency, cache_token_generator=tokens)
     return manager

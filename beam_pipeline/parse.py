@@ -7,7 +7,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from beam_pipeline import metrics
-from beam_pipeline.records import DeadLetter, KafkaRecord, ParsedMessage
+from beam_pipeline.records import DeadLetter, ParsedBatch, ParsedMessage, RecordBatch
 
 STAGE = 'parse'
 
@@ -50,23 +50,27 @@ class ParseJsonFn(beam.DoFn):
   def start_bundle(self):
     self._parsed_in_bundle = 0
 
-  def process(self, record: KafkaRecord):
-    try:
-      document = parse_value(record.value)
-    except ValueError as error:
-      self._refused.inc()
-      yield beam.pvalue.TaggedOutput(self.DEAD_LETTERS, DeadLetter(STAGE, str(error), record))
-      return
-    self._parsed_in_bundle += 1  # counted once per bundle: a metric update per message costs more
-    yield ParsedMessage(document, record)
+  def process(self, records: RecordBatch):
+    parsed = ParsedBatch()
+    for record in records:
+      try:
+        document = parse_value(record.value)
+      except ValueError as error:
+        self._refused.inc()
+        yield beam.pvalue.TaggedOutput(self.DEAD_LETTERS, DeadLetter(STAGE, str(error), record))
+        continue
+      parsed.append(ParsedMessage(document, record))
+    if parsed:
+      self._parsed_in_bundle += len(parsed)  # counted once per bundle: a metric update per message costs more
+      yield parsed
 
   def finish_bundle(self):
     self._parsed.inc(self._parsed_in_bundle)
 
 
 class ParseJson(beam.PTransform):
-  """KafkaRecords in; ParsedMessages on the main output, DeadLetters on ``dead_letters``."""
+  """RecordBatches in; ParsedBatches on the main output, one DeadLetter per refused message on ``dead_letters``."""
 
   def expand(self, records):
-    return records | 'ParseJsonObjects' >> beam.ParDo(ParseJsonFn()).with_outputs(
+    return records | 'ParseJsonObjects' >> beam.ParDo(ParseJsonFn()).with_output_types(ParsedBatch).with_outputs(
         ParseJsonFn.DEAD_LETTERS, main='parsed')

@@ -18,6 +18,7 @@ from apache_beam.metrics import Metrics
 
 from beam_pipeline import metrics
 from beam_pipeline.cassandra_connection import CassandraConnection, SessionPerBundleFn
+from beam_pipeline.records import IncrementBatch
 from beam_pipeline.schema import LEASE_TABLE, increment_cql
 
 _LOGGER = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ def _sum_pairs(pairs) -> Tuple[int, int]:
 
 
 class _KeyForTotalsFn(beam.DoFn):
-  """((day, site_id), (views, clicks)) per increment; counts the messages that go into the exact sums."""
+  """((day, site_id), (views, clicks)) per key of each IncrementBatch; counts the messages that go into the sums."""
 
   def __init__(self):
     self._counted = Metrics.counter(metrics.NAMESPACE, metrics.MESSAGES_COUNTED)
@@ -48,10 +49,15 @@ class _KeyForTotalsFn(beam.DoFn):
   def start_bundle(self):
     self._in_bundle = 0
 
-  def process(self, increment):
-    self._in_bundle += 1
-    # Keys are ISO strings, not date objects, so that every runner encodes them deterministically.
-    yield (increment.date.isoformat(), increment.site_id), (increment.views, increment.clicks)
+  def process(self, increments: IncrementBatch):
+    self._in_bundle += len(increments)
+    sums = {}
+    for increment in increments:
+      # Keys are ISO strings, not date objects, so that every runner encodes them deterministically.
+      key = (increment.date.isoformat(), increment.site_id)
+      views, clicks = sums.get(key, (0, 0))
+      sums[key] = (views + increment.views, clicks + increment.clicks)
+    yield from sums.items()
 
   def finish_bundle(self):
     self._counted.inc(self._in_bundle)
@@ -142,7 +148,7 @@ class _CorrectDateFn(SessionPerBundleFn):
 
 
 class ReconcileCounters(beam.PTransform):
-  """SiteIncrements of the requested dates in; the dates' counters corrected to the exact sums."""
+  """IncrementBatches of the requested dates in; the dates' counters corrected to the exact sums."""
 
   def __init__(self, connection: CassandraConnection, keyspace: str, table: str,
                dates: Sequence[datetime.date], report_only: bool, lease_owner: str, lease_ttl_s: int = 3600,

@@ -17,7 +17,7 @@ from apache_beam.metrics import Metrics
 from marshmallow import fields, validate
 
 from beam_pipeline import metrics
-from beam_pipeline.records import DeadLetter, ParsedMessage, SiteIncrement
+from beam_pipeline.records import DeadLetter, IncrementBatch, ParsedBatch, SiteIncrement
 
 STAGE = 'validate'
 
@@ -170,22 +170,28 @@ class ValidateFn(beam.DoFn):
   def finish_bundle(self):
     self._valid.inc(self._valid_in_bundle)
 
-  def process(self, message: ParsedMessage):
-    event = self._contract.load(message.fields)
-    try:
+  def process(self, messages: ParsedBatch):
+    contract, schema = self._contract, self._schema
+    valid = IncrementBatch()
+    for message in messages:
+      event = contract.load(message.fields)
       if event is None:
-        event = self._schema.load(message.fields)
-    except marshmallow.ValidationError as error:
-      self._refused.inc()
-      yield beam.pvalue.TaggedOutput(
-          self.DEAD_LETTERS, DeadLetter(STAGE, describe_errors(error.normalized_messages()), message.source))
-      return
-    self._valid_in_bundle += 1  # counted once per bundle: a metric update per message costs more
-    yield SiteIncrement(event['date'], event['site_id'], event['views'], event['clicks'], message.source)
+        try:
+          event = schema.load(message.fields)
+        except marshmallow.ValidationError as error:
+          self._refused.inc()
+          yield beam.pvalue.TaggedOutput(
+              self.DEAD_LETTERS, DeadLetter(STAGE, describe_errors(error.normalized_messages()), message.source))
+          continue
+      valid.append(SiteIncrement(event['date'], event['site_id'], event['views'], event['clicks'], message.source))
+    if valid:
+      self._valid_in_bundle += len(valid)  # counted once per bundle: a metric update per message costs more
+      yield valid
 
 
 class Validate(beam.PTransform):
-  """ParsedMessages in; SiteIncrements on the main output, DeadLetters on ``dead_letters``."""
+  """ParsedBatches in; IncrementBatches on the main output, one DeadLetter per refused message on ``dead_letters``."""
 
   def expand(self, parsed):
-    return parsed | 'CheckContract' >> beam.ParDo(ValidateFn()).with_outputs(ValidateFn.DEAD_LETTERS, main='valid')
+    return parsed | 'CheckContract' >> beam.ParDo(ValidateFn()).with_output_types(IncrementBatch).with_outputs(
+        ValidateFn.DEAD_LETTERS, main='valid')

@@ -12,7 +12,7 @@ from beam_pipeline import metrics
 from beam_pipeline.cassandra_connection import CassandraConnection
 from beam_pipeline.cassandra_write import CassandraCounterWrite
 from beam_pipeline.pipeline import local_runner
-from beam_pipeline.records import KafkaRecord, SiteIncrement
+from beam_pipeline.records import IncrementBatch, KafkaRecord, SiteIncrement
 from tests.helpers import add_counters, read_counters
 
 DAY = datetime.date(2017, 2, 4)
@@ -33,7 +33,7 @@ def test_increments_are_summed_per_key_and_written_once_per_key_per_bundle(cassa
   expected = add_counters(*({(inc.date, inc.site_id): (inc.views, inc.clicks)} for inc in increments))
 
   p = TestPipeline(runner=local_runner())
-  written = p | beam.Create(increments, reshuffle=False) | CassandraCounterWrite(
+  written = p | beam.Create([IncrementBatch(increments)], reshuffle=False) | CassandraCounterWrite(
       CassandraConnection(('127.0.0.1',), cassandra_port), keyspace, 'site_stats', max_concurrent_writes=4)
   assert_that(written.dead_letters, is_empty())
   result = p.run()
@@ -51,7 +51,7 @@ def test_small_batches_split_a_partition_into_several_requests(cassandra_port, c
   increments = [increment(site_id=i, views=1, clicks=0, offset=i) for i in range(10)]
 
   p = TestPipeline(runner=local_runner())
-  _ = p | beam.Create(increments, reshuffle=False) | CassandraCounterWrite(
+  _ = p | beam.Create([IncrementBatch(increments)], reshuffle=False) | CassandraCounterWrite(
       CassandraConnection(('127.0.0.1',), cassandra_port), keyspace, 'site_stats', statements_per_batch=3)
   result = p.run()
   result.wait_until_finish()
@@ -65,7 +65,7 @@ def test_running_the_same_increments_twice_adds_them_twice(cassandra_port, cassa
   exists)."""
   for _ in range(2):
     with TestPipeline(runner=local_runner()) as p:
-      _ = p | beam.Create([increment(9, 3, 1, 0)]) | CassandraCounterWrite(
+      _ = p | beam.Create([IncrementBatch([increment(9, 3, 1, 0)])]) | CassandraCounterWrite(
           CassandraConnection(('127.0.0.1',), cassandra_port), keyspace, 'site_stats')
 
   assert read_counters(cassandra_session, keyspace) == {(DAY, 9): (6, 2)}
