@@ -26,14 +26,19 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 CONTENDERS = ['raw_kafka_python', 'naive_python', 'go_seed', 'pipeline_direct', 'pipeline_streaming']
 
 
-def _tree_rss_kb(pid: int) -> int:
-  """Resident memory of a process and all its descendants, from /proc."""
+def _tree_usage(pid: int, cpu_s_by_pid: dict) -> int:
+  """Resident memory (KB) of a process and all its descendants, from /proc; records each one's CPU seconds so far
+  in ``cpu_s_by_pid`` (a stopped job may not reap its worker processes, whose CPU rusage would then miss)."""
   total, pending = 0, [pid]
+  ticks = os.sysconf('SC_CLK_TCK')
   while pending:
     current = pending.pop()
     try:
       with open(f'/proc/{current}/status') as status:
         total += next((int(line.split()[1]) for line in status if line.startswith('VmRSS:')), 0)
+      with open(f'/proc/{current}/stat') as stat:
+        fields = stat.read().rsplit(')', 1)[1].split()
+      cpu_s_by_pid[current] = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
       for task in os.listdir(f'/proc/{current}/task'):
         with open(f'/proc/{current}/task/{task}/children') as children:
           pending.extend(int(child) for child in children.read().split())
@@ -44,16 +49,16 @@ def _tree_rss_kb(pid: int) -> int:
 
 def measure(command: List[str], log_path: Path, stop_when: Optional[Callable[[], bool]] = None,
             timeout_s: float = 7200) -> dict:
-  """Runs ``command``; returns wall and CPU seconds (with reaped children), peak RSS of the tree, its stdout."""
+  """Runs ``command``; returns wall and CPU seconds of its process tree, peak RSS of the tree, its stdout."""
   with tempfile.TemporaryFile() as out, open(log_path, 'ab') as log:
     started = time.monotonic()
     process = subprocess.Popen(command, stdout=out, stderr=log, cwd=REPO_ROOT)
-    peak = [0]
+    peak, cpu_s_by_pid = [0], {}
     finished = threading.Event()
 
     def sample():
       while not finished.is_set():
-        peak[0] = max(peak[0], _tree_rss_kb(process.pid))
+        peak[0] = max(peak[0], _tree_usage(process.pid, cpu_s_by_pid))
         finished.wait(0.1)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -78,7 +83,8 @@ def measure(command: List[str], log_path: Path, stop_when: Optional[Callable[[],
       sampler.join()
     wall = time.monotonic() - started
     out.seek(0)
-    return {'wall_s': wall, 'cpu_s': usage.ru_utime + usage.ru_stime, 'peak_rss_mb': peak[0] / 1024,
+    cpu_s = max(usage.ru_utime + usage.ru_stime, sum(cpu_s_by_pid.values()))
+    return {'wall_s': wall, 'cpu_s': cpu_s, 'peak_rss_mb': peak[0] / 1024,
             'stdout': out.read().decode(errors='replace'), 'returncode': process.returncode}
 
 
