@@ -45,7 +45,8 @@ def main(argv=None) -> int:
     result.update(first_date=dates[0].isoformat(), last_date=dates[-1].isoformat(),
                   window_start_ms=start_ms, window_stop_ms=stop_ms)
     from beam_pipeline.pipeline import run
-    _, summary = run([*job_args, '--bounded', '--sink_mode', args.mode, '--dates', ','.join(d.isoformat() for d in dates),
+    _, summary = run([*job_args, '--bounded', '--sink_mode', args.mode,
+                      '--dates', ','.join(d.isoformat() for d in dates),
                       '--start_time', str(start_ms), '--stop_time', str(stop_ms)])
   except (OptionError, ValueError) as error:
     print(json.dumps({**result, 'status': 'failed', 'error': str(error)}, sort_keys=True))

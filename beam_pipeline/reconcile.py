@@ -41,7 +41,8 @@ def _sum_pairs(pairs) -> Tuple[int, int]:
 
 
 class _KeyForTotalsFn(beam.DoFn):
-  """((day, site_id), (views, clicks)) per key of each IncrementBatch; counts the messages that go into the sums."""
+  """((day, site_id), (views, clicks)) per increment of each IncrementBatch; counts the messages that go into the
+  exact sums (CombinePerKey adds them up, pre-combining within each bundle)."""
 
   def __init__(self):
     self._counted = Metrics.counter(metrics.NAMESPACE, metrics.MESSAGES_COUNTED)
@@ -51,13 +52,9 @@ class _KeyForTotalsFn(beam.DoFn):
 
   def process(self, increments: IncrementBatch):
     self._in_bundle += len(increments)
-    sums = {}
     for increment in increments:
       # Keys are ISO strings, not date objects, so that every runner encodes them deterministically.
-      key = (increment.date.isoformat(), increment.site_id)
-      views, clicks = sums.get(key, (0, 0))
-      sums[key] = (views + increment.views, clicks + increment.clicks)
-    yield from sums.items()
+      yield (increment.date.isoformat(), increment.site_id), (increment.views, increment.clicks)
 
   def finish_bundle(self):
     self._counted.inc(self._in_bundle)

@@ -79,6 +79,7 @@ class MessageBatchCoder(beam.coders.Coder):
   """
 
   _BYTES_PER_MESSAGE = 64  # the pickled record's fields besides key and value, roughly
+  _SIZE_SAMPLE = 32  # messages looked at per estimate
 
   def encode(self, batch) -> bytes:
     return pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
@@ -91,15 +92,12 @@ class MessageBatchCoder(beam.coders.Coder):
 
   def estimate_size(self, batch) -> int:
     # Extrapolated from the first messages: sizes vary little within a batch, and this runs on most batches.
-    head = batch[:_SIZE_SAMPLE]
+    head = batch[:self._SIZE_SAMPLE]
     size = 0
     for message in head:
       record = message if type(message) is KafkaRecord else message.source
       size += len(record.value or b'') + len(record.key or b'') + self._BYTES_PER_MESSAGE
     return size * len(batch) // max(len(head), 1)
-
-
-_SIZE_SAMPLE = 32
 
 
 for _batch_type in (RecordBatch, ParsedBatch, IncrementBatch):

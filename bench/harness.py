@@ -4,8 +4,9 @@
 
 Contenders: raw_kafka_python (the ceiling of a Python reader), naive_python (the old Python loop), go_seed (the
 Go consumer we replace), pipeline_direct (bounded, local runner), pipeline_streaming (streaming until the
-topic is drained); both pipeline runs use --workers SDK worker processes (default: one per core). For each: msgs/s, CPU seconds, peak RSS of its process tree, Cassandra writes, and whether
-the counters equal the expected sums. Prints a table and writes bench/results/<time>.json and .png.
+topic is drained); both pipeline runs use --workers SDK worker processes (default: one per core). For each:
+msgs/s, CPU seconds, peak RSS of its process tree, Cassandra writes, and whether the counters equal the expected
+sums. Prints a table and writes bench/results/<time>.json and .png.
 """
 
 import argparse

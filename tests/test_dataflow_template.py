@@ -98,7 +98,8 @@ def test_the_dockerfile_and_setup_py_pin_the_same_beam_version():
 
 
 def test_the_reconcile_backfill_builds_as_a_batch_job_with_the_reconcile_sink():
-  result = _dry_run_job('--bounded', '--parameter', 'sink_mode=reconcile', '--parameter', 'dates=2017-02-01..2017-02-07')
+  result = _dry_run_job('--bounded', '--parameter', 'sink_mode=reconcile',
+                        '--parameter', 'dates=2017-02-01..2017-02-07')
 
   names = _transform_names(result)
   assert 'ReconcileCounters' in names and 'CassandraCounterWrite' not in names

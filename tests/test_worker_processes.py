@@ -4,8 +4,8 @@ import time
 from pathlib import Path
 
 from tests.helpers import (
-    add_counters, committed_offsets, end_offsets, expected_counters, job_args, produce_dataset, read_counters, read_dead_letters,
-    run_bounded, start_streaming_job, stop_streaming_job, wait_until_caught_up)
+    add_counters, committed_offsets, end_offsets, expected_counters, job_args, produce_dataset, read_counters,
+    read_dead_letters, run_bounded, start_streaming_job, stop_streaming_job, wait_until_caught_up)
 
 TWO_WORKER_PROCESSES = ('--direct_num_workers', '2', '--direct_running_mode', 'multi_processing')
 
