@@ -11,6 +11,7 @@ retried here: the bundle fails, the runner retries it (at-least-once), and the o
 so an operator knows what may be counted twice.
 """
 
+import datetime
 import logging
 import time
 from typing import Dict, List, Tuple
@@ -68,13 +69,15 @@ def _is_refusal(error) -> bool:
 
 
 class _PendingKey:
-  """The sum of one key's increments in this bundle, and the messages that make it up."""
-  __slots__ = ('views', 'clicks', 'sources')
+  """The sum of some of one key's increments in this bundle: how many messages, counted from which one of the
+  key's messages in the bundle (a key whose sum would pass the 64-bit limit is written in several parts)."""
+  __slots__ = ('views', 'clicks', 'messages', 'first_message')
 
-  def __init__(self):
+  def __init__(self, first_message: int = 0):
     self.views = 0
     self.clicks = 0
-    self.sources: List[KafkaRecord] = []
+    self.messages = 0
+    self.first_message = first_message
 
 
 class _CounterWriteFn(SessionPerBundleFn):
@@ -115,26 +118,32 @@ class _CounterWriteFn(SessionPerBundleFn):
           f'with: python -m beam_pipeline.schema --keyspace {self._keyspace} --table {self._table}') from None
     self._update.retry_policy = _counter_retry_policy()
     self._update.is_idempotent = False
-    self._pending: Dict[Tuple, _PendingKey] = {}
+    self._batches: List[IncrementBatch] = []  # kept to find the messages of a refused write
+    self._pending: Dict[datetime.date, Dict[int, _PendingKey]] = {}  # by date (the table's partition), site_id
     self._full: List[Tuple[Tuple, _PendingKey]] = []  # sums that reached the 64-bit limit, written separately
 
   def process(self, increments: IncrementBatch):
-    pending_by_key = self._pending
-    for increment in increments:
-      key = (increment.date, increment.site_id)
-      pending = pending_by_key.get(key)
+    self._batches.append(increments)
+    pending_by_date, full = self._pending, self._full
+    for day, site_id, views, clicks in zip(increments.dates, increments.site_ids, increments.views,
+                                           increments.clicks):
+      pending_by_site = pending_by_date.get(day)
+      if pending_by_site is None:
+        pending_by_site = pending_by_date[day] = {}
+      pending = pending_by_site.get(site_id)
       if pending is None:
-        pending = pending_by_key[key] = _PendingKey()
-      elif pending.views + increment.views > MAX_COUNT or pending.clicks + increment.clicks > MAX_COUNT:
+        pending = pending_by_site[site_id] = _PendingKey()
+      elif pending.views + views > MAX_COUNT or pending.clicks + clicks > MAX_COUNT:
         # A bigint increment cannot hold the sum: send what we have as its own write.
-        self._full.append((key, pending))
-        pending = pending_by_key[key] = _PendingKey()
-      pending.views += increment.views
-      pending.clicks += increment.clicks
-      pending.sources.append(increment.source)
+        full.append(((day, site_id), pending))
+        pending = pending_by_site[site_id] = _PendingKey(pending.first_message + pending.messages)
+      pending.views += views
+      pending.clicks += clicks
+      pending.messages += 1
 
   def finish_bundle(self):
-    writes = self._full + list(self._pending.items())
+    writes = self._full + [((day, site_id), pending) for day, pending_by_site in self._pending.items()
+                           for site_id, pending in pending_by_site.items()]
     started = time.monotonic()
     try:
       counted, requests, refused, failed = self._write(writes)
@@ -155,12 +164,10 @@ class _CounterWriteFn(SessionPerBundleFn):
     self._writes_per_bundle.update(len(writes))
     self._bundle_write_ms.update(int((time.monotonic() - started) * 1000))
     self._log_progress(counted, len(writes) - len(refused))
-    for key, pending, error in refused:
-      for source in pending.sources:
-        self._refused.inc()
-        yield GlobalWindows.windowed_value(
-            DeadLetter(STAGE, f'Cassandra refused the increment for {key}: {error}', source),
-            timestamp=Timestamp(micros=max(source.timestamp_ms, 0) * 1000))
+    for reason, source in self._refused_sources(refused):
+      self._refused.inc()
+      yield GlobalWindows.windowed_value(DeadLetter(STAGE, reason, source),
+                                         timestamp=Timestamp(micros=max(source.timestamp_ms, 0) * 1000))
 
   def _write(self, writes):
     """Sends every key's UPDATE, grouped into counter batches per partition (date); returns
@@ -173,14 +180,14 @@ class _CounterWriteFn(SessionPerBundleFn):
     counted, requests, refused, failed = 0, len(groups), [], []
     for group, (success, outcome) in zip(groups, outcomes):
       if success:
-        counted += sum(len(pending.sources) for _, pending in group)
+        counted += sum(pending.messages for _, pending in group)
       elif _is_refusal(outcome) and len(group) > 1:
         # A refused batch applied nothing: resend its keys one by one to find which one Cassandra refuses.
         for key, pending in group:
           requests += 1
           try:
             self._session.execute(self._statement_for([(key, pending)]))
-            counted += len(pending.sources)
+            counted += pending.messages
           except Exception as error:  # pylint: disable=broad-except
             (refused.append((key, pending, error)) if _is_refusal(error) else failed.append((key, error)))
       elif _is_refusal(outcome):
@@ -207,13 +214,28 @@ class _CounterWriteFn(SessionPerBundleFn):
       batch.add(self._update, (pending.views, pending.clicks, day, site_id))
     return batch
 
+  def _refused_sources(self, refused) -> List[Tuple[str, KafkaRecord]]:
+    """(reason, message) for each message of the refused writes, found again in one pass over the bundle."""
+    if not refused:
+      return []
+    by_key: Dict[Tuple, List[KafkaRecord]] = {key: [] for key, _, _ in refused}
+    for batch in self._batches:
+      for position, day, site_id in zip(batch.positions, batch.dates, batch.site_ids):
+        found = by_key.get((day, site_id))
+        if found is not None:
+          found.append(batch.records.record(position))
+    return [(f'Cassandra refused the increment for {key}: {error}', source)
+            for key, pending, error in refused
+            for source in by_key[key][pending.first_message:pending.first_message + pending.messages]]
+
   def _describe_offsets(self) -> str:
     """The offset range of each partition in this bundle (worked out only when a bundle fails)."""
     spans: Dict[Tuple[str, int], List[int]] = {}
-    for _, pending in self._full + list(self._pending.items()):
-      for source in pending.sources:
-        span = spans.setdefault((source.topic, source.partition), [source.offset, source.offset])
-        span[0], span[1] = min(span[0], source.offset), max(span[1], source.offset)
+    for batch in self._batches:
+      records = batch.records
+      low, high = records.offsets[batch.positions[0]], records.offsets[batch.positions[-1]]
+      span = spans.setdefault((records.topic, records.partition), [low, high])
+      span[0], span[1] = min(span[0], low), max(span[1], high)
     return ', '.join(f'{topic}[{partition}] {low}..{high}'
                      for (topic, partition), (low, high) in sorted(spans.items())) or 'none'
 

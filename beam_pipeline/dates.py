@@ -51,11 +51,13 @@ class _KeepDatesFn(beam.DoFn):
     self._skipped = Metrics.counter(metrics.NAMESPACE, metrics.SKIPPED_OTHER_DATES)
 
   def process(self, increments: IncrementBatch):
-    kept = IncrementBatch(increment for increment in increments if increment.date in self._dates)
+    dates = self._dates
+    kept = [index for index, day in enumerate(increments.dates) if day in dates]
     if len(kept) < len(increments):
       self._skipped.inc(len(increments) - len(kept))
+      increments = increments.select(kept)
     if kept:
-      yield kept
+      yield increments
 
 
 class KeepDates(beam.PTransform):

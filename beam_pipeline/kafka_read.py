@@ -26,7 +26,7 @@ from apache_beam.utils.timestamp import Duration, Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
 from beam_pipeline import metrics
-from beam_pipeline.records import UNBOUNDED_STOP_OFFSET, KafkaRecord, PartitionRead, RecordBatch
+from beam_pipeline.records import UNBOUNDED_STOP_OFFSET, PartitionRead, RecordBatch
 from beam_pipeline.security import KafkaSecurity
 
 _LOGGER = logging.getLogger(__name__)
@@ -299,8 +299,10 @@ class _ReadPartitionFn(beam.DoFn):
         if not in_range or not tracker.try_claim(in_range[-1].offset):
           tracker.try_claim(restriction.stop)
           return
-        batch = RecordBatch(KafkaRecord(r.key, r.value, r.topic, r.partition, r.offset, r.timestamp) for r in in_range)
-        newest_ms = max(r.timestamp_ms for r in batch)
+        timestamps_ms = [r.timestamp for r in in_range]
+        batch = RecordBatch(tp.topic, tp.partition, [r.offset for r in in_range], timestamps_ms,
+                            [r.key for r in in_range], [r.value for r in in_range])
+        newest_ms = max(timestamps_ms)
         if newest_ms >= 0:
           yield WindowedValue(batch, Timestamp(micros=newest_ms * 1000), _GLOBAL_WINDOWS)
         else:
@@ -386,8 +388,8 @@ class _StreamPartitionFn(_ReadPartitionFn):
 
 
 class ReadFromKafka(beam.PTransform):
-  """Reads a topic as RecordBatches (lists of KafkaRecords of one partition, each stamped with the time of its
-  newest message): bounded (up to the end at job start, or a stop time) or streaming."""
+  """Reads a topic as RecordBatches (the messages of one partition from one poll, each batch stamped with the time
+  of its newest message): bounded (up to the end at job start, or a stop time) or streaming."""
 
   def __init__(self, config: KafkaReadConfig):
     super().__init__()

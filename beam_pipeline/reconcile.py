@@ -52,9 +52,10 @@ class _KeyForTotalsFn(beam.DoFn):
 
   def process(self, increments: IncrementBatch):
     self._in_bundle += len(increments)
-    for increment in increments:
+    for day, site_id, views, clicks in zip(increments.dates, increments.site_ids, increments.views,
+                                           increments.clicks):
       # Keys are ISO strings, not date objects, so that every runner encodes them deterministically.
-      yield (increment.date.isoformat(), increment.site_id), (increment.views, increment.clicks)
+      yield (day.isoformat(), site_id), (views, clicks)
 
   def finish_bundle(self):
     self._counted.inc(self._in_bundle)

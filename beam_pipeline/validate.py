@@ -17,7 +17,7 @@ from apache_beam.metrics import Metrics
 from marshmallow import fields, validate
 
 from beam_pipeline import metrics
-from beam_pipeline.records import DeadLetter, IncrementBatch, ParsedBatch, SiteIncrement
+from beam_pipeline.records import DeadLetter, IncrementBatch, ParsedBatch
 
 STAGE = 'validate'
 
@@ -171,22 +171,26 @@ class ValidateFn(beam.DoFn):
     self._valid.inc(self._valid_in_bundle)
 
   def process(self, messages: ParsedBatch):
-    contract, schema = self._contract, self._schema
-    valid = IncrementBatch()
-    for message in messages:
-      event = contract.load(message.fields)
+    contract, schema, records = self._contract, self._schema, messages.records
+    positions, dates, site_ids, views, clicks = [], [], [], [], []
+    for position, document in zip(messages.positions, messages.documents):
+      event = contract.load(document)
       if event is None:
         try:
-          event = schema.load(message.fields)
+          event = schema.load(document)
         except marshmallow.ValidationError as error:
           self._refused.inc()
-          yield beam.pvalue.TaggedOutput(
-              self.DEAD_LETTERS, DeadLetter(STAGE, describe_errors(error.normalized_messages()), message.source))
+          yield beam.pvalue.TaggedOutput(self.DEAD_LETTERS, DeadLetter(
+              STAGE, describe_errors(error.normalized_messages()), records.record(position)))
           continue
-      valid.append(SiteIncrement(event['date'], event['site_id'], event['views'], event['clicks'], message.source))
-    if valid:
-      self._valid_in_bundle += len(valid)  # counted once per bundle: a metric update per message costs more
-      yield valid
+      positions.append(position)
+      dates.append(event['date'])
+      site_ids.append(event['site_id'])
+      views.append(event['views'])
+      clicks.append(event['clicks'])
+    if positions:
+      self._valid_in_bundle += len(positions)  # counted once per bundle: a metric update per message costs more
+      yield IncrementBatch(records, positions, dates, site_ids, views, clicks)
 
 
 class Validate(beam.PTransform):

@@ -19,7 +19,7 @@ DAY = datetime.date(2017, 2, 4)
 
 
 def increment(site_id, views, clicks, offset, day=DAY):
-  return SiteIncrement(day, site_id, views, clicks, KafkaRecord(None, b'{}', 'events', offset % 3, offset, 0))
+  return SiteIncrement(day, site_id, views, clicks, KafkaRecord(None, b'{}', 'events', 0, offset, 0))
 
 
 def _counter(result, name):
@@ -33,7 +33,7 @@ def test_increments_are_summed_per_key_and_written_once_per_key_per_bundle(cassa
   expected = add_counters(*({(inc.date, inc.site_id): (inc.views, inc.clicks)} for inc in increments))
 
   p = TestPipeline(runner=local_runner())
-  written = p | beam.Create([IncrementBatch(increments)], reshuffle=False) | CassandraCounterWrite(
+  written = p | beam.Create([IncrementBatch.of(increments)], reshuffle=False) | CassandraCounterWrite(
       CassandraConnection(('127.0.0.1',), cassandra_port), keyspace, 'site_stats', max_concurrent_writes=4)
   assert_that(written.dead_letters, is_empty())
   result = p.run()
@@ -51,7 +51,7 @@ def test_small_batches_split_a_partition_into_several_requests(cassandra_port, c
   increments = [increment(site_id=i, views=1, clicks=0, offset=i) for i in range(10)]
 
   p = TestPipeline(runner=local_runner())
-  _ = p | beam.Create([IncrementBatch(increments)], reshuffle=False) | CassandraCounterWrite(
+  _ = p | beam.Create([IncrementBatch.of(increments)], reshuffle=False) | CassandraCounterWrite(
       CassandraConnection(('127.0.0.1',), cassandra_port), keyspace, 'site_stats', statements_per_batch=3)
   result = p.run()
   result.wait_until_finish()
@@ -65,7 +65,7 @@ def test_running_the_same_increments_twice_adds_them_twice(cassandra_port, cassa
   exists)."""
   for _ in range(2):
     with TestPipeline(runner=local_runner()) as p:
-      _ = p | beam.Create([IncrementBatch([increment(9, 3, 1, 0)])]) | CassandraCounterWrite(
+      _ = p | beam.Create([IncrementBatch.of([increment(9, 3, 1, 0)])]) | CassandraCounterWrite(
           CassandraConnection(('127.0.0.1',), cassandra_port), keyspace, 'site_stats')
 
   assert read_counters(cassandra_session, keyspace) == {(DAY, 9): (6, 2)}

@@ -39,7 +39,7 @@ class TestParseJson:
   def test_objects_pass_and_everything_else_is_dead_lettered_with_the_reason(self):
     records = self.GOOD + [record(value, offset) for offset, (value, _) in self.BAD.items()]
     with TestPipeline(runner=local_runner()) as p:
-      outputs = p | beam.Create([RecordBatch(records)]) | ParseJson()
+      outputs = p | beam.Create([RecordBatch.of(records)]) | ParseJson()
       assert_that(outputs.parsed | beam.FlatMap(lambda batch: [(m.source.offset, m.fields) for m in batch]),
                   equal_to([(0, {'date': '2017-02-04', 'site_id': 3491, 'views': 10, 'clicks': 6}),
                             (1, {'date': '2017-02-04', 'site_id': 1, 'note': 'caf\u00e9'})]),
@@ -112,7 +112,7 @@ def test_validate_routes_valid_events_on_and_invalid_ones_to_dead_letters():
   valid_messages = [ParsedMessage(fields, record(b'', offset)) for offset, (fields, _) in enumerate(VALID)]
   invalid_messages = [ParsedMessage(fields, record(b'', 100 + i)) for i, (fields, _) in enumerate(INVALID)]
   with TestPipeline(runner=local_runner()) as p:
-    outputs = p | beam.Create([ParsedBatch(valid_messages + invalid_messages)]) | Validate()
+    outputs = p | beam.Create([ParsedBatch.of(valid_messages + invalid_messages)]) | Validate()
     assert_that(outputs.valid | beam.FlatMap(lambda batch: [(e.date, e.site_id, e.views, e.clicks) for e in batch]),
                 equal_to([expected for _, expected in VALID]), label='valid')
     assert_that(outputs.dead_letters | beam.Map(lambda d: (d.source.offset, d.stage, d.reason)),
@@ -125,9 +125,10 @@ def test_parse_and_validate_on_a_stream_keep_every_message():
   options = PipelineOptions()
   options.view_as(StandardOptions).streaming = True
   stream = (TestStream()
-            .add_elements([RecordBatch([record(b'{"date": "2017-02-04", "site_id": 1, "views": 2}', 0)])])
+            .add_elements([RecordBatch.of([record(b'{"date": "2017-02-04", "site_id": 1, "views": 2}', 0)])])
             .advance_watermark_to(10)
-            .add_elements([RecordBatch([record(b'not json', 1), record(b'{"date": "2017-02-04", "site_id": -4}', 2)])])
+            .add_elements([RecordBatch.of([record(b'not json', 1),
+                                           record(b'{"date": "2017-02-04", "site_id": -4}', 2)])])
             .advance_watermark_to_infinity())
   with TestPipeline(runner='BundleBasedDirectRunner', options=options) as p:
     parsed = p | stream | ParseJson()
