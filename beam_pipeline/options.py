@@ -10,6 +10,7 @@ from typing import Dict, List, Optional
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
 from beam_pipeline.dates import day_start_ms, parse_dates
+from beam_pipeline.kafka_read import DEFAULT_MAX_RECORDS_PER_BUNDLE
 from beam_pipeline.schema import DEFAULT_TABLE, check_identifier
 from beam_pipeline.security import (
     KAFKA_SASL_MECHANISMS, KAFKA_SECURITY_PROTOCOLS, CassandraSecurity, KafkaSecurity, SecretError,
@@ -59,7 +60,7 @@ class SiteStatsOptions(PipelineOptions):
                        help='With --bounded: the window starts at these offsets (partition=offset, comma-separated).')
     kafka.add_argument('--stop_offsets', metavar='P=OFFSET,...',
                        help='With --bounded: the window stops before these offsets (partition=offset, ...).')
-    kafka.add_argument('--max_records_per_bundle', type=int, default=20000,
+    kafka.add_argument('--max_records_per_bundle', type=int, default=DEFAULT_MAX_RECORDS_PER_BUNDLE,
                        help='How many records one partition contributes to a bundle before the reader '
                             'checkpoints; bounds memory and how much a failed bundle replays.')
     kafka.add_argument('--kafka_connect_timeout_s', type=float, default=30.0,
