@@ -6,11 +6,14 @@ once, which is how a local job uses more than one core. Beam 2.77's ParallelBund
 answers but keeps only their metrics: the residuals a splittable DoFn returns when it checkpoints are dropped,
 so every partition would stop being read after its first bundle. The bundle manager here keeps them.
 Bundle finalization (the reader's offset commits) is already done by each worker's own bundle, unchanged.
+The worker processes run ``beam_pipeline.local_worker`` (Beam's worker, ended without the interpreter's slow
+finalization).
 """
 
 import itertools
 
 from apache_beam.metrics import monitoring_infos
+from apache_beam.portability import python_urns
 from apache_beam.portability.api import beam_fn_api_pb2
 from apache_beam.runners.portability.fn_api_runner import fn_runner
 from apache_beam.utils import thread_pool_executor
@@ -45,8 +48,19 @@ class _ResidualKeepingParallelBundleManager(fn_runner.ParallelBundleManager):
     return merged, [split for _, splits in answers for split in splits]
 
 
+WORKER_MODULE = 'beam_pipeline.local_worker'
+_BEAM_WORKER_MODULE = 'apache_beam.runners.worker.sdk_worker_main'
+
+
 class LocalRunner(fn_runner.FnApiRunner):
   """FnApiRunner whose parallel bundles keep the splittable reader's checkpoints."""
+
+  def run_via_runner_api(self, pipeline_proto, options):
+    for environment in pipeline_proto.components.environments.values():
+      if environment.urn == python_urns.SUBPROCESS_SDK:
+        environment.payload = environment.payload.replace(
+            f'-m {_BEAM_WORKER_MODULE}'.encode(), f'-m {WORKER_MODULE}'.encode())
+    return super().run_via_runner_api(pipeline_proto, options)
 
   def _get_bundle_manager(self, bundle_context_manager):
     manager = super()._get_bundle_manager(bundle_context_manager)

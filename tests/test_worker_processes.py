@@ -3,6 +3,8 @@
 import time
 from pathlib import Path
 
+from beam_pipeline.local_runner import WORKER_MODULE
+
 from tests.helpers import (
     add_counters, committed_offsets, end_offsets, expected_counters, job_args, produce_dataset, read_counters,
     read_dead_letters, run_bounded, start_streaming_job, stop_streaming_job, wait_until_caught_up)
@@ -59,6 +61,6 @@ def _worker_processes_of(parent_pid: int):
       command = (stat.parent / 'cmdline').read_bytes()
     except OSError:
       continue
-    if int(fields[1]) == parent_pid and b'sdk_worker_main' in command:
+    if int(fields[1]) == parent_pid and WORKER_MODULE.encode() in command:
       found.append(int(stat.parent.name))
   return found
