@@ -232,6 +232,8 @@ class _CounterWriteFn(SessionPerBundleFn):
     """The offset range of each partition in this bundle (worked out only when a bundle fails)."""
     spans: Dict[Tuple[str, int], List[int]] = {}
     for batch in self._batches:
+      if not batch.positions:
+        continue
       records = batch.records
       low, high = records.offsets[batch.positions[0]], records.offsets[batch.positions[-1]]
       span = spans.setdefault((records.topic, records.partition), [low, high])

@@ -3,6 +3,7 @@
 import json
 
 import marshmallow
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -61,3 +62,28 @@ def test_parsing_arbitrary_bytes_either_gives_an_object_or_a_reason(raw):
     assert str(error)
     return
   assert isinstance(document, dict) and json.loads(raw.decode('utf-8')) == document
+
+
+_json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
+              st.text(max_size=8)),
+    lambda children: st.one_of(st.lists(children, max_size=3), st.dictionaries(st.text(max_size=5), children,
+                                                                                max_size=3)),
+    max_leaves=10)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(_json_values, st.sampled_from(['', ' ', '\n', '\t ']), st.sampled_from(['', ' ', '\r\n', ' x', ',', '}']),
+       st.booleans())
+def test_parsing_json_text_agrees_with_the_standard_decoder(value, before, after, indent):
+  """The parser's fast path (no whitespace around the document) and its slow path give json's answers."""
+  text = before + json.dumps(value, indent=1 if indent else None, ensure_ascii=False) + after
+  try:
+    expected = json.loads(text)
+  except ValueError:
+    expected = None
+  if isinstance(expected, dict):
+    assert parse_value(text.encode('utf-8')) == expected
+  else:
+    with pytest.raises(ValueError):
+      parse_value(text.encode('utf-8'))
