@@ -24,6 +24,10 @@ REPORT_DIR = Path(os.environ.get('FAULT_REPORT_DIR', REPO_ROOT / '.local' / 'rep
 # Memory a buffering reader or writer would need is of the order of the lag times a few hundred bytes per
 # message (hundreds of MB here); a bounded job stays within this margin of where it was when the feed began.
 RSS_GROWTH_BOUND_MB = 150
+# A bundle holds up to this many messages per partition (4 partitions here). Smaller than the default so that a
+# bundle's worth of memory stays far below a lag's worth (the lag peaks at some 600 000 messages in 30 s): the
+# two kinds of memory then cannot be mistaken for each other.
+RECORDS_PER_BUNDLE = 20000
 DRAIN_TIMEOUT_S = 900
 
 
@@ -70,7 +74,8 @@ def test_an_overfed_job_keeps_memory_bounded_drains_the_lag_and_counts_exactly(
     feed_s, bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session, tmp_path):
   group, log, totals_file = f'{topic}-group', tmp_path / 'job.log', tmp_path / 'totals.json'
   count = int(RATE * feed_s)
-  job = start_streaming_job(job_args(bootstrap_servers, topic, keyspace, cassandra_port), log)
+  job = start_streaming_job(job_args(bootstrap_servers, topic, keyspace, cassandra_port, '--max_records_per_bundle',
+                                     str(RECORDS_PER_BUNDLE)), log)
   samples, began = [], time.monotonic()
   offsets = TopicOffsets(bootstrap_servers, topic, group)
   try:
