@@ -8,9 +8,7 @@ import argparse
 import logging
 import sys
 
-from apache_beam.options.pipeline_options import PipelineOptions
-
-from beam_pipeline.options import OptionError, SiteStatsOptions
+from beam_pipeline.options import OptionError, SiteStatsOptions, unknown_options
 
 
 def _help_parser() -> argparse.ArgumentParser:
@@ -19,18 +17,6 @@ def _help_parser() -> argparse.ArgumentParser:
       epilog='Beam\'s own options (--runner, --streaming, --flink_master, --project, ...) are accepted too.')
   SiteStatsOptions._add_argparse_args(parser)  # pylint: disable=protected-access
   return parser
-
-
-def unknown_options(argv) -> list:
-  """Flags that no registered PipelineOptions class declares (Beam would silently drop them)."""
-  known = set(PipelineOptions([]).get_all_options(drop_default=False, retain_unknown_options=False))
-  unknown = []
-  for arg in argv:
-    if arg.startswith('--'):
-      name = arg[2:].split('=', 1)[0].replace('-', '_')
-      if name not in known:
-        unknown.append(arg.split('=', 1)[0])
-  return unknown
 
 
 def main(argv=None) -> int:

@@ -14,7 +14,7 @@ import sys
 import time
 
 from beam_pipeline.dates import day_start_ms, parse_dates
-from beam_pipeline.options import OptionError
+from beam_pipeline.options import OptionError, unknown_options
 
 
 def window_for(dates, lateness_s: int, now_ms: int):
@@ -40,6 +40,10 @@ def main(argv=None) -> int:
   started = time.time()
   result = {'mode': args.mode, 'dates': args.dates}
   try:
+    unknown = unknown_options(job_args)
+    if unknown:
+      raise OptionError(f'unknown option(s) {", ".join(unknown)}; see ./run_backfill.sh --help and '
+                        'python -m beam_pipeline --help')
     dates = parse_dates(args.dates)
     start_ms, stop_ms = window_for(dates, args.lateness_s, int(time.time() * 1000))
     result.update(first_date=dates[0].isoformat(), last_date=dates[-1].isoformat(),

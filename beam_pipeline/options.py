@@ -28,6 +28,18 @@ class OptionError(ValueError):
   """An option's value cannot work; the message names the option and says what to use instead."""
 
 
+def unknown_options(argv) -> list:
+  """Flags that no registered PipelineOptions class declares (Beam would silently drop them)."""
+  known = set(PipelineOptions([]).get_all_options(drop_default=False, retain_unknown_options=False))
+  unknown = []
+  for arg in argv:
+    if arg.startswith('--'):
+      name = arg[2:].split('=', 1)[0].replace('-', '_')
+      if name not in known:
+        unknown.append(arg.split('=', 1)[0])
+  return unknown
+
+
 class SiteStatsOptions(PipelineOptions):
   """Where to read events, where to count them, and where refused messages go."""
 

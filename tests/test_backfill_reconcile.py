@@ -166,9 +166,14 @@ def test_run_backfill_prints_one_json_line_and_exits_0_only_on_success(bootstrap
                        '--lateness_s', '0'], capture_output=True, text=True, timeout=300)
   bad = subprocess.run([str(REPO_ROOT / 'run_backfill.sh'), '--dates', '2017-02-31', *common],
                        capture_output=True, text=True, timeout=300)
+  misspelt = subprocess.run([str(REPO_ROOT / 'run_backfill.sh'), '--dates', '2017-02-01', *common, '--sink_mod',
+                             'reconcile'], capture_output=True, text=True, timeout=300)
 
   ok_line, = ok.stdout.strip().splitlines()
   assert ok.returncode == 0 and json.loads(ok_line)['status'] == 'ok'
   assert json.loads(ok_line)['read'] == 0  # the window is February 2017 by Kafka time: these were produced now
   bad_line, = bad.stdout.strip().splitlines()
   assert bad.returncode == 2 and json.loads(bad_line)['status'] == 'failed' and '2017-02-31' in bad_line
+  # A misspelt job option fails before anything runs, instead of being dropped by Beam.
+  misspelt_line, = misspelt.stdout.strip().splitlines()
+  assert misspelt.returncode == 2 and 'unknown option(s) --sink_mod' in json.loads(misspelt_line)['error']
