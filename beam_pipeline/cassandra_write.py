@@ -118,6 +118,9 @@ class _CounterWriteFn(SessionPerBundleFn):
           f'with: python -m beam_pipeline.schema --keyspace {self._keyspace} --table {self._table}') from None
     self._update.retry_policy = _counter_retry_policy()
     self._update.is_idempotent = False
+    self._start_sums()
+
+  def _start_sums(self):
     self._batches: List[IncrementBatch] = []  # kept to find the messages of a refused write
     self._pending: Dict[datetime.date, Dict[int, _PendingKey]] = {}  # by date (the table's partition), site_id
     self._full: List[Tuple[Tuple, _PendingKey]] = []  # sums that reached the 64-bit limit, written separately

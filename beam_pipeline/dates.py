@@ -61,7 +61,7 @@ class _KeepDatesFn(beam.DoFn):
 
 
 class KeepDates(beam.PTransform):
-  """Keeps the SiteIncrements (in IncrementBatches) of the given event dates; the others are counted as skipped,
+  """Keeps the increments (of each IncrementBatch) of the given event dates; the others are counted as skipped,
   not lost."""
 
   def __init__(self, dates: Sequence[datetime.date]):

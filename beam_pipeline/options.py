@@ -29,15 +29,18 @@ class OptionError(ValueError):
 
 
 def unknown_options(argv) -> list:
-  """Flags that no registered PipelineOptions class declares (Beam would silently drop them)."""
-  known = set(PipelineOptions([]).get_all_options(drop_default=False, retain_unknown_options=False))
-  unknown = []
-  for arg in argv:
-    if arg.startswith('--'):
-      name = arg[2:].split('=', 1)[0].replace('-', '_')
-      if name not in known:
-        unknown.append(arg.split('=', 1)[0])
-  return unknown
+  """Flags that no registered PipelineOptions class declares, as Beam reads them (Beam drops these with only a
+  warning). Flags are compared as spelled: ``--experiment`` and ``--no_use_public_ips`` are known though the
+  options they set are named differently."""
+  from apache_beam.options.pipeline_options import _BeamArgumentParser
+  # The parser Beam builds for its own parsing: every direct PipelineOptions subclass, once.
+  parser = _BeamArgumentParser(allow_abbrev=False)
+  for cls in {str(cls): cls for cls in PipelineOptions.__subclasses__()}.values():
+    cls._add_argparse_args(parser)  # pylint: disable=protected-access
+  actions = parser._actions  # pylint: disable=protected-access
+  spellings = {spelling for action in actions for spelling in action.option_strings}
+  flags = (arg.split('=', 1)[0] for arg in argv if arg.startswith('--'))
+  return [flag for flag in flags if flag not in spellings]
 
 
 class SiteStatsOptions(PipelineOptions):
@@ -130,8 +133,8 @@ class SiteStatsOptions(PipelineOptions):
     dead_letters.add_argument('--dead_letter_topic',
                               help='Kafka topic for refused messages (default: <topic>-dlq). It must exist.')
     dead_letters.add_argument('--dead_letter_path',
-                              help='Also write refused messages as JSON-lines files into this directory (local or gs://), '
-                                   'one file per bundle that refused any.')
+                              help='Also write refused messages as JSON-lines files into this directory (local or '
+                                   'gs://), one file per bundle that refused any.')
 
 
 def parse_time_ms(value: str, option: str) -> int:

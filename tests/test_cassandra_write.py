@@ -10,9 +10,10 @@ from apache_beam.testing.util import assert_that, is_empty
 
 from beam_pipeline import metrics
 from beam_pipeline.cassandra_connection import CassandraConnection
-from beam_pipeline.cassandra_write import CassandraCounterWrite
+from beam_pipeline.cassandra_write import CassandraCounterWrite, _CounterWriteFn
 from beam_pipeline.pipeline import local_runner
 from beam_pipeline.records import IncrementBatch, KafkaRecord, SiteIncrement
+from beam_pipeline.validate import MAX_COUNT
 from tests.helpers import add_counters, read_counters
 
 DAY = datetime.date(2017, 2, 4)
@@ -79,3 +80,21 @@ def test_running_the_same_increments_twice_adds_them_twice(cassandra_port, cassa
 def test_bad_arguments_are_refused_when_the_transform_is_built(keyspace_name, table, concurrency, message):
   with pytest.raises(ValueError, match=message):
     CassandraCounterWrite(CassandraConnection(('127.0.0.1',)), keyspace_name, table, concurrency)
+
+
+def test_a_refused_write_dead_letters_exactly_the_messages_its_sum_holds():
+  """A key whose sum would pass the 64-bit limit is written in parts; a refusal of one part names only its own
+  messages. (The real table accepts every validated value, so the refusal is handed to the DoFn here.)"""
+  write_fn = _CounterWriteFn(CassandraConnection(('127.0.0.1',)), 'ks', 'site_stats', 1, 50)
+  write_fn._start_sums()  # pylint: disable=protected-access
+  write_fn.process(IncrementBatch.of([increment(1, MAX_COUNT, 0, 0), increment(2, 5, 0, 1),
+                                      increment(1, MAX_COUNT, 0, 2)]))
+  write_fn.process(IncrementBatch.of([increment(1, 0, 1, 3)]))
+  (key, first_part), = write_fn._full  # pylint: disable=protected-access
+  second_part = write_fn._pending[DAY][1]  # pylint: disable=protected-access
+  assert (key, first_part.messages, second_part.messages) == ((DAY, 1), 1, 2)
+
+  refused = write_fn._refused_sources([(key, second_part, 'refused')])  # pylint: disable=protected-access
+  assert [(source.offset, reason) for reason, source in refused] == [
+      (2, 'Cassandra refused the increment for (datetime.date(2017, 2, 4), 1): refused'),
+      (3, 'Cassandra refused the increment for (datetime.date(2017, 2, 4), 1): refused')]

@@ -6,7 +6,7 @@ import sys
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from beam_pipeline.options import OptionError, check_options, parse_time_ms
+from beam_pipeline.options import OptionError, check_options, parse_time_ms, unknown_options
 
 BASE = ['--topic', 'events', '--keyspace', 'stats']
 
@@ -50,6 +50,14 @@ def test_a_streaming_read_turns_on_streaming():
   options = PipelineOptions(BASE)
   notes = check_options(options)
   assert options.view_as(StandardOptions).streaming and notes
+
+
+def test_beam_flags_spelled_unlike_their_option_names_are_known_and_misspellings_are_not():
+  known = ['--experiment', 'use_runner_v2', '--no_use_public_ips', '--label', 'team=web', '--resource_hint',
+           'min_ram=4GB', '--direct_num_workers=2', '--topic', 't']
+  assert unknown_options(known) == []
+  assert unknown_options(['--topc', 't', '--direct-num-workers', '2', '--experiments=a']) == [
+      '--topc', '--direct-num-workers']
 
 
 def test_times_are_iso8601_or_epoch_milliseconds():
