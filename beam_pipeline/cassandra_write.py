@@ -167,7 +167,9 @@ class _CounterWriteFn(SessionPerBundleFn):
     self._writes_per_bundle.update(len(writes))
     self._bundle_write_ms.update(int((time.monotonic() - started) * 1000))
     self._log_progress(counted, len(writes) - len(refused))
-    for reason, source in self._refused_sources(refused):
+    dead_letters = self._refused_sources(refused)
+    self._start_sums()  # a streaming worker may idle until the next bundle: it need not hold this one's messages
+    for reason, source in dead_letters:
       self._refused.inc()
       yield GlobalWindows.windowed_value(DeadLetter(STAGE, reason, source),
                                          timestamp=Timestamp(micros=max(source.timestamp_ms, 0) * 1000))

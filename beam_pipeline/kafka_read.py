@@ -41,6 +41,8 @@ DEFAULT_CONNECT_TIMEOUT_S = 30.0
 # per key, so larger bundles mean fewer writes (1 M messages over 10 k keys: 131 k writes at 20 000, 30 k at
 # 100 000, and 40 % less run time); memory grows with it (about 300 bytes per message held).
 DEFAULT_MAX_RECORDS_PER_BUNDLE = 100000
+# How long, at most by default, one partition reads into a bundle.
+DEFAULT_MAX_BUNDLE_SECONDS = 5.0
 # One poll waits at most this long for data; it bounds how long an idle reader holds a bundle open.
 _POLL_TIMEOUT_S = 0.5
 # A streaming partition with nothing new is looked at again after this long.
@@ -69,7 +71,7 @@ class KafkaReadConfig:
   start_offsets: Tuple[Tuple[int, int], ...] = ()  # (partition, offset) pairs
   stop_offsets: Tuple[Tuple[int, int], ...] = ()
   max_records_per_bundle: int = DEFAULT_MAX_RECORDS_PER_BUNDLE
-  max_bundle_seconds: float = 5.0
+  max_bundle_seconds: float = DEFAULT_MAX_BUNDLE_SECONDS
   connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
   security: KafkaSecurity = KafkaSecurity()
   # Streaming: how many partitions the topic may gain while the job runs and still be read without a restart.

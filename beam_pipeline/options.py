@@ -10,7 +10,8 @@ from typing import Dict, List, Optional
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
 from beam_pipeline.dates import day_start_ms, parse_dates
-from beam_pipeline.kafka_read import DEFAULT_MAX_RECORDS_PER_BUNDLE
+from beam_pipeline.kafka_read import (
+    DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_MAX_BUNDLE_SECONDS, DEFAULT_MAX_RECORDS_PER_BUNDLE)
 from beam_pipeline.schema import DEFAULT_TABLE, check_identifier
 from beam_pipeline.security import (
     KAFKA_SASL_MECHANISMS, KAFKA_SECURITY_PROTOCOLS, CassandraSecurity, KafkaSecurity, SecretError,
@@ -78,13 +79,13 @@ class SiteStatsOptions(PipelineOptions):
     kafka.add_argument('--max_records_per_bundle', type=int, default=DEFAULT_MAX_RECORDS_PER_BUNDLE,
                        help='How many records one partition contributes to a bundle before the reader '
                             'checkpoints; bounds memory and how much a failed bundle replays.')
-    kafka.add_argument('--kafka_connect_timeout_s', type=float, default=30.0,
+    kafka.add_argument('--kafka_connect_timeout_s', type=float, default=DEFAULT_CONNECT_TIMEOUT_S,
                        help='How long to wait for the brokers and the topic before failing with an error.')
     kafka.add_argument('--partition_headroom', type=int, default=8,
                        help='Streaming: how many partitions the topic may gain while the job runs and still be '
                             'read (from their first offset) without a restart. Partitions beyond that are read '
                             'after the next restart.')
-    kafka.add_argument('--max_bundle_seconds', type=float, default=5.0,
+    kafka.add_argument('--max_bundle_seconds', type=float, default=DEFAULT_MAX_BUNDLE_SECONDS,
                        help='How long one partition reads into a bundle before the reader checkpoints.')
 
     cassandra = parser.add_argument_group('Cassandra sink')
