@@ -22,6 +22,8 @@ setuptools.setup(
         # kafka-python checks every record batch's CRC32C; without this C implementation it does so in Python.
         'crc32c>=2.3,<3',
         'marshmallow>=4.0,<5',
+        # The progress bar of bounded runs on a terminal.
+        'tqdm>=4.66,<5',
     ],
     extras_require={
         'test': ['pytest>=8,<10', 'hypothesis>=6.100,<7'],

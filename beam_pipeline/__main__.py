@@ -7,8 +7,15 @@ Locally (default runner) it runs on Beam's in-process Python runner; pass ``--ru
 import argparse
 import logging
 import sys
+import traceback
 
-from beam_pipeline.options import OptionError, SiteStatsOptions, unknown_options
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from beam_pipeline import failures
+from beam_pipeline.options import SiteStatsOptions, unknown_options
+
+
+_LOG_FORMAT = '%(asctime)s %(levelname)s %(name)s: %(message)s'
 
 
 def _help_parser() -> argparse.ArgumentParser:
@@ -24,20 +31,27 @@ def main(argv=None) -> int:
   if '-h' in argv or '--help' in argv:
     _help_parser().print_help()
     return 0
-  # force: importing Beam may already have configured the root logger with a bare format.
-  logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s', force=True)
-  logging.getLogger('kafka').setLevel(logging.WARNING)
-  logging.getLogger('cassandra').setLevel(logging.WARNING)
   unknown = unknown_options(argv)
   if unknown:
     print(f'error: unknown option(s) {", ".join(unknown)}; see python -m beam_pipeline --help', file=sys.stderr)
     return 2
+  site = PipelineOptions(argv).view_as(SiteStatsOptions)
+  verbose = site.verbose or site.log_level == 'DEBUG'
+  # force: importing Beam may already have configured the root logger with a bare format.
+  logging.basicConfig(level=site.log_level, format=_LOG_FORMAT, force=True)
+  if not verbose:
+    logging.getLogger().handlers[0].setFormatter(failures.TracebackFreeFormatter(_LOG_FORMAT))
+  logging.getLogger('kafka').setLevel(logging.WARNING)
+  logging.getLogger('cassandra').setLevel(logging.WARNING)
   from beam_pipeline.pipeline import run
   try:
     _, summary = run(argv)
-  except OptionError as error:
-    print(f'error: {error}', file=sys.stderr)
-    return 2
+  except Exception as error:  # pylint: disable=broad-except
+    line, exit_code = failures.describe(error)
+    if verbose:
+      traceback.print_exc()
+    print(line, file=sys.stderr)
+    return exit_code
   if summary is not None:
     print(f'summary: {summary.text()}')
   return 0

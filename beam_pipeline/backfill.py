@@ -13,6 +13,7 @@ import logging
 import sys
 import time
 
+from beam_pipeline import failures
 from beam_pipeline.dates import day_start_ms, parse_dates
 from beam_pipeline.options import OptionError, unknown_options
 
@@ -52,14 +53,18 @@ def main(argv=None) -> int:
     _, summary = run([*job_args, '--bounded', '--sink_mode', args.mode,
                       '--dates', ','.join(d.isoformat() for d in dates),
                       '--start_time', str(start_ms), '--stop_time', str(stop_ms)])
-  except (OptionError, ValueError) as error:
-    print(json.dumps({**result, 'status': 'failed', 'error': str(error)}, sort_keys=True))
-    return 2
+  except ValueError as error:
+    if not isinstance(error, OptionError):
+      error = OptionError(str(error))  # a bad --dates
+    line, exit_code = failures.describe(error)
+    print(json.dumps({**result, 'status': 'failed', 'error': line[len('error: '):]}, sort_keys=True))
+    return exit_code
   except Exception as error:  # pylint: disable=broad-except
-    logging.getLogger(__name__).exception('backfill failed')
-    print(json.dumps({**result, 'status': 'failed', 'error': f'{type(error).__name__}: {error}'[:2000]},
-                     sort_keys=True))
-    return 1
+    logging.getLogger(__name__).debug('backfill failed', exc_info=True)
+    line, exit_code = failures.describe(error)
+    logging.getLogger(__name__).error('%s', line)
+    print(json.dumps({**result, 'status': 'failed', 'error': line[len('error: '):]}, sort_keys=True))
+    return exit_code
   result.update(summary.as_dict() if summary else {})
   result.update(status='ok', elapsed_s=round(time.time() - started, 1))
   print(json.dumps(result, sort_keys=True, default=str))

@@ -115,7 +115,9 @@ class _CounterWriteFn(SessionPerBundleFn):
       self.close_session()
       raise CassandraWriteError(
           f'cannot write to {self._keyspace}.{self._table} on {self._connection.address} ({error}); create it '
-          f'with: python -m beam_pipeline.schema --keyspace {self._keyspace} --table {self._table}') from None
+          f'with: python -m beam_pipeline.schema --cassandra_hosts {",".join(self._connection.hosts)} '
+          f'--cassandra_port {self._connection.port} --keyspace {self._keyspace} --table {self._table} '
+          '(or run the job with --create_schema)') from None
     self._update.retry_policy = _counter_retry_policy()
     self._update.is_idempotent = False
     self._start_sums()

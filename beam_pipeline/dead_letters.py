@@ -133,7 +133,8 @@ class _WriteDeadLetterFilesFn(beam.DoFn):
 
 
 class WriteDeadLetters(beam.PTransform):
-  """Publishes DeadLetters to a Kafka topic and, when ``directory`` is given, writes them as JSON lines there.
+  """Publishes DeadLetters to a Kafka topic when ``topic`` is given and writes them as JSON lines into
+  ``directory`` when that is given.
 
   Takes one PCollection, or a dict of them by the stage that refused them. Each is written in its own branch,
   never flattened first: a Flatten of several inputs is a stage of its own, which the local runner does not run
@@ -141,11 +142,11 @@ class WriteDeadLetters(beam.PTransform):
   offset commit, wait until that bundle's dead letters are acknowledged.
   """
 
-  def __init__(self, bootstrap_servers: str, topic: str, directory: Optional[str] = None,
+  def __init__(self, bootstrap_servers: str, topic: Optional[str], directory: Optional[str] = None,
                security: KafkaSecurity = KafkaSecurity()):
     super().__init__()
-    if not topic:
-      raise ValueError('WriteDeadLetters needs a topic')
+    if not topic and not directory:
+      raise ValueError('WriteDeadLetters needs a topic, a directory or both')
     self._bootstrap_servers = bootstrap_servers
     self._topic = topic
     self._directory = directory
@@ -155,11 +156,12 @@ class WriteDeadLetters(beam.PTransform):
     by_stage = dead_letters if isinstance(dead_letters, dict) else {'': dead_letters}
     published = {}
     for stage, letters in by_stage.items():
-      published[stage] = letters | f'PublishToKafka{stage}' >> beam.ParDo(
-          _PublishDeadLettersFn(self._bootstrap_servers, self._topic, self._security))
+      if self._topic:
+        published[stage] = letters | f'PublishToKafka{stage}' >> beam.ParDo(
+            _PublishDeadLettersFn(self._bootstrap_servers, self._topic, self._security))
       if self._directory:
         _ = letters | f'WriteJsonLines{stage}' >> beam.ParDo(_WriteDeadLetterFilesFn(self._directory))
-    return published if isinstance(dead_letters, dict) else published['']
+    return published if isinstance(dead_letters, dict) else published.get('')
 
   def display_data(self):
-    return {'dead_letter_topic': self._topic, 'dead_letter_path': self._directory or ''}
+    return {'dead_letter_topic': self._topic or '', 'dead_letter_path': self._directory or ''}

@@ -14,7 +14,7 @@ import gc
 import logging
 import threading
 import time
-from typing import Dict, Iterable, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 import apache_beam as beam
 from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
@@ -76,6 +76,8 @@ class KafkaReadConfig:
   security: KafkaSecurity = KafkaSecurity()
   # Streaming: how many partitions the topic may gain while the job runs and still be read without a restart.
   partition_headroom: int = 0
+  # Streaming: how often each reader logs the rate and lag of the partitions it reads (0: never).
+  progress_interval_s: float = 10.0
 
   def consumer(self, client_role: str):
     """A kafka-python consumer that is assigned partitions by hand; it never joins the group."""
@@ -128,18 +130,94 @@ def refresh_metadata(consumer, timeout_s: float) -> bool:
   return update.succeeded()
 
 
+def cluster_topics(consumer, timeout_s: float) -> Optional[set]:
+  """The names of every topic the brokers report, from one metadata round trip waited for at most ``timeout_s``;
+  None when no answer came. A topic missing from the answer does not exist (or may not be seen)."""
+  consumer._client.cluster.need_all_topic_metadata = True  # pylint: disable=protected-access
+  if not refresh_metadata(consumer, timeout_s):
+    return None
+  return consumer._client.cluster.topics()  # pylint: disable=protected-access
+
+
 def wait_for_partitions(consumer, config: KafkaReadConfig) -> Iterable[int]:
-  """The topic's partition numbers; raises KafkaReadError naming the topic if it does not appear in time."""
+  """The topic's partition numbers; raises KafkaReadError naming the topic as soon as the brokers say it does
+  not exist, or if they do not answer in time."""
   deadline = time.monotonic() + config.connect_timeout_s
   while True:
+    topics = cluster_topics(consumer, max(deadline - time.monotonic(), 0.1))
+    if topics is not None and config.topic not in topics:
+      raise KafkaReadError(missing_topic_message(config.topic, config.bootstrap_servers))
     partitions = consumer.partitions_for_topic(config.topic)
     if partitions:
       return sorted(partitions)
     if time.monotonic() > deadline:
       raise KafkaReadError(
-          f'topic {config.topic!r} does not exist on {config.bootstrap_servers} '
-          f'(waited {config.connect_timeout_s:.0f}s for its metadata)')
+          f'the brokers at {config.bootstrap_servers} sent no metadata for topic {config.topic!r} within '
+          f'{config.connect_timeout_s:.0f}s')
     time.sleep(0.5)
+
+
+def missing_topic_message(topic: str, bootstrap_servers: str) -> str:
+  return (f'topic {topic!r} does not exist on {bootstrap_servers}: check --topic (and --bootstrap_servers), '
+          'or create the topic')
+
+
+def plan_partition_reads(config: KafkaReadConfig, log_plan: bool = False) -> List[PartitionRead]:
+  """One PartitionRead per partition, with offsets resolved now (and, streaming, one per partition the topic may
+  gain). The reader plans at job start; a bounded run's launcher plans too, to know how much it will read."""
+  from kafka import TopicPartition
+  consumer = config.connected_consumer('planner')
+  try:
+    partitions = [TopicPartition(config.topic, p) for p in wait_for_partitions(consumer, config)]
+    beginning = consumer.beginning_offsets(partitions)
+    end = consumer.end_offsets(partitions)
+    start_at_time = _offsets_at(consumer, partitions, config.start_time_ms, end)
+    stop_at_time = _offsets_at(consumer, partitions, config.stop_time_ms, end)
+    start_offsets, stop_offsets = dict(config.start_offsets), dict(config.stop_offsets)
+    reads = []
+    for tp in partitions:
+      committed = (consumer.committed(tp) if config.consumer_group and config.use_committed_offsets
+                   else None)
+      if tp.partition in start_offsets:
+        start = start_offsets[tp.partition]
+      elif committed is not None:
+        start = committed
+      elif start_at_time is not None:
+        start = start_at_time[tp]
+      else:
+        start = beginning[tp] if config.start_offset == 'earliest' else end[tp]
+      if start < beginning[tp]:
+        _LOGGER.warning('%s: offsets %d..%d expired before they were read; starting at %d',
+                        tp, start, beginning[tp] - 1, beginning[tp])
+        start = beginning[tp]
+      if config.bounded:
+        stop = stop_at_time[tp] if stop_at_time is not None else end[tp]
+        stop = min(stop_offsets.get(tp.partition, stop), end[tp])
+        stop = max(stop, start)
+      else:
+        stop = UNBOUNDED_STOP_OFFSET
+      reads.append(PartitionRead(config.topic, tp.partition, start, stop))
+      if log_plan:
+        _LOGGER.info('%s: reading offsets [%d, %s)%s', tp, start, stop if config.bounded else 'unbounded',
+                     ' from the committed offset' if committed is not None else '')
+    if not config.bounded and config.partition_headroom:
+      # Partitions the topic may gain later: all they will hold is new, so they are read from their start.
+      first = max(tp.partition for tp in partitions) + 1
+      for partition in range(first, first + config.partition_headroom):
+        reads.append(PartitionRead(config.topic, partition, 0, UNBOUNDED_STOP_OFFSET, awaits_creation=True))
+      if log_plan:
+        _LOGGER.info('%s: partitions %d..%d will be read if the topic gains them',
+                     config.topic, first, first + config.partition_headroom - 1)
+    return reads
+  finally:
+    consumer.close(autocommit=False)
+
+
+def _offsets_at(consumer, partitions, time_ms, end) -> Optional[Dict]:
+  if time_ms is None:
+    return None
+  found = consumer.offsets_for_times({tp: time_ms for tp in partitions})
+  return {tp: found[tp].offset if found.get(tp) is not None else end[tp] for tp in partitions}
 
 
 class _PlanPartitionReadsFn(beam.DoFn):
@@ -149,57 +227,7 @@ class _PlanPartitionReadsFn(beam.DoFn):
     self._config = config
 
   def process(self, unused_impulse):
-    from kafka import TopicPartition
-    config = self._config
-    consumer = config.connected_consumer('planner')
-    try:
-      partitions = [TopicPartition(config.topic, p) for p in wait_for_partitions(consumer, config)]
-      beginning = consumer.beginning_offsets(partitions)
-      end = consumer.end_offsets(partitions)
-      start_at_time = self._offsets_at(consumer, partitions, config.start_time_ms, end)
-      stop_at_time = self._offsets_at(consumer, partitions, config.stop_time_ms, end)
-      start_offsets, stop_offsets = dict(config.start_offsets), dict(config.stop_offsets)
-      for tp in partitions:
-        committed = (consumer.committed(tp) if config.consumer_group and config.use_committed_offsets
-                     else None)
-        if tp.partition in start_offsets:
-          start = start_offsets[tp.partition]
-        elif committed is not None:
-          start = committed
-        elif start_at_time is not None:
-          start = start_at_time[tp]
-        else:
-          start = beginning[tp] if config.start_offset == 'earliest' else end[tp]
-        if start < beginning[tp]:
-          _LOGGER.warning('%s: offsets %d..%d expired before they were read; starting at %d',
-                          tp, start, beginning[tp] - 1, beginning[tp])
-          start = beginning[tp]
-        if config.bounded:
-          stop = stop_at_time[tp] if stop_at_time is not None else end[tp]
-          stop = min(stop_offsets.get(tp.partition, stop), end[tp])
-          stop = max(stop, start)
-        else:
-          stop = UNBOUNDED_STOP_OFFSET
-        _LOGGER.info('%s: reading offsets [%d, %s)%s', tp, start,
-                     stop if config.bounded else 'unbounded',
-                     ' from the committed offset' if committed is not None else '')
-        yield PartitionRead(config.topic, tp.partition, start, stop)
-      if not config.bounded and config.partition_headroom:
-        # Partitions the topic may gain later: all they will hold is new, so they are read from their start.
-        first = max(tp.partition for tp in partitions) + 1
-        for partition in range(first, first + config.partition_headroom):
-          yield PartitionRead(config.topic, partition, 0, UNBOUNDED_STOP_OFFSET, awaits_creation=True)
-        _LOGGER.info('%s: partitions %d..%d will be read if the topic gains them',
-                     config.topic, first, first + config.partition_headroom - 1)
-    finally:
-      consumer.close(autocommit=False)
-
-  @staticmethod
-  def _offsets_at(consumer, partitions, time_ms, end) -> Optional[Dict]:
-    if time_ms is None:
-      return None
-    found = consumer.offsets_for_times({tp: time_ms for tp in partitions})
-    return {tp: found[tp].offset if found.get(tp) is not None else end[tp] for tp in partitions}
+    yield from plan_partition_reads(self._config, log_plan=True)
 
 
 class _CheckpointOnlyOffsetTracker(OffsetRestrictionTracker):
@@ -325,9 +353,13 @@ class _ReadPartitionFn(beam.DoFn):
       tracker.defer_remainder(_IDLE_RESUME_DELAY if emitted == 0 else None)
     finally:
       self._read.inc(emitted)
+      self._observe_read(tp, emitted, restriction.start if last_offset is None else last_offset + 1)
       if last_offset is not None and config.commit_offsets and config.consumer_group:
         next_offset = last_offset + 1
         finalizer.register(lambda: self._commit(tp, next_offset))
+
+  def _observe_read(self, tp, read: int, next_offset: int) -> None:
+    """Called after each stretch of reading one partition; a bounded run's progress is shown by its launcher."""
 
   @staticmethod
   def _advance_watermark(watermark, timestamp: Timestamp):
@@ -364,6 +396,25 @@ class _StreamPartitionFn(_ReadPartitionFn):
     super().setup()
     self._existing_partitions = set()
     self._partitions_checked_at = float('-inf')
+    self._read_since_report: Dict[int, int] = {}
+    self._lag: Dict[int, Optional[int]] = {}
+    self._reported_at = time.monotonic()
+
+  def _observe_read(self, tp, read: int, next_offset: int) -> None:
+    """Logs, every progress interval, each partition this reader read: its rate and how far it is behind."""
+    with self._lock:
+      highwater = self._consumer.highwater(tp)  # the partition's end, as of the last fetch
+    self._read_since_report[tp.partition] = self._read_since_report.get(tp.partition, 0) + read
+    self._lag[tp.partition] = None if highwater is None else max(highwater - next_offset, 0)
+    elapsed = time.monotonic() - self._reported_at
+    if not self._config.progress_interval_s or elapsed < self._config.progress_interval_s:
+      return
+    _LOGGER.info('%s: %s', tp.topic, '; '.join(
+        f'partition {partition}: {count / elapsed:,.0f} msgs/s, lag '
+        f'{"unknown" if self._lag[partition] is None else f"{self._lag[partition]:,}"}'
+        for partition, count in sorted(self._read_since_report.items())))
+    self._read_since_report = {}
+    self._reported_at = time.monotonic()
 
   def _partition_exists(self, element: PartitionRead) -> bool:
     if element.partition in self._existing_partitions:

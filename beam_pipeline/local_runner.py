@@ -11,6 +11,7 @@ finalization).
 """
 
 import itertools
+from typing import Callable, Optional
 
 from apache_beam.metrics import monitoring_infos
 from apache_beam.portability import python_urns
@@ -53,7 +54,18 @@ _BEAM_WORKER_MODULE = 'apache_beam.runners.worker.sdk_worker_main'
 
 
 class LocalRunner(fn_runner.FnApiRunner):
-  """FnApiRunner whose parallel bundles keep the splittable reader's checkpoints."""
+  """FnApiRunner whose parallel bundles keep the splittable reader's checkpoints, and that reports each bundle's
+  response (its metrics) as the bundle completes, for a launcher that shows progress."""
+
+  def __init__(self, on_bundle_done: Optional[Callable[[beam_fn_api_pb2.InstructionResponse], None]] = None):
+    super().__init__()
+    self._on_bundle_done = on_bundle_done
+
+  def _run_bundle(self, *args, **kwargs):
+    outcome = super()._run_bundle(*args, **kwargs)
+    if self._on_bundle_done is not None:
+      self._on_bundle_done(outcome[0])
+    return outcome
 
   def run_via_runner_api(self, pipeline_proto, options):
     for environment in pipeline_proto.components.environments.values():

@@ -41,6 +41,8 @@ class RunSummary:
   cassandra_requests: int
   elapsed_s: float
   skipped_other_dates: int = 0
+  # A window run publishes its dead letters only where told to; -1: the runner did not say.
+  dead_letters_published: int = -1
   reconcile: Dict[str, int] = dataclasses.field(default_factory=dict)
   date_totals: Dict[str, Dict[str, int]] = dataclasses.field(default_factory=dict)
 
@@ -58,6 +60,8 @@ class RunSummary:
 
   def text(self) -> str:
     stages = ', '.join(f'{stage} {count}' for stage, count in sorted(self.dead_lettered.items()) if count)
+    if 0 <= self.dead_letters_published < self.dead_lettered_total:
+      stages += f'; {self.dead_letters_published} published to Kafka'
     skipped = f', skipped (other dates) {self.skipped_other_dates}' if self.skipped_other_dates else ''
     line = (f'read {self.read}, counted {self.counted}, dead-lettered {self.dead_lettered_total}'
             f'{f" ({stages})" if stages else ""}{skipped}, Cassandra writes {self.cassandra_writes} '
@@ -91,6 +95,7 @@ def summarize(result, elapsed_s: float) -> RunSummary:
       cassandra_requests=totals.get(CASSANDRA_REQUESTS, 0),
       elapsed_s=elapsed_s,
       skipped_other_dates=totals.get(SKIPPED_OTHER_DATES, 0),
+      dead_letters_published=totals.get(DEAD_LETTERS_PUBLISHED, 0),
       reconcile={name[len('reconcile_'):]: value for name, value in totals.items() if name.startswith('reconcile_')},
       date_totals=_date_totals(totals))
 

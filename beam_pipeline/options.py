@@ -2,23 +2,25 @@
 
 import argparse
 import datetime
+import json
 import os
 import re
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
 from beam_pipeline.dates import day_start_ms, parse_dates
 from beam_pipeline.kafka_read import (
     DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_MAX_BUNDLE_SECONDS, DEFAULT_MAX_RECORDS_PER_BUNDLE)
-from beam_pipeline.schema import DEFAULT_TABLE, check_identifier
+from beam_pipeline.schema import DEFAULT_TABLE, check_identifier, replication_cql
 from beam_pipeline.security import (
     KAFKA_SASL_MECHANISMS, KAFKA_SECURITY_PROTOCOLS, CassandraSecurity, KafkaSecurity, SecretError,
     add_cassandra_security_arguments, cassandra_security_from, parse_bool, secret_source)
 
 START_OFFSETS = ('earliest', 'latest')
 SINK_MODES = ('increment', 'reconcile')
+LOG_LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR')
 # Runner names that mean "run here, in this process" (see pipeline.choose_runner).
 LOCAL_RUNNER_NAMES = (None, 'DirectRunner', 'SwitchingDirectRunner', 'FnApiRunner')
 _TOPIC = re.compile(r'[A-Za-z0-9._\-]{1,249}')
@@ -132,10 +134,40 @@ class SiteStatsOptions(PipelineOptions):
 
     dead_letters = parser.add_argument_group('Dead letters')
     dead_letters.add_argument('--dead_letter_topic',
-                              help='Kafka topic for refused messages (default: <topic>-dlq). It must exist.')
+                              help='Kafka topic for refused messages (default: <topic>-dlq), created when missing. '
+                                   'Window runs (reconcile, backfills from --start_time, --start_offsets or '
+                                   '--dates) publish dead letters only to a topic or path given explicitly.')
     dead_letters.add_argument('--dead_letter_path',
                               help='Also write refused messages as JSON-lines files into this directory (local or '
                                    'gs://), one file per bundle that refused any.')
+    dead_letters.add_argument('--create_dead_letter_topic', nargs='?', const=True, default=True, type=parse_bool,
+                              help='Create the dead-letter topic when it is missing (default true), with as many '
+                                   'partitions as the source topic.')
+    dead_letters.add_argument('--no_create_dead_letter_topic', dest='create_dead_letter_topic',
+                              action='store_false',
+                              help='Never create the dead-letter topic: a missing one stops the job at launch.')
+    dead_letters.add_argument('--dead_letter_replication_factor', type=int,
+                              help='Replication factor of a dead-letter topic the job creates '
+                                   '(default: min(3, number of brokers)).')
+
+    launch = parser.add_argument_group('Launch checks and output')
+    launch.add_argument('--create_schema', nargs='?', const=True, default=False, type=parse_bool,
+                        help='Create the keyspace and counter table when they are missing (default: refuse to '
+                             'start, naming the schema command).')
+    launch.add_argument('--schema_replication', metavar='JSON',
+                        help='With --create_schema: the replication of a keyspace it creates, as JSON (default: '
+                             '{"class": "SimpleStrategy", "replication_factor": min(3, number of nodes)}).')
+    launch.add_argument('--skip_preflight', nargs='?', const=True, default=False, type=parse_bool,
+                        help='Submit without first checking the brokers, topics and table from the launching '
+                             'machine (for launchers that cannot reach them while the workers can).')
+    launch.add_argument('--progress_interval_s', type=float, default=10.0,
+                        help='How often a bounded run logs its progress when its output is not a terminal (a '
+                             'terminal shows a bar), and a streaming reader logs its rate and lag per partition; 0 '
+                             'turns both off.')
+    launch.add_argument('--log_level', default='INFO', choices=LOG_LEVELS,
+                        help='Log level of the launcher (DEBUG also prints the traceback of a failure).')
+    launch.add_argument('--verbose', nargs='?', const=True, default=False, type=parse_bool,
+                        help='On failure, print the traceback after the one-line error.')
 
 
 def parse_time_ms(value: str, option: str) -> int:
@@ -235,6 +267,14 @@ def _check_sink(site: SiteStatsOptions) -> None:
     raise OptionError('--report_only goes with --sink_mode reconcile')
   if site.dead_letter_topic and not _TOPIC.fullmatch(site.dead_letter_topic):
     raise OptionError(f'--dead_letter_topic={site.dead_letter_topic!r} is not a Kafka topic name')
+  if site.dead_letter_replication_factor is not None and site.dead_letter_replication_factor < 1:
+    raise OptionError(f'--dead_letter_replication_factor={site.dead_letter_replication_factor} must be at least 1')
+  if site.schema_replication:
+    if not site.create_schema:
+      raise OptionError('--schema_replication is the replication of a keyspace the job creates: add --create_schema')
+    schema_replication(site)
+  if site.progress_interval_s < 0:
+    raise OptionError(f'--progress_interval_s={site.progress_interval_s} must be 0 (off) or more')
 
 
 def kafka_security(site: SiteStatsOptions) -> KafkaSecurity:
@@ -313,6 +353,30 @@ def _check_window(site: SiteStatsOptions, dates: List[datetime.date], now_ms: in
 
 def dead_letter_topic(site: SiteStatsOptions) -> str:
   return site.dead_letter_topic or f'{site.topic}-dlq'
+
+
+def dead_letter_outputs(site: SiteStatsOptions) -> Tuple[Optional[str], Optional[str]]:
+  """Where refused messages are published: (Kafka topic or None, file directory or None).
+
+  A window run re-reads messages that the streaming job already judged and published, so by default it only
+  counts its dead letters; it publishes them where it is told to explicitly.
+  """
+  if is_window_run(site):
+    return site.dead_letter_topic, site.dead_letter_path
+  return dead_letter_topic(site), site.dead_letter_path
+
+
+def schema_replication(site: SiteStatsOptions) -> Optional[dict]:
+  """The --schema_replication map, or None for the default; OptionError if it is not a replication map."""
+  if not site.schema_replication:
+    return None
+  try:
+    replication = json.loads(site.schema_replication)
+    replication_cql(replication)
+  except ValueError as error:
+    raise OptionError(f'--schema_replication: {error} (use JSON such as '
+                      '\'{"class": "NetworkTopologyStrategy", "dc1": 3}\')') from None
+  return replication
 
 
 def optional_time_ms(value: Optional[str], option: str) -> Optional[int]:

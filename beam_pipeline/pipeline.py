@@ -14,20 +14,22 @@ import uuid
 from typing import List, Optional, Tuple
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TestOptions
 from apache_beam.runners.runner import PipelineResult
 
 from beam_pipeline import metrics
 from beam_pipeline.cassandra_connection import CassandraConnection
 from beam_pipeline.cassandra_write import CassandraCounterWrite
 from beam_pipeline.dead_letters import WriteDeadLetters
-from beam_pipeline.kafka_read import KafkaReadConfig, ReadFromKafka
+from beam_pipeline.kafka_read import KafkaReadConfig, ReadFromKafka, plan_partition_reads
 from beam_pipeline.dates import KeepDates
 from beam_pipeline.options import (
-    LOCAL_RUNNER_NAMES, SiteStatsOptions, cassandra_security, check_options, dead_letter_topic, is_window_run,
-    kafka_security, optional_time_ms, parse_partition_offsets, requested_dates)
+    LOCAL_RUNNER_NAMES, SiteStatsOptions, cassandra_security, check_options, dead_letter_outputs, is_window_run,
+    kafka_security, optional_time_ms, parse_partition_offsets, requested_dates, schema_replication)
 from beam_pipeline.reconcile import ReconcileCounters
 from beam_pipeline.parse import ParseJson
+from beam_pipeline.preflight import preflight
+from beam_pipeline.progress import ReadProgress, follow, messages_read_in
 from beam_pipeline.validate import Validate
 
 _LOGGER = logging.getLogger(__name__)
@@ -49,8 +51,10 @@ def build_graph(pipeline: beam.Pipeline, site: SiteStatsOptions) -> None:
         cassandra_connection(site), site.keyspace, site.table, site.max_concurrent_writes,
         site.statements_per_batch)
     dead_letters['CassandraCounterWrite'] = written.dead_letters
-  _ = dead_letters | 'WriteDeadLetters' >> WriteDeadLetters(
-      site.bootstrap_servers, dead_letter_topic(site), site.dead_letter_path, kafka_security(site))
+  topic, directory = dead_letter_outputs(site)
+  if topic or directory:
+    _ = dead_letters | 'WriteDeadLetters' >> WriteDeadLetters(
+        site.bootstrap_servers, topic, directory, kafka_security(site))
 
 
 def _lease_owner() -> str:
@@ -65,7 +69,7 @@ def read_config(site: SiteStatsOptions) -> KafkaReadConfig:
       stop_time_ms=optional_time_ms(site.stop_time, 'stop_time'), bounded=site.bounded,
       max_records_per_bundle=site.max_records_per_bundle, max_bundle_seconds=site.max_bundle_seconds,
       connect_timeout_s=site.kafka_connect_timeout_s, security=kafka_security(site),
-      partition_headroom=site.partition_headroom,
+      partition_headroom=site.partition_headroom, progress_interval_s=site.progress_interval_s,
       commit_offsets=not window, use_committed_offsets=not window,
       start_offsets=tuple(sorted(parse_partition_offsets(site.start_offsets, 'start_offsets').items())),
       stop_offsets=tuple(sorted(parse_partition_offsets(site.stop_offsets, 'stop_offsets').items())))
@@ -76,12 +80,14 @@ def cassandra_connection(site: SiteStatsOptions) -> CassandraConnection:
                              port=site.cassandra_port, security=cassandra_security(site))
 
 
-def local_runner():
+def local_runner(progress: Optional[ReadProgress] = None):
   from beam_pipeline.local_runner import LocalRunner
-  return LocalRunner()
+  if progress is None:
+    return LocalRunner()
+  return LocalRunner(on_bundle_done=lambda response: progress.add(messages_read_in(response)))
 
 
-def choose_runner(options: PipelineOptions):
+def choose_runner(options: PipelineOptions, progress: Optional[ReadProgress] = None):
   """The Python FnApiRunner for local runs; any other runner (Flink, Dataflow) exactly as asked.
 
   Beam's DirectRunner first tries to download the Prism runner, which fails offline; local jobs run on Beam's
@@ -90,13 +96,27 @@ def choose_runner(options: PipelineOptions):
   """
   name = options.view_as(StandardOptions).runner
   if name in LOCAL_RUNNER_NAMES:
-    return local_runner()
+    return local_runner(progress)
   return None  # beam.Pipeline resolves --runner itself
+
+
+def _check_and_plan(site: SiteStatsOptions, dry_run: bool) -> Optional[ReadProgress]:
+  """The preflight, then the progress of a bounded run (None when there is none to show)."""
+  if site.skip_preflight or dry_run:
+    _LOGGER.info('preflight skipped: the workers check the topics and the table when they start')
+    return None
+  for done in preflight(site, read_config(site), cassandra_connection(site), dead_letter_outputs(site)[0],
+                        schema_replication(site)):
+    _LOGGER.info('%s', done)
+  if not site.bounded or not site.progress_interval_s:
+    return None
+  planned = sum(read.stop_offset - read.start_offset for read in plan_partition_reads(read_config(site)))
+  return ReadProgress(planned, site.progress_interval_s)
 
 
 def run(argv: Optional[List[str]] = None,
         wait: Optional[bool] = None) -> Tuple[PipelineResult, Optional[metrics.RunSummary]]:
-  """Builds and starts the job.
+  """Checks what the job needs (see preflight), builds the job and starts it.
 
   ``wait`` defaults to waiting for local runs and for bounded runs anywhere; a streaming job on a remote runner
   (and a Flex template launch, which passes ``wait=False``) returns once submitted. The summary is returned when
@@ -106,16 +126,23 @@ def run(argv: Optional[List[str]] = None,
   for note in check_options(options):
     _LOGGER.info('%s', note)
   site = options.view_as(SiteStatsOptions)
-  runner = choose_runner(options)
-  pipeline = beam.Pipeline(runner=runner, options=options)
-  build_graph(pipeline, site)
-  started = time.monotonic()
-  result = pipeline.run()
-  if wait is None:
-    wait = runner is not None or site.bounded
-  if not wait:
-    return result, None
-  result.wait_until_finish()
+  progress = _check_and_plan(site, dry_run=bool(options.view_as(TestOptions).dry_run))
+  runner = choose_runner(options, progress)
+  try:
+    pipeline = beam.Pipeline(runner=runner, options=options)
+    build_graph(pipeline, site)
+    started = time.monotonic()
+    result = pipeline.run()
+    if wait is None:
+      wait = runner is not None or site.bounded
+    if not wait:
+      return result, None
+    if progress is not None and runner is None:
+      follow(result, progress, site.progress_interval_s)
+    result.wait_until_finish()
+  finally:
+    if progress is not None:
+      progress.close()
   try:
     summary = metrics.summarize(result, time.monotonic() - started)
   except (NotImplementedError, AttributeError):

@@ -1,4 +1,5 @@
-"""Creating the Kafka topics the job reads and dead-letters to, for local runs, demos and benchmarks."""
+"""Creating Kafka topics: the job's dead-letter topic when it is missing, and the topics of local runs, demos and
+benchmarks."""
 
 import logging
 import time
@@ -12,7 +13,7 @@ _LOGGER = logging.getLogger(__name__)
 def ensure_topics(bootstrap_servers: str, names: Iterable[str], partitions: int, timeout_s: float = 60,
                   security: KafkaSecurity = KafkaSecurity()) -> None:
   """Creates each topic that does not exist yet and waits until its metadata is visible."""
-  from kafka import KafkaAdminClient, KafkaConsumer
+  from kafka import KafkaAdminClient
   from kafka.admin import NewTopic
   from kafka.errors import TopicAlreadyExistsError
   names = list(names)
@@ -28,6 +29,14 @@ def ensure_topics(bootstrap_servers: str, names: Iterable[str], partitions: int,
       _LOGGER.info('created topics %s with %d partitions', ', '.join(missing), partitions)
   finally:
     admin.close()
+  wait_until_visible(bootstrap_servers, names, timeout_s, security)
+
+
+def wait_until_visible(bootstrap_servers: str, names: Iterable[str], timeout_s: float,
+                       security: KafkaSecurity = KafkaSecurity()) -> None:
+  """Waits until the brokers report every one of the topics (a new topic's metadata spreads in a moment)."""
+  from kafka import KafkaConsumer
+  names = list(names)
   consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers.split(','), enable_auto_commit=False,
                            **security.client_config())
   try:
@@ -38,6 +47,39 @@ def ensure_topics(bootstrap_servers: str, names: Iterable[str], partitions: int,
       time.sleep(0.2)
   finally:
     consumer.close()
+
+
+class TopicCreationError(RuntimeError):
+  """The brokers refused to create a topic (no permission, too few brokers for the replication factor, ...)."""
+
+
+def default_replication_factor(broker_count: int) -> int:
+  """Three copies where the cluster has three brokers, fewer only where it has fewer."""
+  return max(1, min(3, broker_count))
+
+
+def create_topic(bootstrap_servers: str, name: str, partitions: int, replication_factor: int,
+                 security: KafkaSecurity = KafkaSecurity(), timeout_s: float = 30) -> bool:
+  """Creates one topic and waits until the brokers report it; False if it existed (another client may have
+  created it first). Raises TopicCreationError with the brokers' reason."""
+  from kafka import KafkaAdminClient
+  from kafka.admin import NewTopic
+  from kafka.errors import KafkaError, TopicAlreadyExistsError
+  admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers.split(','), request_timeout_ms=int(timeout_s * 1000),
+                           **security.client_config())
+  try:
+    admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=replication_factor)],
+                        timeout_ms=int(timeout_s * 1000))
+  except TopicAlreadyExistsError:
+    return False
+  except KafkaError as error:
+    raise TopicCreationError(
+        f'the brokers at {bootstrap_servers} refused to create topic {name!r} ({partitions} partitions, '
+        f'replication factor {replication_factor}): {type(error).__name__}') from None
+  finally:
+    admin.close()
+  wait_until_visible(bootstrap_servers, [name], timeout_s, security)
+  return True
 
 
 def delete_topics(bootstrap_servers: str, names: Iterable[str], security: KafkaSecurity = KafkaSecurity()) -> None:

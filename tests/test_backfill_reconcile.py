@@ -9,9 +9,11 @@ import time
 import pytest
 
 from beam_pipeline.schema import LEASE_TABLE
+from beam_pipeline.topics import delete_topics
 from tests.helpers import (
     REPO_ROOT, committed_offsets, end_offsets, expected_counters, job_args, produce_dataset, read_counters,
-    run_bounded, start_streaming_job, stop_streaming_job, wait_until_caught_up, wait_until_committed)
+    read_dead_letters, read_topic, run_bounded, start_streaming_job, stop_streaming_job, wait_until_caught_up,
+    wait_until_committed)
 
 FEBRUARY = '2017-02-01..2017-02-28'
 RECONCILED = [datetime.date(2017, 2, 3), datetime.date(2017, 2, 4)]
@@ -177,3 +179,34 @@ def test_run_backfill_prints_one_json_line_and_exits_0_only_on_success(bootstrap
   # A misspelt job option fails before anything runs, instead of being dropped by Beam.
   misspelt_line, = misspelt.stdout.strip().splitlines()
   assert misspelt.returncode == 2 and 'unknown option(s) --sink_mod' in json.loads(misspelt_line)['error']
+
+
+def test_reconciles_count_the_windows_dead_letters_without_publishing_them_again(
+    bootstrap_servers, topic, keyspace, cassandra_port):
+  expected = produce_dataset(bootstrap_servers, topic, count=600, keys=28, bad_ratio=0.08, seed=97)
+  args = job_args(bootstrap_servers, topic, keyspace, cassandra_port)
+  run_bounded(*args)
+  published = read_dead_letters(bootstrap_servers, topic)
+  assert len(published) == expected.messages - expected.valid
+
+  reconciles = [run_bounded(*args, '--sink_mode', 'reconcile', '--dates', FEBRUARY) for _ in range(2)]
+
+  assert len(read_dead_letters(bootstrap_servers, topic)) == len(published)
+  for summary in reconciles:
+    assert summary.dead_lettered == dict(expected.invalid_by_stage)
+    assert summary.dead_letters_published == 0
+
+
+def test_a_reconcile_publishes_its_dead_letters_to_a_topic_given_explicitly(
+    bootstrap_servers, topic, keyspace, cassandra_port):
+  expected = produce_dataset(bootstrap_servers, topic, count=300, keys=28, bad_ratio=0.1, seed=98)
+  explicit = f'{topic}-reconcile'
+
+  try:
+    summary = run_bounded(*job_args(bootstrap_servers, topic, keyspace, cassandra_port), '--sink_mode', 'reconcile',
+                          '--dates', FEBRUARY, '--dead_letter_topic', explicit)
+    assert len(read_dead_letters(bootstrap_servers, topic)) == 0
+    assert len(read_topic(bootstrap_servers, explicit)) == summary.dead_letters_published == (
+        expected.messages - expected.valid)
+  finally:
+    delete_topics(bootstrap_servers, [explicit])

@@ -97,14 +97,21 @@ def test_the_dockerfile_and_setup_py_pin_the_same_beam_version():
   assert apache_beam.__version__ == pinned
 
 
-def test_the_reconcile_backfill_builds_as_a_batch_job_with_the_reconcile_sink():
+def test_the_reconcile_backfill_builds_as_a_batch_job_with_the_reconcile_sink_and_publishes_no_dead_letters():
   result = _dry_run_job('--bounded', '--parameter', 'sink_mode=reconcile',
                         '--parameter', 'dates=2017-02-01..2017-02-07')
 
   names = _transform_names(result)
   assert 'ReconcileCounters' in names and 'CassandraCounterWrite' not in names
-  assert 'KeepDates' in names and 'WriteDeadLetters' in names
+  assert 'KeepDates' in names and 'WriteDeadLetters' not in names
   assert result.job.proto.type.name == 'JOB_TYPE_BATCH'
+
+
+def test_a_reconcile_backfill_given_a_dead_letter_topic_publishes_there():
+  result = _dry_run_job('--bounded', '--parameter', 'sink_mode=reconcile',
+                        '--parameter', 'dates=2017-02-01..2017-02-07', '--parameter', 'dead_letter_topic=reconcile-dlq')
+
+  assert 'WriteDeadLetters' in _transform_names(result)
 
 
 def test_setup_py_builds_the_source_distribution_that_workers_install(tmp_path):

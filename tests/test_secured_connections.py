@@ -119,19 +119,24 @@ def test_a_wrong_kafka_password_fails_the_job_with_an_error_that_does_not_echo_i
     assert secret not in message
 
 
+@pytest.mark.parametrize('checked_by, expected_message', [
+    ('the launcher', "refused the login of user 'site_stats': check --cassandra_username and its password"),
+    ('the workers', 'Bad credentials')])
 def test_a_wrong_cassandra_password_fails_with_an_authentication_error(
-    secure_stack, secure_topic, secure_keyspace, monkeypatch, tmp_path):
+    secure_stack, secure_topic, secure_keyspace, monkeypatch, tmp_path, checked_by, expected_message):
   monkeypatch.setenv(_PASSWORD_VARIABLE, secure_stack.credentials.secret('kafka'))
   wrong_file = tmp_path / 'cassandra.password'
   wrong_file.write_text('certainly-wrong-password\n')
   args = _job_args(secure_stack, secure_topic, secure_keyspace)
   args[args.index('--cassandra_password_file') + 1] = str(wrong_file)
+  if checked_by == 'the workers':
+    args.append('--skip_preflight')
   produce_dataset(secure_stack.kafka.address, secure_topic, count=10, security=secure_stack.kafka.client_security())
 
   with pytest.raises(Exception) as failure:
     run_bounded(*args)
 
-  assert 'Bad credentials' in str(failure.value) or 'AuthenticationFailed' in str(failure.value), failure.value
+  assert expected_message in str(failure.value), failure.value
   assert 'certainly-wrong-password' not in str(failure.value)
 
 

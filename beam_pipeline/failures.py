@@ -1,0 +1,46 @@
+"""How a failed launch or run is told to its user: one line saying what to fix, and an exit code.
+
+2: an option or the resource it names is wrong (OptionError, a preflight's BadSetting); 1: a service could not be
+reached, or the job failed while running. A worker's error reaches the launcher inside the runner's own
+exception, usually as the text of a remote traceback, so the project's errors are also recognised by name in
+that text; their messages already say what to fix.
+"""
+
+import logging
+import re
+from typing import Tuple
+
+from beam_pipeline.options import OptionError
+from beam_pipeline.preflight import PreflightError
+
+# The errors the job's stages raise on purpose, each with a message meant for the user.
+_STAGE_ERRORS = ('KafkaReadError', 'DeadLetterPublishError', 'CassandraWriteError', 'ReconcileLeaseError',
+                 'ReconcileWindowError')
+_STAGE_ERROR_LINE = re.compile(r'\b(?:%s): (.+)' % '|'.join(_STAGE_ERRORS))
+
+
+def describe(error: BaseException) -> Tuple[str, int]:
+  """(one line for stderr, exit code) for an error that ended a launch or a run."""
+  if isinstance(error, OptionError):
+    return f'error: {error}', 2
+  if isinstance(error, PreflightError):
+    return f'error: {error}', error.exit_code
+  found = _STAGE_ERROR_LINE.findall(str(error))
+  if type(error).__name__ in _STAGE_ERRORS:
+    return f'error: {error}', 1
+  if found:
+    return f'error: {found[-1].strip()}', 1
+  first_line = (str(error).strip().splitlines() or [''])[0]
+  return (f'error: the job failed: {type(error).__name__}: {first_line[:300]} '
+          '(add --verbose for the traceback)'), 1
+
+
+class TracebackFreeFormatter(logging.Formatter):
+  """Log lines without tracebacks, for launchers not asked to be verbose: Beam and the drivers log a failure's
+  traceback (their own, or a worker's inside the message) before the launcher prints its one-line error."""
+
+  def formatException(self, ei):  # pylint: disable=invalid-name
+    return ''
+
+  def format(self, record):
+    return super().format(record).split('\nTraceback (most recent call last)', 1)[0].rstrip()

@@ -1,0 +1,206 @@
+"""Preflight: what the launcher checks, on every runner, before anything is submitted.
+
+The brokers answer, the source topic exists, the dead-letter topic exists (or is created, as Kafka Connect does
+for its dead-letter queue), Cassandra answers, and the counter table exists with the expected columns (or is
+created, with ``--create_schema``). Each failure is a PreflightError whose message is one line saying what is
+wrong and which option or command fixes it; its ``exit_code`` is 2 for a setting that names something missing
+or wrong, and 1 for a service that cannot be reached. The workers keep their own checks: a job submitted with
+``--skip_preflight`` still fails with the same messages.
+"""
+
+import logging
+import socket
+from typing import Callable, List, Optional, Tuple
+
+from beam_pipeline.cassandra_connection import CassandraConnection
+from beam_pipeline.kafka_read import KafkaReadConfig, KafkaReadError, cluster_topics, missing_topic_message
+from beam_pipeline.schema import LEASE_TABLE, create_schema
+from beam_pipeline.security import SecretError
+from beam_pipeline.topics import TopicCreationError, create_topic, default_replication_factor
+
+_LOGGER = logging.getLogger(__name__)
+
+# A service whose port takes no TCP connection within this long is unreachable (refused connections fail at once).
+_TCP_PROBE_TIMEOUT_S = 3.0
+# The counter table's columns and their CQL types, and its key.
+COUNTER_TABLE_COLUMNS = {'date': 'date', 'site_id': 'int', 'views': 'counter', 'clicks': 'counter'}
+COUNTER_TABLE_PARTITION_KEY = ['date']
+COUNTER_TABLE_CLUSTERING_KEY = ['site_id']
+
+
+# Something missing that the launch may create: called once every check has passed, returns what it did.
+Creation = Callable[[], str]
+
+
+class PreflightError(RuntimeError):
+  """Something the job needs is missing or unreachable; the message says what to fix and how."""
+  exit_code = 1
+
+
+class ServiceUnreachable(PreflightError):
+  exit_code = 1
+
+
+class BadSetting(PreflightError):
+  """An option names a topic, keyspace or table that is not there or not usable, or credentials that fail."""
+  exit_code = 2
+
+
+def _answers_tcp(addresses: List[Tuple[str, int]]) -> bool:
+  """Whether any of the addresses takes a TCP connection: tells 'nothing listens there' in seconds, before a
+  client library's own connect timeout."""
+  for host, port in addresses:
+    try:
+      socket.create_connection((host, port), timeout=_TCP_PROBE_TIMEOUT_S).close()
+      return True
+    except OSError:
+      continue
+  return False
+
+
+def check_kafka(config: KafkaReadConfig, dead_letter_topic: Optional[str], create_dead_letter_topic: bool,
+                dead_letter_replication_factor: Optional[int]) -> List[Creation]:
+  """Checks the brokers and the topics; returns the creation of the dead-letter topic when it is missing and
+  that is allowed."""
+  servers = config.bootstrap_servers
+  addresses = [server.strip().rpartition(':') for server in servers.split(',')]
+  if not _answers_tcp([(host, int(port)) for host, _, port in addresses]):
+    raise ServiceUnreachable(
+        f'no Kafka broker answered at {servers}: check --bootstrap_servers and that the brokers run and are '
+        'reachable from here (add --skip_preflight if only the workers can reach them)')
+  try:
+    consumer = config.connected_consumer('preflight')
+  except KafkaReadError as error:
+    raise ServiceUnreachable(str(error)) from None
+  try:
+    topics = cluster_topics(consumer, config.connect_timeout_s)
+    if topics is None:
+      raise ServiceUnreachable(f'the Kafka brokers at {servers} sent no topic list within '
+                               f'{config.connect_timeout_s:.0f}s (--kafka_connect_timeout_s)')
+    if config.topic not in topics:
+      raise BadSetting(missing_topic_message(config.topic, servers))
+    if dead_letter_topic is None or dead_letter_topic in topics:
+      return []
+    partitions = len(consumer.partitions_for_topic(config.topic))
+    brokers = len(consumer._client.cluster.brokers())  # pylint: disable=protected-access
+  finally:
+    consumer.close(autocommit=False)
+  replication = dead_letter_replication_factor or default_replication_factor(brokers)
+  if not create_dead_letter_topic:
+    raise BadSetting(
+        f'dead-letter topic {dead_letter_topic!r} does not exist on {servers}: create it (kafka-topics.sh '
+        f'--create --topic {dead_letter_topic} --partitions {partitions} --replication-factor {replication}), '
+        'name another with --dead_letter_topic, or let the job create it (drop --no_create_dead_letter_topic)')
+
+  def create() -> str:
+    try:
+      create_topic(servers, dead_letter_topic, partitions, replication, config.security, config.connect_timeout_s)
+    except TopicCreationError as error:
+      raise BadSetting(f'{error}: create {dead_letter_topic!r} yourself, name another with --dead_letter_topic, '
+                       'or set --dead_letter_replication_factor') from None
+    return f'created dead-letter topic {dead_letter_topic} ({partitions} partitions, replication factor {replication})'
+  return [create]
+
+
+def _schema_command(connection: CassandraConnection, keyspace: str, table: str) -> str:
+  return (f'python -m beam_pipeline.schema --cassandra_hosts {",".join(connection.hosts)} '
+          f'--cassandra_port {connection.port} --keyspace {keyspace} --table {table}')
+
+
+def table_shape_problems(table_metadata) -> List[str]:
+  """How a table differs from the counter table the job writes; empty when it has that shape."""
+  problems = []
+  columns = {name: column.cql_type for name, column in table_metadata.columns.items()}
+  for name, cql_type in COUNTER_TABLE_COLUMNS.items():
+    if name not in columns:
+      problems.append(f'no column {name}')
+    elif columns[name] != cql_type:
+      problems.append(f'{name} is {columns[name]}, not {cql_type}')
+  partition_key = [c.name for c in table_metadata.partition_key]
+  clustering_key = [c.name for c in table_metadata.clustering_key]
+  if partition_key != COUNTER_TABLE_PARTITION_KEY or clustering_key != COUNTER_TABLE_CLUSTERING_KEY:
+    problems.append(f'its key is (({", ".join(partition_key)}), {", ".join(clustering_key)}), not ((date), site_id)')
+  return problems
+
+
+def check_cassandra(connection: CassandraConnection, keyspace: str, table: str, needs_leases: bool,
+                    create: bool, replication: Optional[dict]) -> List[Creation]:
+  """Checks that Cassandra answers and holds the counter table (and reconcile's lease table when
+  ``needs_leases``) of the right shape; returns the creation of what is missing when ``create``."""
+  from cassandra import AuthenticationFailed
+  from cassandra.cluster import NoHostAvailable
+  keyspace, table = keyspace.lower(), table.lower()
+  if not _answers_tcp([(host, connection.port) for host in connection.hosts]):
+    raise ServiceUnreachable(
+        f'no Cassandra node answered at {connection.address}: check --cassandra_hosts and --cassandra_port and '
+        'that Cassandra runs and is reachable from here (add --skip_preflight if only the workers can reach it)')
+  cluster = connection.cluster()
+  try:
+    try:
+      cluster.connect()
+    except NoHostAvailable as error:
+      if any(isinstance(e, AuthenticationFailed) for e in error.errors.values()):
+        raise BadSetting(f'Cassandra at {connection.address} refused the login of user '
+                         f'{connection.security.username!r}: check --cassandra_username and its password '
+                         '(--cassandra_password_env or --cassandra_password_file)') from None
+      raise ServiceUnreachable(f'no Cassandra node answered at {connection.address}: '
+                               f'{next(iter(error.errors.values()), error)}') from None
+    existing = cluster.metadata.keyspaces.get(keyspace)
+    if existing is not None and table in existing.tables:
+      problems = table_shape_problems(existing.tables[table])
+      if problems:
+        raise BadSetting(
+            f'table {keyspace}.{table} is not a site counter table ({"; ".join(problems)}): point --table at a '
+            'table of the shape (date date, site_id int, views counter, clicks counter, PRIMARY KEY ((date), '
+            f'site_id)), or create one with {_schema_command(connection, keyspace, "NEW_TABLE")}')
+    wanted = [table, LEASE_TABLE] if needs_leases else [table]
+    missing = [name for name in wanted if existing is None or name not in existing.tables]
+    if not missing:
+      return []
+    if not create:
+      what = f'keyspace {keyspace!r}' if existing is None else f'table {keyspace}.{missing[0]}'
+      raise BadSetting(f'{what} does not exist on {connection.address}: create it with '
+                       f'{_schema_command(connection, keyspace, table)}, or add --create_schema')
+    if existing is not None:
+      replication = None  # the keyspace stays as it is
+    elif replication is None:
+      replication = {'class': 'SimpleStrategy', 'replication_factor': min(3, len(cluster.metadata.all_hosts()))}
+    return [lambda: _create_schema(connection, keyspace, table, missing, replication)]
+  finally:
+    cluster.shutdown()
+
+
+def _create_schema(connection: CassandraConnection, keyspace: str, table: str, missing: List[str],
+                   new_keyspace_replication: Optional[dict]) -> str:
+  cluster = connection.cluster()
+  try:
+    create_schema(cluster.connect(), keyspace, table, new_keyspace_replication)
+  finally:
+    cluster.shutdown()
+  created = ', '.join(f'{keyspace}.{name}' for name in missing)
+  if new_keyspace_replication:
+    return f'created keyspace {keyspace} (replication {new_keyspace_replication}) and {created}'
+  return f'created {created}'
+
+
+def preflight(site, kafka_config: KafkaReadConfig, connection: CassandraConnection,
+              dead_letter_topic: Optional[str], replication: Optional[dict]) -> List[str]:
+  """Runs every check for the job ``site`` describes, then creates what is missing and may be created; returns
+  what it created, one line each.
+
+  Credentials only the workers can read (a password in an environment variable of theirs) cannot be checked
+  here: then that service is left to the workers' own checks.
+  """
+  creations = []
+  try:
+    creations += check_kafka(kafka_config, dead_letter_topic, site.create_dead_letter_topic,
+                             site.dead_letter_replication_factor)
+  except SecretError as error:
+    _LOGGER.warning('Kafka not checked before launch (%s); the workers check it', error)
+  try:
+    creations += check_cassandra(connection, site.keyspace, site.table, site.sink_mode == 'reconcile',
+                                 site.create_schema, replication)
+  except SecretError as error:
+    _LOGGER.warning('Cassandra not checked before launch (%s); the workers check it', error)
+  # Created only once every check passed, so that a launch refused for one reason leaves nothing behind.
+  return [create() for create in creations]
