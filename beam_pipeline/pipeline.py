@@ -17,11 +17,11 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.runners.runner import PipelineResult
 
-from beam_pipeline import metrics
+from beam_pipeline import flink_runner, metrics
 from beam_pipeline.cassandra_connection import CassandraConnection
 from beam_pipeline.cassandra_write import CassandraCounterWrite
 from beam_pipeline.dead_letters import WriteDeadLetters
-from beam_pipeline.kafka_read import KafkaReadConfig, ReadFromKafka
+from beam_pipeline.kafka_read import CommitPlannedOffsets, KafkaReadConfig, ReadFromKafka
 from beam_pipeline.dates import KeepDates
 from beam_pipeline.options import (
     LOCAL_RUNNER_NAMES, SiteStatsOptions, cassandra_security, check_options, dead_letter_topic, is_window_run,
@@ -33,7 +33,9 @@ from beam_pipeline.validate import Validate
 _LOGGER = logging.getLogger(__name__)
 
 def build_graph(pipeline: beam.Pipeline, site: SiteStatsOptions) -> None:
-  records = pipeline | 'ReadFromKafka' >> ReadFromKafka(read_config(site))
+  config = read_config(site)
+  reader = ReadFromKafka(config)
+  records = pipeline | 'ReadFromKafka' >> reader
   parsed = records | 'ParseJson' >> ParseJson()
   valid = parsed.parsed | 'Validate' >> Validate()
   increments, dates = valid.valid, requested_dates(site)
@@ -49,8 +51,12 @@ def build_graph(pipeline: beam.Pipeline, site: SiteStatsOptions) -> None:
         cassandra_connection(site), site.keyspace, site.table, site.max_concurrent_writes,
         site.statements_per_batch)
     dead_letters['CassandraCounterWrite'] = written.dead_letters
-  _ = dead_letters | 'WriteDeadLetters' >> WriteDeadLetters(
+  dead_letter_writer = WriteDeadLetters(
       site.bootstrap_servers, dead_letter_topic(site), site.dead_letter_path, kafka_security(site))
+  _ = dead_letters | 'WriteDeadLetters' >> dead_letter_writer
+  if config.commits_at_end:
+    _ = pipeline | 'CommitOffsets' >> CommitPlannedOffsets(
+        config, reader.planned, [written.written, *dead_letter_writer.finished])
 
 
 def _lease_owner() -> str:
@@ -91,6 +97,8 @@ def choose_runner(options: PipelineOptions):
   name = options.view_as(StandardOptions).runner
   if name in LOCAL_RUNNER_NAMES:
     return local_runner()
+  if flink_runner.is_flink_run(options):
+    return flink_runner.flink_runner(options, options.view_as(SiteStatsOptions).bounded)
   return None  # beam.Pipeline resolves --runner itself
 
 
@@ -106,16 +114,24 @@ def run(argv: Optional[List[str]] = None,
   for note in check_options(options):
     _LOGGER.info('%s', note)
   site = options.view_as(SiteStatsOptions)
+  on_flink = flink_runner.is_flink_run(options)
+  runs_here = options.view_as(StandardOptions).runner in LOCAL_RUNNER_NAMES or (
+      on_flink and flink_runner.is_embedded(options))
   runner = choose_runner(options)
   pipeline = beam.Pipeline(runner=runner, options=options)
   build_graph(pipeline, site)
   started = time.monotonic()
   result = pipeline.run()
   if wait is None:
-    wait = runner is not None or site.bounded
+    wait = runs_here or site.bounded
   if not wait:
+    if on_flink:
+      flink_runner.wait_until_running(result)
     return result, None
-  result.wait_until_finish()
+  if on_flink:
+    flink_runner.wait_or_cancel(result)
+  else:
+    result.wait_until_finish()
   try:
     summary = metrics.summarize(result, time.monotonic() - started)
   except (NotImplementedError, AttributeError):
