@@ -99,11 +99,13 @@ def wait_until_running(result: PipelineResult, timeout_s: float = _RUNNING_TIMEO
       raise FlinkSubmitError(f'the Flink job was still {state} after {timeout_s:.0f}s')
     time.sleep(0.5)
     state = result.state
+  _LOGGER.info('the Flink job %s is RUNNING; it runs until cancelled (in Flink\'s web UI, or its REST API: '
+               'PATCH /jobs/<id>?mode=cancel)', getattr(result, '_job_id', ''))
 
 
 def wait_or_cancel(result: PipelineResult) -> None:
-  """Waits for the job; if this command is stopped (Ctrl-C, SIGTERM) first, cancels it, so that a job whose
-  Python code runs in this process does not go on restarting without it."""
+  """Waits for the job; if this command is stopped (Ctrl-C, SIGTERM) first, cancels it and returns, so that a job
+  whose Python code runs in this process does not go on restarting without it."""
   previous = None
   if threading.current_thread() is threading.main_thread():
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -112,7 +114,7 @@ def wait_or_cancel(result: PipelineResult) -> None:
   except KeyboardInterrupt:
     _LOGGER.info('stopped: cancelling the Flink job')
     result.cancel()
-    raise
+    _LOGGER.info('the Flink job is %s', result.state)
   finally:
     if previous is not None:
       signal.signal(signal.SIGTERM, previous)
