@@ -19,15 +19,17 @@ import logging
 import signal
 import threading
 import time
+import uuid
 from pathlib import Path
+from typing import List
 
 from apache_beam.options.pipeline_options import (
-    FlinkRunnerOptions, PipelineOptions, PortableOptions, StandardOptions)
+    FlinkRunnerOptions, GoogleCloudOptions, PipelineOptions, PortableOptions, StandardOptions)
 from apache_beam.runners.portability.portable_runner import PortableRunner
 from apache_beam.runners.runner import PipelineResult, PipelineState
 
 from beam_pipeline.flink_options import FlinkJavaRunnerOptions
-from beam_pipeline.local.flink import EMBEDDED_MASTER, FlinkJobServer
+from beam_pipeline.local.flink import EMBEDDED_MASTER, FlinkJobServer, cancel_flink_job, embedded_rest_addresses
 from beam_pipeline.local.stack import port_from_environment
 
 _LOGGER = logging.getLogger(__name__)
@@ -58,7 +60,15 @@ def is_embedded(options: PipelineOptions) -> bool:
   return flink_master(options) == EMBEDDED_MASTER
 
 
-def flink_runner(options: PipelineOptions, bounded: bool) -> PortableRunner:
+def flink_rest_addresses(options: PipelineOptions) -> List[str]:
+  """Where Flink's REST API for this job is: the cluster's, or the embedded mini clusters' port range."""
+  master = flink_master(options)
+  if master == EMBEDDED_MASTER:
+    return embedded_rest_addresses()
+  return [master.split('://', 1)[-1].rstrip('/')]
+
+
+def flink_runner(options: PipelineOptions, bounded: bool, topic: str) -> PortableRunner:
   """Readies ``options`` for a portable submission to Flink (job server, environment, checkpointing) and returns
   the runner to submit with."""
   portable = options.view_as(PortableOptions)
@@ -75,20 +85,29 @@ def flink_runner(options: PipelineOptions, bounded: bool) -> PortableRunner:
       portable.environment_type = 'EXTERNAL'
       portable.environment_config = portable.environment_config or (
           f'localhost:{port_from_environment("FLINK_WORKER_POOL_PORT", 50000)}')
+  job = options.view_as(GoogleCloudOptions)
+  # Flink shows (and the job is cancelled by) this name.
+  job.job_name = job.job_name or f'site-stats-{topic.lower()}-{uuid.uuid4().hex[:8]}'
   java = options.view_as(FlinkJavaRunnerOptions)
   if not bounded and java.checkpointing_interval is None:
     java.checkpointing_interval = DEFAULT_CHECKPOINTING_INTERVAL_MS
     _LOGGER.info('streaming on Flink: checkpointing every %d ms (offsets are committed when a checkpoint '
                  'completes); --checkpointing_interval sets another interval', DEFAULT_CHECKPOINTING_INTERVAL_MS)
+  if not bounded and java.finish_bundle_before_checkpointing is None:
+    # Otherwise output of a bundle in flight at a checkpoint is held in the checkpoint until that operator's next
+    # bundle, and the stage that plans the partition reads (fed by one impulse) has no next bundle: the reads
+    # would never start.
+    java.finish_bundle_before_checkpointing = True
   options.view_as(FlinkRunnerOptions).flink_master = master
   # The job server is already Flink's: the portable runner only talks to it.
   options.view_as(StandardOptions).runner = 'PortableRunner'
-  _LOGGER.info('submitting to the Flink job server at %s (Flink master %s, environment %s)',
-               portable.job_endpoint, master, portable.environment_type)
+  _LOGGER.info('submitting %s to the Flink job server at %s (Flink master %s, environment %s)',
+               job.job_name, portable.job_endpoint, master, portable.environment_type)
   return PortableRunner()
 
 
-def wait_until_running(result: PipelineResult, timeout_s: float = _RUNNING_TIMEOUT_S) -> None:
+def wait_until_running(result: PipelineResult, options: PipelineOptions,
+                       timeout_s: float = _RUNNING_TIMEOUT_S) -> None:
   """Returns once Flink runs the job; raises FlinkSubmitError if it ends or does not start in time."""
   deadline = time.monotonic() + timeout_s
   state = result.state
@@ -99,11 +118,12 @@ def wait_until_running(result: PipelineResult, timeout_s: float = _RUNNING_TIMEO
       raise FlinkSubmitError(f'the Flink job was still {state} after {timeout_s:.0f}s')
     time.sleep(0.5)
     state = result.state
-  _LOGGER.info('the Flink job %s is RUNNING; it runs until cancelled (in Flink\'s web UI, or its REST API: '
-               'PATCH /jobs/<id>?mode=cancel)', getattr(result, '_job_id', ''))
+  _LOGGER.info('the Flink job %s is RUNNING; it runs until cancelled in Flink (web UI at http://%s, or its REST '
+               'API: PATCH /jobs/<id>?mode=cancel)', options.view_as(GoogleCloudOptions).job_name,
+               flink_rest_addresses(options)[0])
 
 
-def wait_or_cancel(result: PipelineResult) -> None:
+def wait_or_cancel(result: PipelineResult, options: PipelineOptions) -> None:
   """Waits for the job; if this command is stopped (Ctrl-C, SIGTERM) first, cancels it and returns, so that a job
   whose Python code runs in this process does not go on restarting without it."""
   previous = None
@@ -112,9 +132,11 @@ def wait_or_cancel(result: PipelineResult) -> None:
   try:
     result.wait_until_finish()
   except KeyboardInterrupt:
-    _LOGGER.info('stopped: cancelling the Flink job')
-    result.cancel()
-    _LOGGER.info('the Flink job is %s', result.state)
+    name = options.view_as(GoogleCloudOptions).job_name
+    _LOGGER.info('stopped: cancelling the Flink job %s', name)
+    result.cancel()  # the job service stops following the job; Flink itself is told through its REST API
+    cancelled = cancel_flink_job(flink_rest_addresses(options), name)
+    _LOGGER.info('the Flink job %s is cancelled (%s)', name, ', '.join(cancelled) or 'it had ended')
   finally:
     if previous is not None:
       signal.signal(signal.SIGTERM, previous)

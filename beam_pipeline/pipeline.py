@@ -98,7 +98,8 @@ def choose_runner(options: PipelineOptions):
   if name in LOCAL_RUNNER_NAMES:
     return local_runner()
   if flink_runner.is_flink_run(options):
-    return flink_runner.flink_runner(options, options.view_as(SiteStatsOptions).bounded)
+    site = options.view_as(SiteStatsOptions)
+    return flink_runner.flink_runner(options, site.bounded, site.topic)
   return None  # beam.Pipeline resolves --runner itself
 
 
@@ -126,10 +127,10 @@ def run(argv: Optional[List[str]] = None,
     wait = runs_here or site.bounded
   if not wait:
     if on_flink:
-      flink_runner.wait_until_running(result)
+      flink_runner.wait_until_running(result, options)
     return result, None
   if on_flink:
-    flink_runner.wait_or_cancel(result)
+    flink_runner.wait_or_cancel(result, options)
   else:
     result.wait_until_finish()
   try:

@@ -9,7 +9,8 @@
 Ports: ``FLINK_REST_PORT`` (8081, the JobManager's REST API and web UI), ``FLINK_RPC_PORT`` (6123),
 ``FLINK_WORKER_POOL_PORT`` (50000), ``FLINK_JOB_SERVER_PORT`` (8099, the session cluster's job server; it also
 takes the two ports below it for its artifact and expansion services). The embedded job server picks free ports
-and records them.
+and records them; each embedded job's mini cluster serves Flink's REST API and web UI on a port of
+``FLINK_EMBEDDED_REST_PORTS`` (8180-8199), which is also how a stopped run cancels its job.
 """
 
 import json
@@ -63,15 +64,16 @@ logger.sdkharness.level = WARN
 """
 
 # The TaskManager's memory, spelled out: Flink's start scripts would derive the JVM's limits from a total, and
-# without them the TaskManager insists on every part. About 1 GB in all; the Python workers live outside it.
+# without them the TaskManager insists on every part. About 1.1 GB in all; the Python workers live outside it.
 _TASK_MANAGER_MEMORY = {
     'taskmanager.memory.framework.heap.size': '128m',
     'taskmanager.memory.task.heap.size': '384m',
     'taskmanager.memory.managed.size': '64m',
     'taskmanager.memory.framework.off-heap.size': '128m',
     'taskmanager.memory.task.off-heap.size': '0m',
-    'taskmanager.memory.network.min': '64m',
-    'taskmanager.memory.network.max': '64m',
+    # A batch job's data exchanges want a few hundred network buffers of 32 KB each at once.
+    'taskmanager.memory.network.min': '128m',
+    'taskmanager.memory.network.max': '128m',
     'taskmanager.memory.jvm-metaspace.size': '256m',
     'taskmanager.memory.jvm-overhead.min': '192m',
     'taskmanager.memory.jvm-overhead.max': '192m',
@@ -136,6 +138,7 @@ class FlinkJobServer(_FlinkJvm):
     """``port`` None: the job server picks free ports at start and records them (used for the embedded one)."""
     super().__init__(home, port or 0, instance=_job_server_instance(flink_master))
     self.flink_master = flink_master
+    self._fixed_port = port
     self._ports_file = self.base / 'ports.json'
     if not port:
       self.port = self._recorded_ports()[0]
@@ -152,8 +155,8 @@ class FlinkJobServer(_FlinkJvm):
     return f'localhost:{self.port}'
 
   def start(self) -> int:
-    if self.port:
-      ports = (self.port, self.port - 1, self.port - 2)
+    if self._fixed_port:
+      ports = (self._fixed_port, self._fixed_port - 1, self._fixed_port - 2)
     else:
       ports = (free_port(), free_port(), free_port())
     self.base.mkdir(parents=True, exist_ok=True)
@@ -161,11 +164,24 @@ class FlinkJobServer(_FlinkJvm):
     self.port = ports[0]
     artifacts = self.base / 'artifacts'
     artifacts.mkdir(exist_ok=True)
+    flags = []
+    if self.flink_master == EMBEDDED_MASTER:
+      flags.append(f'--flink-conf-dir={self._write_embedded_config()}')
     command = self._java_command(
         _JOB_SERVER_CLASS, f'--flink-master={self.flink_master}', '--job-host=localhost',
         f'--job-port={ports[0]}', f'--artifact-port={ports[1]}', f'--expansion-port={ports[2]}',
-        f'--artifacts-dir={artifacts}')
+        f'--artifacts-dir={artifacts}', *flags)
     return self.process.start(command, cwd=self.base)
+
+  def _write_embedded_config(self) -> Path:
+    conf_dir = self.base / 'conf'
+    conf_dir.mkdir(parents=True, exist_ok=True)
+    # Every embedded job runs on a mini cluster of its own; their REST APIs take ports from a known range, so that
+    # a job can be found (and cancelled) there.
+    (conf_dir / 'flink-conf.yaml').write_text(
+        'rest.address: 127.0.0.1\nrest.bind-address: 127.0.0.1\n'
+        f'rest.bind-port: {embedded_rest_ports_setting()}\n')
+    return conf_dir
 
   def is_ready(self) -> bool:
     return bool(self.port) and _grpc_ready(self.endpoint)
@@ -177,6 +193,40 @@ class FlinkJobServer(_FlinkJvm):
     resolved = self.resolve_jars()
     note = f'resolved the Flink jars in {time.monotonic() - started:.1f}s; ' if resolved else ''
     return note + ensure_running_line(self)
+
+
+def embedded_rest_ports_setting() -> str:
+  ports = os.environ.get('FLINK_EMBEDDED_REST_PORTS', '8180-8199')
+  first, _, last = ports.partition('-')
+  if not (first.isdigit() and (not last or last.isdigit())):
+    raise ValueError(f'FLINK_EMBEDDED_REST_PORTS={ports!r} is not a port or a port range (8180-8199)')
+  return ports
+
+
+def embedded_rest_addresses() -> List[str]:
+  first, _, last = embedded_rest_ports_setting().partition('-')
+  return [f'127.0.0.1:{port}' for port in range(int(first), int(last or first) + 1)]
+
+
+def cancel_flink_job(rest_addresses: List[str], job_name: str) -> List[str]:
+  """Cancels the running Flink jobs named ``job_name`` behind any of these REST addresses; returns their ids.
+
+  Beam's job service cannot do it: its cancel only stops waiting for the job, which Flink then runs on (and, its
+  Python workers gone, restarts forever)."""
+  cancelled = []
+  for address in rest_addresses:
+    if not _port_open(int(address.rsplit(':', 1)[1])):
+      continue
+    try:
+      jobs = rest_get(address, '/jobs/overview')['jobs']
+    except (OSError, urllib.error.URLError, ValueError, KeyError):
+      continue
+    for job in jobs:
+      if job['name'] == job_name and job['state'] not in ('FINISHED', 'CANCELED', 'FAILED'):
+        request = urllib.request.Request(f'http://{address}/jobs/{job["jid"]}?mode=cancel', method='PATCH')
+        with urllib.request.urlopen(request, timeout=10):
+          cancelled.append(job['jid'])
+  return cancelled
 
 
 def _job_server_instance(flink_master: str) -> str:
@@ -220,7 +270,8 @@ class FlinkTaskManager(_FlinkJvm):
     self.conf_dir = conf_dir
 
   def start(self) -> int:
-    flags = ('-XX:MaxDirectMemorySize=192m', '-XX:MaxMetaspaceSize=256m')
+    # Direct memory: framework and task off-heap plus the network buffers.
+    flags = ('-XX:MaxDirectMemorySize=256m', '-XX:MaxMetaspaceSize=256m')
     return self.process.start(
         self._java_command(_TASK_MANAGER_CLASS, '--configDir', str(self.conf_dir), jvm_flags=flags),
         cwd=self.base)
