@@ -370,15 +370,31 @@ class FlinkSessionCluster:
     report.append(f'Flink web UI and REST API: http://{self.master}')
     return report
 
+  def _other_job_servers(self) -> List[LocalProcess]:
+    """Job servers started for runs (embedded Flink, other masters): they run until flink-down too."""
+    ours = self.job_server.process.pid_file.name
+    return [LocalProcess(pid_file.stem, self.home / '.local')
+            for pid_file in sorted((self.home / '.local' / 'run').glob('flink-job-server-*.pid'))
+            if pid_file.name != ours]
+
   def down(self, wipe: bool = False) -> List[str]:
+    """Stops the session cluster, and every job server a run started."""
     report = [stop_line(service) for service in reversed(self.services)]
+    for process in self._other_job_servers():
+      if process.stop():
+        report.append(f'{process.name}: stopped')
     if wipe and self.base.exists():
       shutil.rmtree(self.base)
       report.append(f'flink-cluster: checkpoints and configuration removed ({self.base})')
     return report
 
   def status(self) -> List[str]:
-    return status_lines(self.services)
+    lines = status_lines(self.services)
+    for process in self._other_job_servers():
+      pid = process.pid()
+      if pid is not None:
+        lines.append(f'{process.name}: running (pid {pid}); log {process.log_file}')
+    return lines
 
   def all_ready(self) -> bool:
     return all(s.process.pid() is not None and s.is_ready() for s in self.services)
