@@ -6,7 +6,10 @@
 #   ./run_local.sh status     what runs where
 #   add --secure to up/down/status for the secured pair (SASL_SSL/TLS Kafka, Cassandra auth + TLS)
 #   ./run_local.sh venv       only create/refresh .venv
-# Ports: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), CASSANDRA_PORT (9042), CASSANDRA_STORAGE_PORT (7000).
+#   ./run_local.sh flink-up   a Flink session cluster: JobManager, TaskManager, Python SDK worker pool, job server
+#   ./run_local.sh flink-down stop it (add --wipe to delete its checkpoints too); flink-status: what runs where
+# Ports: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), CASSANDRA_PORT (9042), CASSANDRA_STORAGE_PORT (7000),
+#        FLINK_REST_PORT (8081), FLINK_RPC_PORT (6123), FLINK_WORKER_POOL_PORT (50000), FLINK_JOB_SERVER_PORT (8099).
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
@@ -36,7 +39,7 @@ command=${1:-demo}
 [ $# -gt 0 ] && shift
 case "$command" in
   venv) ensure_venv ;;
-  up|down|status)
+  up|down|status|flink-up|flink-down|flink-status)
     ensure_venv
     exec "$PY" -m beam_pipeline.local "$command" --home "$ROOT" "$@" ;;
   demo)
@@ -45,5 +48,5 @@ case "$command" in
     exec "$PY" -m beam_pipeline.demo \
       --bootstrap_servers "127.0.0.1:${KAFKA_PORT:-9092}" \
       --cassandra_hosts 127.0.0.1 --cassandra_port "${CASSANDRA_PORT:-9042}" "$@" ;;
-  *) echo "usage: $0 [up|down [--wipe]|status|venv]  (no argument: the demo)" >&2; exit 2 ;;
+  *) echo "usage: $0 [up|down [--wipe]|status|venv|flink-up|flink-down [--wipe]|flink-status]  (no argument: the demo)" >&2; exit 2 ;;
 esac

@@ -151,6 +151,8 @@ class WriteDeadLetters(beam.PTransform):
     self._topic = topic
     self._directory = directory
     self._security = security
+    # Once applied: the output of every writing step, for stages that must run only after all of them.
+    self.finished = []
 
   def expand(self, dead_letters):
     by_stage = dead_letters if isinstance(dead_letters, dict) else {'': dead_letters}
@@ -159,8 +161,10 @@ class WriteDeadLetters(beam.PTransform):
       if self._topic:
         published[stage] = letters | f'PublishToKafka{stage}' >> beam.ParDo(
             _PublishDeadLettersFn(self._bootstrap_servers, self._topic, self._security))
+        self.finished.append(published[stage])
       if self._directory:
-        _ = letters | f'WriteJsonLines{stage}' >> beam.ParDo(_WriteDeadLetterFilesFn(self._directory))
+        self.finished.append(
+            letters | f'WriteJsonLines{stage}' >> beam.ParDo(_WriteDeadLetterFilesFn(self._directory)))
     return published if isinstance(dead_letters, dict) else published.get('')
 
   def display_data(self):

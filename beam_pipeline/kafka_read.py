@@ -5,8 +5,11 @@ the same graph runs on the Python runner locally, on Flink and on Dataflow.
 
 Shape: ``Impulse -> plan one PartitionRead per partition -> Reshuffle -> read each partition (SDF)``.
 Each partition's restriction is an offset range; the reader checkpoints (``defer_remainder``) every
-``max_records_per_bundle`` records or ``max_bundle_seconds``, and commits the offsets it read to the consumer
-group only when the runner finalizes the bundle, i.e. once everything downstream of it is durable.
+``max_records_per_bundle`` records or ``max_bundle_seconds``. A streaming read commits the offsets it read to the
+consumer group only when the runner finalizes the bundle, i.e. once everything downstream of it is durable. A
+bounded read registers no finalizer (Flink runs batch jobs without bundle finalization): a catch-up run commits
+the offsets it planned to stop at in a last stage, ``CommitPlannedOffsets``, which the runner can only start once
+every stage it waits on has finished.
 """
 
 import dataclasses
@@ -78,6 +81,11 @@ class KafkaReadConfig:
   partition_headroom: int = 0
   # Streaming: how often each reader logs the rate and lag of the partitions it reads (0: never).
   progress_interval_s: float = 10.0
+
+  @property
+  def commits_at_end(self) -> bool:
+    """A bounded catch-up: the group's offsets move once, to where the read stopped, after the whole run."""
+    return self.bounded and self.commit_offsets and bool(self.consumer_group)
 
   def consumer(self, client_role: str):
     """A kafka-python consumer that is assigned partitions by hand; it never joins the group."""
@@ -290,11 +298,10 @@ class _ReadPartitionFn(beam.DoFn):
   def process(
       self,
       element: PartitionRead,
-      # Beam fills the finalizer positionally and the tracker and watermark by name: keep this order.
-      finalizer=beam.DoFn.BundleFinalizerParam,
       tracker=beam.DoFn.RestrictionParam(_PartitionRestrictionProvider()),
       watermark=beam.DoFn.WatermarkEstimatorParam(ManualWatermarkEstimator.default_provider())):
-    yield from self._read_range(element, tracker, watermark, finalizer)
+    # No bundle finalizer: a bounded read commits in CommitPlannedOffsets, after the whole run.
+    yield from self._read_range(element, tracker, watermark, finalizer=None)
 
   def _read_range(self, element: PartitionRead, tracker, watermark, finalizer):
     from kafka import TopicPartition
@@ -354,7 +361,7 @@ class _ReadPartitionFn(beam.DoFn):
     finally:
       self._read.inc(emitted)
       self._observe_read(tp, emitted, restriction.start if last_offset is None else last_offset + 1)
-      if last_offset is not None and config.commit_offsets and config.consumer_group:
+      if finalizer is not None and last_offset is not None and config.commit_offsets and config.consumer_group:
         next_offset = last_offset + 1
         finalizer.register(lambda: self._commit(tp, next_offset))
 
@@ -451,6 +458,8 @@ class ReadFromKafka(beam.PTransform):
 
   def __init__(self, config: KafkaReadConfig):
     super().__init__()
+    # The PartitionReads planned at job start, once applied: what CommitPlannedOffsets commits.
+    self.planned = None
     if not config.topic:
       raise ValueError('ReadFromKafka needs a topic')
     if not config.bootstrap_servers:
@@ -463,10 +472,12 @@ class ReadFromKafka(beam.PTransform):
 
   def expand(self, pbegin):
     read_fn = _ReadPartitionFn if self._config.bounded else _StreamPartitionFn
-    return (
+    self.planned = (
         pbegin
         | 'Impulse' >> beam.Impulse()
-        | 'PlanPartitionReads' >> beam.ParDo(_PlanPartitionReadsFn(self._config))
+        | 'PlanPartitionReads' >> beam.ParDo(_PlanPartitionReadsFn(self._config)))
+    return (
+        self.planned
         # Spread partitions over workers before the long-running reads start.
         | 'SpreadPartitions' >> beam.Reshuffle()
         | 'ReadPartitions' >> beam.ParDo(read_fn(self._config)).with_output_types(RecordBatch))
@@ -479,3 +490,51 @@ class ReadFromKafka(beam.PTransform):
         'bounded': self._config.bounded,
         'security_protocol': self._config.security.protocol,
     }
+
+
+class _CommitPlannedOffsetsFn(beam.DoFn):
+  """Commits each planned partition's stop offset to the group; runs once, after every stage it waits on."""
+
+  def __init__(self, config: KafkaReadConfig):
+    self._config = config
+
+  def process(self, unused_impulse, planned, *finished_stages):
+    from kafka import TopicPartition
+    from kafka.structs import OffsetAndMetadata
+    del finished_stages  # only waited for: a side input is complete when its stage has finished everywhere
+    offsets = {TopicPartition(read.topic, read.partition): OffsetAndMetadata(read.stop_offset, '', -1)
+               for read in planned}
+    consumer = self._config.connected_consumer('committer')
+    try:
+      # A failure fails the run: what it counted stays counted, and the next catch-up reads it again.
+      consumer.commit(offsets)
+    finally:
+      consumer.close(autocommit=False)
+    for tp, offset in sorted(offsets.items()):
+      _LOGGER.info('%s: committed offset %d to group %r', tp, offset.offset, self._config.consumer_group)
+
+
+class CommitPlannedOffsets(beam.PTransform):
+  """After a bounded catch-up, moves the group to the offsets the read planned to stop at.
+
+  ``finished`` are the outputs of every stage that must be durable first (the counter writes, the dead letters).
+  They are side inputs of the one commit step, so every runner, batch or streaming, starts it only once those
+  stages have finished all their bundles; if any bundle fails for good, the run fails and nothing is committed
+  (the next run reads the range again: at-least-once). The commit needs no bundle finalization, which Flink does
+  not run in batch mode.
+  """
+
+  def __init__(self, config: KafkaReadConfig, planned, finished):
+    super().__init__()
+    if not config.commits_at_end:
+      raise ValueError('CommitPlannedOffsets commits a bounded read of a consumer group that commits offsets')
+    self._config = config
+    self._planned = planned
+    self._finished = list(finished)
+
+  def expand(self, pbegin):
+    return (
+        pbegin
+        | 'Impulse' >> beam.Impulse()
+        | 'Commit' >> beam.ParDo(_CommitPlannedOffsetsFn(self._config), beam.pvalue.AsList(self._planned),
+                                 *(beam.pvalue.AsIter(stage) for stage in self._finished)))

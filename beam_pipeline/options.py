@@ -11,6 +11,8 @@ from typing import Dict, List, Optional, Tuple
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
 from beam_pipeline.dates import day_start_ms, parse_dates
+# Imported for what it declares: the Flink runner's own options are then known flags.
+from beam_pipeline.flink_options import FlinkJavaRunnerOptions  # pylint: disable=unused-import
 from beam_pipeline.kafka_read import (
     DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_MAX_BUNDLE_SECONDS, DEFAULT_MAX_RECORDS_PER_BUNDLE)
 from beam_pipeline.schema import DEFAULT_TABLE, check_identifier, replication_cql

@@ -9,6 +9,7 @@
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from typing import List, Optional, Tuple
@@ -17,11 +18,11 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TestOptions
 from apache_beam.runners.runner import PipelineResult
 
-from beam_pipeline import metrics
+from beam_pipeline import flink_runner, metrics
 from beam_pipeline.cassandra_connection import CassandraConnection
 from beam_pipeline.cassandra_write import CassandraCounterWrite
 from beam_pipeline.dead_letters import WriteDeadLetters
-from beam_pipeline.kafka_read import KafkaReadConfig, ReadFromKafka, plan_partition_reads
+from beam_pipeline.kafka_read import CommitPlannedOffsets, KafkaReadConfig, ReadFromKafka, plan_partition_reads
 from beam_pipeline.dates import KeepDates
 from beam_pipeline.options import (
     LOCAL_RUNNER_NAMES, SiteStatsOptions, cassandra_security, check_options, dead_letter_outputs, is_window_run,
@@ -35,13 +36,16 @@ from beam_pipeline.validate import Validate
 _LOGGER = logging.getLogger(__name__)
 
 def build_graph(pipeline: beam.Pipeline, site: SiteStatsOptions) -> None:
-  records = pipeline | 'ReadFromKafka' >> ReadFromKafka(read_config(site))
+  config = read_config(site)
+  reader = ReadFromKafka(config)
+  records = pipeline | 'ReadFromKafka' >> reader
   parsed = records | 'ParseJson' >> ParseJson()
   valid = parsed.parsed | 'Validate' >> Validate()
   increments, dates = valid.valid, requested_dates(site)
   if dates:
     increments = increments | 'KeepDates' >> KeepDates(dates)
   dead_letters = {'ParseJson': parsed.dead_letters, 'Validate': valid.dead_letters}
+  finished = []  # the outputs of the stages that must be durable before a catch-up commits its offsets
   if site.sink_mode == 'reconcile':
     _ = increments | 'ReconcileCounters' >> ReconcileCounters(
         cassandra_connection(site), site.keyspace, site.table, dates, site.report_only, _lease_owner(),
@@ -51,10 +55,14 @@ def build_graph(pipeline: beam.Pipeline, site: SiteStatsOptions) -> None:
         cassandra_connection(site), site.keyspace, site.table, site.max_concurrent_writes,
         site.statements_per_batch)
     dead_letters['CassandraCounterWrite'] = written.dead_letters
+    finished.append(written.written)
   topic, directory = dead_letter_outputs(site)
   if topic or directory:
-    _ = dead_letters | 'WriteDeadLetters' >> WriteDeadLetters(
-        site.bootstrap_servers, topic, directory, kafka_security(site))
+    dead_letter_writer = WriteDeadLetters(site.bootstrap_servers, topic, directory, kafka_security(site))
+    _ = dead_letters | 'WriteDeadLetters' >> dead_letter_writer
+    finished += dead_letter_writer.finished
+  if config.commits_at_end:
+    _ = pipeline | 'CommitOffsets' >> CommitPlannedOffsets(config, reader.planned, finished)
 
 
 def _lease_owner() -> str:
@@ -97,6 +105,9 @@ def choose_runner(options: PipelineOptions, progress: Optional[ReadProgress] = N
   name = options.view_as(StandardOptions).runner
   if name in LOCAL_RUNNER_NAMES:
     return local_runner(progress)
+  if flink_runner.is_flink_run(options):
+    site = options.view_as(SiteStatsOptions)
+    return flink_runner.flink_runner(options, site.bounded, site.topic)
   return None  # beam.Pipeline resolves --runner itself
 
 
@@ -127,6 +138,9 @@ def run(argv: Optional[List[str]] = None,
     _LOGGER.info('%s', note)
   site = options.view_as(SiteStatsOptions)
   progress = _check_and_plan(site, dry_run=bool(options.view_as(TestOptions).dry_run))
+  runs_locally = options.view_as(StandardOptions).runner in LOCAL_RUNNER_NAMES
+  on_flink = flink_runner.is_flink_run(options)
+  runs_here = runs_locally or (on_flink and flink_runner.is_embedded(options))
   runner = choose_runner(options, progress)
   try:
     pipeline = beam.Pipeline(runner=runner, options=options)
@@ -134,12 +148,18 @@ def run(argv: Optional[List[str]] = None,
     started = time.monotonic()
     result = pipeline.run()
     if wait is None:
-      wait = runner is not None or site.bounded
+      wait = runs_here or site.bounded
     if not wait:
+      if on_flink:
+        flink_runner.wait_until_running(result, options)
       return result, None
-    if progress is not None and runner is None:
-      follow(result, progress, site.progress_interval_s)
-    result.wait_until_finish()
+    if progress is not None and not runs_locally:
+      # The local runner reports each bundle itself; a remote job's metrics are polled beside the wait.
+      threading.Thread(target=follow, args=(result, progress, site.progress_interval_s), daemon=True).start()
+    if on_flink:
+      flink_runner.wait_or_cancel(result, options)
+    else:
+      result.wait_until_finish()
   finally:
     if progress is not None:
       progress.close()

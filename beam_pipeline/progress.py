@@ -26,6 +26,7 @@ class ReadProgress:
     self._started = self._logged_at = time.monotonic()
     self._lock = threading.Lock()
     self._bar = None
+    self._closed = False
     if self._stream.isatty():
       from tqdm import tqdm
       self._bar = tqdm(total=total, unit='msg', unit_scale=True, desc='read', file=self._stream,
@@ -47,6 +48,8 @@ class ReadProgress:
       self._show()
 
   def _show(self) -> None:
+    if self._closed:
+      return
     if self._bar is not None:
       self._bar.update(self._read - self._bar.n)
       return
@@ -64,6 +67,7 @@ class ReadProgress:
 
   def close(self) -> None:
     with self._lock:
+      self._closed = True
       if self._bar is not None:
         self._bar.close()
         self._bar = None

@@ -94,3 +94,31 @@ def topic(request, bootstrap_servers) -> str:
 @pytest.fixture
 def keyspace(request, cassandra_session) -> str:
   yield from fresh_keyspace(request, cassandra_session)
+
+
+@pytest.fixture(scope='session')
+def flink_job_server(local_stack):
+  """The embedded Flink job server (a Flink mini cluster inside it), started unless it runs; resolving its jars
+  is part of starting it. A failure fails the run."""
+  from beam_pipeline.local.flink import FlinkJobServer
+  from beam_pipeline.local.jvm import JvmSetupError
+  from beam_pipeline.local.processes import ServiceStartError
+  server = FlinkJobServer(REPO_ROOT)
+  try:
+    server.ensure_running()
+  except (JvmSetupError, ServiceStartError) as error:
+    pytest.fail(f'the embedded Flink job server did not start; the Flink tests need it.\n{error}', pytrace=False)
+  return server
+
+
+@pytest.fixture(scope='session')
+def flink_cluster(local_stack):
+  """The local Flink session cluster, started with ./run_local.sh flink-up unless it answers."""
+  from beam_pipeline.local.flink import FlinkSessionCluster
+  cluster = FlinkSessionCluster(REPO_ROOT)
+  if not cluster.all_ready():
+    result = subprocess.run([str(REPO_ROOT / 'run_local.sh'), 'flink-up'], capture_output=True, text=True)
+    if result.returncode != 0:
+      pytest.fail(f'flink-up failed; the session cluster tests need it.\n{result.stdout}\n{result.stderr}',
+                  pytrace=False)
+  return cluster

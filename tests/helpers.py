@@ -155,3 +155,22 @@ def wait_until_committed(job, bootstrap_servers, group, topic, log_path, timeout
 def stop_streaming_job(job):
   job.send_signal(signal.SIGTERM)
   job.wait(timeout=30)
+
+
+def flink_job_counters(rest_address: str, job_name: str) -> Dict[str, int]:
+  """The site_stats counters of the Flink job named ``job_name``, as Flink's REST API shows them while it runs:
+  each operator's ``<subtask>.<operator>.site_stats_<counter>`` metrics, summed per counter."""
+  from beam_pipeline.local.flink import rest_get
+  job = next(j for j in rest_get(rest_address, '/jobs/overview')['jobs'] if j['name'] == job_name)
+  totals: Dict[str, int] = {}
+  for vertex in rest_get(rest_address, f'/jobs/{job["jid"]}')['vertices']:
+    path = f'/jobs/{job["jid"]}/vertices/{vertex["id"]}/metrics'
+    names = [m['id'] for m in rest_get(rest_address, path) if '.site_stats_' in m['id']]
+    if names:
+      for metric in rest_get(rest_address, f'{path}?get={",".join(names)}'):
+        counter = metric['id'].rsplit('.site_stats_', 1)[1]
+        try:
+          totals[counter] = totals.get(counter, 0) + int(metric['value'])
+        except ValueError:
+          pass  # a distribution, not a counter
+  return totals

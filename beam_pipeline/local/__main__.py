@@ -1,10 +1,12 @@
-"""``python -m beam_pipeline.local up|down|status``: what ``./run_local.sh`` calls to manage the services."""
+"""``python -m beam_pipeline.local up|down|status|flink-up|flink-down|flink-status``: what ``./run_local.sh`` calls
+to manage the services."""
 
 import argparse
 import logging
 import sys
 from pathlib import Path
 
+from beam_pipeline.local.flink import FlinkSessionCluster
 from beam_pipeline.local.jvm import JvmSetupError
 from beam_pipeline.local.processes import ServiceStartError
 from beam_pipeline.local.stack import LocalStack
@@ -12,7 +14,8 @@ from beam_pipeline.local.stack import LocalStack
 
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(prog='python -m beam_pipeline.local', description=__doc__)
-  parser.add_argument('command', choices=['up', 'down', 'status'])
+  parser.add_argument('command', choices=['up', 'down', 'status', 'flink-up', 'flink-down', 'flink-status'],
+                      help='flink-*: the Flink session cluster (JobManager, TaskManager, SDK worker pool, job server)')
   parser.add_argument('--home', type=Path, default=Path.cwd(),
                       help='the repository root: services/ holds the poms, .local/ receives jars, data, logs')
   parser.add_argument('--wipe', action='store_true', help='with down: also delete the services\' data')
@@ -24,9 +27,13 @@ def main(argv=None) -> int:
   logging.getLogger('kafka').setLevel(logging.CRITICAL)
   logging.getLogger('cassandra').setLevel(logging.CRITICAL)
 
-  stack = LocalStack.from_environment(args.home.resolve(), secure=args.secure)
+  if args.command.startswith('flink-'):
+    stack = FlinkSessionCluster(args.home.resolve())
+  else:
+    stack = LocalStack.from_environment(args.home.resolve(), secure=args.secure)
+  command = args.command.replace('flink-', '')
   try:
-    lines = getattr(stack, args.command)(**({'wipe': args.wipe} if args.command == 'down' else {}))
+    lines = getattr(stack, command)(**({'wipe': args.wipe} if command == 'down' else {}))
   except (ServiceStartError, JvmSetupError, ValueError) as error:
     print(f'error: {error}', file=sys.stderr)
     return 1

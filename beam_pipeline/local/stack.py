@@ -21,11 +21,59 @@ from beam_pipeline.local.credentials import LocalCredentials
 from beam_pipeline.local.kafka import KafkaBroker
 
 
-def _port(variable: str, default: int) -> int:
+def port_from_environment(variable: str, default: int) -> int:
+  """The TCP port in environment variable ``variable``, else ``default``."""
   value = os.environ.get(variable, str(default))
   if not value.isdigit() or not 0 < int(value) < 65536:
     raise ValueError(f'{variable}={value!r} is not a TCP port (1-65535)')
   return int(value)
+
+
+_port = port_from_environment
+
+
+def already_running_line(service) -> Optional[str]:
+  """If the service runs, waits until it answers and says so; None when it does not run."""
+  pid = service.process.pid()
+  if pid is None:
+    return None
+  service.process.wait_until_ready(service.is_ready, service.start_timeout_s)
+  return f'{service.instance}: already running (pid {pid}) on {service.address}'
+
+
+def answered_line(service, pid: int, started: float) -> str:
+  """Waits until a service started at ``started`` (monotonic time) answers; says how long that took."""
+  service.process.wait_until_ready(service.is_ready, service.start_timeout_s, poll_s=0.5)
+  return (f'{service.instance}: started (pid {pid}) on {service.address}, '
+          f'answered after {time.monotonic() - started:.1f}s')
+
+
+def ensure_running_line(service) -> str:
+  """Starts the service unless it runs; waits until it answers either way."""
+  running = already_running_line(service)
+  if running:
+    return running
+  started = time.monotonic()
+  return answered_line(service, service.start(), started)
+
+
+def stop_line(service) -> str:
+  """Stops a service; says whether it was running."""
+  return f'{service.instance}: {"stopped" if service.process.stop() else "was not running"}'
+
+
+def status_lines(services) -> List[str]:
+  """One line per service: running or not, where, whether it answers, where it logs."""
+  lines = []
+  for service in services:
+    pid = service.process.pid()
+    if pid is None:
+      lines.append(f'{service.instance}: not running')
+    else:
+      state = 'answering' if service.is_ready() else 'NOT answering'
+      lines.append(f'{service.instance}: running (pid {pid}) on {service.address}, {state}; '
+                   f'log {service.process.log_file}')
+  return lines
 
 
 @dataclass
@@ -67,24 +115,20 @@ class LocalStack:
         report.append(f'{service.name}: resolved jars in {time.monotonic() - started:.1f}s')
     starting = []
     for service in self.services:
-      pid = service.process.pid()
-      if pid is not None:
-        service.process.wait_until_ready(service.is_ready, service.start_timeout_s)
-        report.append(f'{service.instance}: already running (pid {pid}) on {service.address}')
+      running = already_running_line(service)
+      if running:
+        report.append(running)
         continue
       # Both JVMs boot in parallel; each is then waited for on its own.
       starting.append((service, service.start(), time.monotonic()))
     for service, pid, started in starting:
-      service.process.wait_until_ready(service.is_ready, service.start_timeout_s)
-      report.append(f'{service.instance}: started (pid {pid}) on {service.address}, '
-                    f'answered after {time.monotonic() - started:.1f}s')
+      report.append(answered_line(service, pid, started))
     return report
 
   def down(self, wipe: bool = False) -> List[str]:
     report = []
     for service in reversed(self.services):
-      stopped = service.process.stop()
-      report.append(f'{service.instance}: {"stopped" if stopped else "was not running"}')
+      report.append(stop_line(service))
       if wipe and service.base.exists():
         shutil.rmtree(service.base)
         report.append(f'{service.instance}: data removed ({service.base})')
@@ -94,16 +138,7 @@ class LocalStack:
     return report
 
   def status(self) -> List[str]:
-    lines = []
-    for service in self.services:
-      pid = service.process.pid()
-      if pid is None:
-        lines.append(f'{service.instance}: not running')
-      else:
-        state = 'answering' if service.is_ready() else 'NOT answering'
-        lines.append(f'{service.instance}: running (pid {pid}) on {service.address}, {state}; '
-                     f'log {service.process.log_file}')
-    return lines
+    return status_lines(self.services)
 
   def connection_arguments(self) -> List[str]:
     """The job's options that connect it to this pair (security included; passwords by file)."""

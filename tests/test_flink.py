@@ -1,0 +1,157 @@
+"""The same graph on Flink, against the real Kafka and Cassandra: embedded (a mini cluster inside the project's job
+server) and on the local session cluster (./run_local.sh flink-up). Each case checks exact counters, exact dead
+letters and the group's offsets."""
+
+import datetime
+import re
+import subprocess
+import time
+
+from beam_pipeline.flink_options import FLINK_JAVA_OPTIONS
+from beam_pipeline.local.flink import rest_get
+from beam_pipeline.options import unknown_options
+from tests.helpers import (
+    REPO_ROOT, TopicOffsets, committed_offsets, end_offsets, expected_counters, flink_job_counters, job_args,
+    produce_dataset, read_counters, read_dead_letters, run_bounded, start_streaming_job, stop_streaming_job,
+    wait_until_caught_up)
+
+EMBEDDED = ('--runner', 'FlinkRunner')
+_SUMMARY = re.compile(r'summary: read (\d+), counted (\d+), dead-lettered (\d+) \(parse (\d+), validate (\d+)\)')
+
+
+def _dead_letters_by_stage(bootstrap_servers, topic):
+  stages = {}
+  for letter in read_dead_letters(bootstrap_servers, topic):
+    stages[letter['stage']] = stages.get(letter['stage'], 0) + 1
+  return stages
+
+
+def test_a_bounded_catch_up_on_embedded_flink_is_exact_and_commits_the_group_once_everything_is_written(
+    flink_job_server, bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session):
+  expected = produce_dataset(bootstrap_servers, topic, count=3000, keys=120, bad_ratio=0.05, seed=141)
+  args = job_args(bootstrap_servers, topic, keyspace, cassandra_port, *EMBEDDED)
+
+  summary = run_bounded(*args)
+
+  assert read_counters(cassandra_session, keyspace) == expected_counters(expected)
+  assert (summary.read, summary.counted) == (expected.messages, expected.valid)
+  assert summary.dead_lettered == dict(expected.invalid_by_stage)
+  assert _dead_letters_by_stage(bootstrap_servers, topic) == dict(expected.invalid_by_stage)
+  assert committed_offsets(bootstrap_servers, f'{topic}-group', topic) == end_offsets(bootstrap_servers, topic)
+
+
+def test_a_window_backfill_and_a_reconcile_on_embedded_flink_are_exact_and_leave_the_group_alone(
+    flink_job_server, bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session):
+  expected = produce_dataset(bootstrap_servers, topic, count=2000, keys=84, bad_ratio=0.02, seed=142)
+  args = job_args(bootstrap_servers, topic, keyspace, cassandra_port, *EMBEDDED)
+
+  backfill = run_bounded(*args, '--start_offsets', '0=0,1=0,2=0,3=0')
+  exact = expected_counters(expected)
+  assert read_counters(cassandra_session, keyspace) == exact
+  assert backfill.read == backfill.counted + backfill.dead_lettered_total == expected.messages
+  drifted = min(k for k in exact if k[0] == datetime.date(2017, 2, 3))
+  cassandra_session.execute(f'UPDATE {keyspace}.site_stats SET views = views + 1000 WHERE date = %s AND '
+                            'site_id = %s', drifted)
+
+  reconcile = run_bounded(*args, '--sink_mode', 'reconcile', '--dates', '2017-02-03..2017-02-04')
+
+  assert read_counters(cassandra_session, keyspace) == exact
+  assert (reconcile.reconcile['keys_corrected'], reconcile.reconcile['views_corrected']) == (1, -1000)
+  assert set(committed_offsets(bootstrap_servers, f'{topic}-group', topic).values()) == {None}
+
+
+def test_streaming_on_embedded_flink_is_exact_commits_on_checkpoints_and_is_cancelled_when_stopped(
+    flink_job_server, bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session, tmp_path):
+  expected = produce_dataset(bootstrap_servers, topic, count=3000, keys=120, bad_ratio=0.05, seed=143)
+  log = tmp_path / 'streaming.log'
+  job = start_streaming_job(
+      job_args(bootstrap_servers, topic, keyspace, cassandra_port, *EMBEDDED, '--checkpointing_interval', '2000'),
+      log)
+  try:
+    wait_until_caught_up(job, cassandra_session, keyspace, expected_counters(expected), bootstrap_servers,
+                         f'{topic}-group', topic, log)
+  finally:
+    stop_streaming_job(job)
+  assert job.returncode == 0, log.read_text()[-3000:]
+  assert re.search(r'the Flink job site-stats-\S+ is cancelled \([0-9a-f]{32}\)', log.read_text())
+  assert _dead_letters_by_stage(bootstrap_servers, topic) == dict(expected.invalid_by_stage)
+
+
+def _run_flink(*args) -> subprocess.CompletedProcess:
+  return subprocess.run([str(REPO_ROOT / 'run_flink.sh'), *args], capture_output=True, text=True, timeout=300)
+
+
+def _cancel(rest_address: str, job_name: str) -> None:
+  for job in rest_get(rest_address, '/jobs/overview')['jobs']:
+    if job['name'] == job_name and job['state'] == 'RUNNING':
+      subprocess.run(['curl', '-s', '-X', 'PATCH', f'http://{rest_address}/jobs/{job["jid"]}?mode=cancel'],
+                     check=True, capture_output=True)
+
+
+def test_a_streaming_job_on_the_session_cluster_outlives_its_submitter_is_exact_and_shows_its_counters_in_flink(
+    flink_cluster, bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session):
+  expected = produce_dataset(bootstrap_servers, topic, count=3000, keys=120, bad_ratio=0.05, seed=144)
+  rest = flink_cluster.job_manager.address
+
+  submitted = _run_flink(*job_args(bootstrap_servers, topic, keyspace, cassandra_port),
+                         '--job_name', topic, '--checkpointing_interval', '2000')
+
+  try:
+    assert submitted.returncode == 0, submitted.stderr[-3000:]
+    assert 'is RUNNING' in submitted.stderr
+    deadline = time.monotonic() + 180
+    with TopicOffsets(bootstrap_servers, topic, f'{topic}-group') as offsets:
+      while not (read_counters(cassandra_session, keyspace) == expected_counters(expected)
+                 and offsets.all_committed()):
+        assert time.monotonic() < deadline, 'the job on the session cluster did not catch up in 180 s'
+        time.sleep(1)
+    # Flink shows Beam's counters as operator metrics; they are reported a few seconds behind.
+    counters = {}
+    while counters.get('messages_read') != expected.messages and time.monotonic() < deadline:
+      time.sleep(2)
+      counters = flink_job_counters(rest, topic)
+    assert counters['messages_read'] == expected.messages
+    assert counters['messages_counted'] == expected.valid
+    assert counters['dead_lettered_parse'] + counters['dead_lettered_validate'] == (
+        expected.messages - expected.valid)
+  finally:
+    _cancel(rest, topic)
+  assert _dead_letters_by_stage(bootstrap_servers, topic) == dict(expected.invalid_by_stage)
+
+
+def test_a_bounded_run_on_the_session_cluster_waits_and_prints_the_exact_summary(
+    flink_cluster, bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session):
+  expected = produce_dataset(bootstrap_servers, topic, count=3000, keys=120, bad_ratio=0.05, seed=145)
+
+  finished = _run_flink(*job_args(bootstrap_servers, topic, keyspace, cassandra_port), '--bounded')
+
+  assert finished.returncode == 0, finished.stderr[-3000:]
+  read, counted, dead_lettered, parse, validate = map(int, _SUMMARY.search(finished.stdout).groups())
+  assert (read, counted, dead_lettered) == (expected.messages, expected.valid, expected.messages - expected.valid)
+  assert {'parse': parse, 'validate': validate} == dict(expected.invalid_by_stage)
+  assert read_counters(cassandra_session, keyspace) == expected_counters(expected)
+  assert committed_offsets(bootstrap_servers, f'{topic}-group', topic) == end_offsets(bootstrap_servers, topic)
+
+
+def test_the_flink_options_the_job_declares_are_those_the_job_server_announces(flink_job_server):
+  import grpc
+  from apache_beam.portability.api import beam_job_api_pb2, beam_job_api_pb2_grpc
+  channel = grpc.insecure_channel(flink_job_server.endpoint)
+  try:
+    announced = beam_job_api_pb2_grpc.JobServiceStub(channel).DescribePipelineOptions(
+        beam_job_api_pb2.DescribePipelineOptionsRequest(), timeout=30).options
+  finally:
+    channel.close()
+  kinds = {beam_job_api_pb2.PipelineOptionType.BOOLEAN: bool, beam_job_api_pb2.PipelineOptionType.INTEGER: int,
+           beam_job_api_pb2.PipelineOptionType.STRING: str}
+  java = {option.name: kinds.get(option.type) for option in announced}
+  assert {name: java.get(name) for name in FLINK_JAVA_OPTIONS} == FLINK_JAVA_OPTIONS
+  flink_own = {o.name for o in announced if o.group.startswith('org.apache.beam.runners.flink.')}
+  assert unknown_options([f'--{name}' for name in sorted(flink_own)]) == []
+
+
+def test_flink_options_pass_the_option_check_and_a_misspelt_one_is_still_refused():
+  assert unknown_options(['--runner', 'FlinkRunner', '--flink_master', 'localhost:8081', '--checkpointing_interval',
+                          '5000', '--parallelism', '2', '--state_backend', 'rocksdb', '--object_reuse',
+                          '--environment_type', 'EXTERNAL', '--environment_config', 'localhost:50000']) == []
+  assert unknown_options(['--checkpointing_intervall', '5000']) == ['--checkpointing_intervall']
