@@ -5,17 +5,12 @@ Locally (default runner) it runs on Beam's in-process Python runner; pass ``--ru
 """
 
 import argparse
-import logging
 import sys
-import traceback
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_pipeline import failures
 from beam_pipeline.options import SiteStatsOptions, unknown_options
-
-
-_LOG_FORMAT = '%(asctime)s %(levelname)s %(name)s: %(message)s'
 
 
 def _help_parser() -> argparse.ArgumentParser:
@@ -35,23 +30,12 @@ def main(argv=None) -> int:
   if unknown:
     print(f'error: unknown option(s) {", ".join(unknown)}; see python -m beam_pipeline --help', file=sys.stderr)
     return 2
-  site = PipelineOptions(argv).view_as(SiteStatsOptions)
-  verbose = site.verbose or site.log_level == 'DEBUG'
-  # force: importing Beam may already have configured the root logger with a bare format.
-  logging.basicConfig(level=site.log_level, format=_LOG_FORMAT, force=True)
-  if not verbose:
-    logging.getLogger().handlers[0].setFormatter(failures.TracebackFreeFormatter(_LOG_FORMAT))
-  logging.getLogger('kafka').setLevel(logging.WARNING)
-  logging.getLogger('cassandra').setLevel(logging.WARNING)
+  verbose = failures.configure_logging(PipelineOptions(argv).view_as(SiteStatsOptions))
   from beam_pipeline.pipeline import run
   try:
     _, summary = run(argv)
   except Exception as error:  # pylint: disable=broad-except
-    line, exit_code = failures.describe(error)
-    if verbose:
-      traceback.print_exc()
-    print(line, file=sys.stderr)
-    return exit_code
+    return failures.report(error, verbose)[1]
   if summary is not None:
     print(f'summary: {summary.text()}')
   return 0

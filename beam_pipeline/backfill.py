@@ -9,13 +9,14 @@ non-zero exit code. Logs go to stderr. Any other option is passed to the job (``
 import argparse
 import datetime
 import json
-import logging
 import sys
 import time
 
+from apache_beam.options.pipeline_options import PipelineOptions
+
 from beam_pipeline import failures
 from beam_pipeline.dates import day_start_ms, parse_dates
-from beam_pipeline.options import OptionError, unknown_options
+from beam_pipeline.options import OptionError, SiteStatsOptions, unknown_options
 
 
 def window_for(dates, lateness_s: int, now_ms: int):
@@ -34,10 +35,7 @@ def main(argv=None) -> int:
   parser.add_argument('--lateness_s', type=int, default=3600,
                       help='how long after a date ends its messages may still arrive (default 3600)')
   args, job_args = parser.parse_known_args(argv)
-  logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True,
-                      format='%(asctime)s %(levelname)s %(name)s: %(message)s')
-  for noisy in ('kafka', 'cassandra'):
-    logging.getLogger(noisy).setLevel(logging.WARNING)
+  verbose = failures.configure_logging(PipelineOptions(job_args).view_as(SiteStatsOptions))
   started = time.time()
   result = {'mode': args.mode, 'dates': args.dates}
   try:
@@ -45,7 +43,10 @@ def main(argv=None) -> int:
     if unknown:
       raise OptionError(f'unknown option(s) {", ".join(unknown)}; see ./run_backfill.sh --help and '
                         'python -m beam_pipeline --help')
-    dates = parse_dates(args.dates)
+    try:
+      dates = parse_dates(args.dates)
+    except ValueError as error:
+      raise OptionError(f'--dates: {error}') from None
     start_ms, stop_ms = window_for(dates, args.lateness_s, int(time.time() * 1000))
     result.update(first_date=dates[0].isoformat(), last_date=dates[-1].isoformat(),
                   window_start_ms=start_ms, window_stop_ms=stop_ms)
@@ -53,17 +54,9 @@ def main(argv=None) -> int:
     _, summary = run([*job_args, '--bounded', '--sink_mode', args.mode,
                       '--dates', ','.join(d.isoformat() for d in dates),
                       '--start_time', str(start_ms), '--stop_time', str(stop_ms)])
-  except ValueError as error:
-    if not isinstance(error, OptionError):
-      error = OptionError(str(error))  # a bad --dates
-    line, exit_code = failures.describe(error)
-    print(json.dumps({**result, 'status': 'failed', 'error': line[len('error: '):]}, sort_keys=True))
-    return exit_code
   except Exception as error:  # pylint: disable=broad-except
-    logging.getLogger(__name__).debug('backfill failed', exc_info=True)
-    line, exit_code = failures.describe(error)
-    logging.getLogger(__name__).error('%s', line)
-    print(json.dumps({**result, 'status': 'failed', 'error': line[len('error: '):]}, sort_keys=True))
+    message, exit_code = failures.report(error, verbose)
+    print(json.dumps({**result, 'status': 'failed', 'error': message}, sort_keys=True))
     return exit_code
   result.update(summary.as_dict() if summary else {})
   result.update(status='ok', elapsed_s=round(time.time() - started, 1))

@@ -8,6 +8,8 @@ that text; their messages already say what to fix.
 
 import logging
 import re
+import sys
+import traceback
 from typing import Tuple
 
 from beam_pipeline.options import OptionError
@@ -44,3 +46,29 @@ class TracebackFreeFormatter(logging.Formatter):
 
   def format(self, record):
     return super().format(record).split('\nTraceback (most recent call last)', 1)[0].rstrip()
+
+
+_LOG_FORMAT = '%(asctime)s %(levelname)s %(name)s: %(message)s'
+
+
+def configure_logging(site) -> bool:
+  """The launcher's logging as ``--log_level`` and ``--verbose`` ask (on stderr); returns whether failures are
+  told with their traceback."""
+  verbose = bool(site.verbose) or site.log_level == 'DEBUG'
+  # force: importing Beam may already have configured the root logger with a bare format.
+  logging.basicConfig(level=site.log_level, format=_LOG_FORMAT, stream=sys.stderr, force=True)
+  if not verbose:
+    logging.getLogger().handlers[0].setFormatter(TracebackFreeFormatter(_LOG_FORMAT))
+  for driver in ('kafka', 'cassandra'):
+    logging.getLogger(driver).setLevel(logging.DEBUG if site.log_level == 'DEBUG' else logging.WARNING)
+  return verbose
+
+
+def report(error: BaseException, verbose: bool) -> Tuple[str, int]:
+  """Prints the error's one line on stderr (after its traceback when ``verbose``); returns the line without its
+  ``error: `` prefix, and the exit code."""
+  line, exit_code = describe(error)
+  if verbose:
+    traceback.print_exception(error)
+  print(line, file=sys.stderr)
+  return line[len('error: '):], exit_code

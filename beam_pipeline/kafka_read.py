@@ -151,10 +151,14 @@ def wait_for_partitions(consumer, config: KafkaReadConfig) -> Iterable[int]:
   """The topic's partition numbers; raises KafkaReadError naming the topic as soon as the brokers say it does
   not exist, or if they do not answer in time."""
   deadline = time.monotonic() + config.connect_timeout_s
+  first_missing = None
   while True:
     topics = cluster_topics(consumer, max(deadline - time.monotonic(), 0.1))
     if topics is not None and config.topic not in topics:
-      raise KafkaReadError(missing_topic_message(config.topic, config.bootstrap_servers))
+      # Asked twice: a topic created a moment ago may not have reached the broker that answered first.
+      if first_missing is not None and time.monotonic() - first_missing >= 1:
+        raise KafkaReadError(missing_topic_message(config.topic, config.bootstrap_servers))
+      first_missing = first_missing or time.monotonic()
     partitions = consumer.partitions_for_topic(config.topic)
     if partitions:
       return sorted(partitions)
@@ -184,8 +188,8 @@ def plan_partition_reads(config: KafkaReadConfig, log_plan: bool = False) -> Lis
     start_offsets, stop_offsets = dict(config.start_offsets), dict(config.stop_offsets)
     reads = []
     for tp in partitions:
-      committed = (consumer.committed(tp) if config.consumer_group and config.use_committed_offsets
-                   else None)
+      committed = (consumer.committed(tp, timeout_ms=int(config.connect_timeout_s * 1000))
+                   if config.consumer_group and config.use_committed_offsets else None)
       if tp.partition in start_offsets:
         start = start_offsets[tp.partition]
       elif committed is not None:
@@ -360,10 +364,10 @@ class _ReadPartitionFn(beam.DoFn):
       tracker.defer_remainder(_IDLE_RESUME_DELAY if emitted == 0 else None)
     finally:
       self._read.inc(emitted)
-      self._observe_read(tp, emitted, restriction.start if last_offset is None else last_offset + 1)
       if finalizer is not None and last_offset is not None and config.commit_offsets and config.consumer_group:
         next_offset = last_offset + 1
         finalizer.register(lambda: self._commit(tp, next_offset))
+      self._observe_read(tp, emitted, restriction.start if last_offset is None else last_offset + 1)
 
   def _observe_read(self, tp, read: int, next_offset: int) -> None:
     """Called after each stretch of reading one partition; a bounded run's progress is shown by its launcher."""

@@ -79,11 +79,18 @@ class RunSummary:
     return json.dumps(self.as_dict(), sort_keys=True)
 
 
+def fresh_metrics(result):
+  """The job's metrics as of now: Beam's portable result (Flink) keeps its first answer, so it is dropped first."""
+  if hasattr(result, '_metrics'):
+    result._metrics = None  # pylint: disable=protected-access
+  return result.metrics()
+
+
 def summarize(result, elapsed_s: float) -> RunSummary:
   """Reads the committed counters of a finished run."""
   from apache_beam.metrics.metric import MetricsFilter
   totals: Dict[str, int] = {}
-  for counter in result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))['counters']:
+  for counter in fresh_metrics(result).query(MetricsFilter().with_namespace(NAMESPACE))['counters']:
     value = counter.committed if counter.committed is not None else counter.attempted
     totals[counter.key.metric.name] = totals.get(counter.key.metric.name, 0) + (value or 0)
   return RunSummary(

@@ -111,17 +111,21 @@ def choose_runner(options: PipelineOptions, progress: Optional[ReadProgress] = N
   return None  # beam.Pipeline resolves --runner itself
 
 
-def _check_and_plan(site: SiteStatsOptions, dry_run: bool) -> Optional[ReadProgress]:
-  """The preflight, then the progress of a bounded run (None when there is none to show)."""
+def _check_and_plan(site: SiteStatsOptions, dry_run: bool, waits: bool) -> Optional[ReadProgress]:
+  """The preflight, then the progress of a bounded run that is waited for (None when there is none to show)."""
   if site.skip_preflight or dry_run:
     _LOGGER.info('preflight skipped: the workers check the topics and the table when they start')
     return None
   for done in preflight(site, read_config(site), cassandra_connection(site), dead_letter_outputs(site)[0],
                         schema_replication(site)):
     _LOGGER.info('%s', done)
-  if not site.bounded or not site.progress_interval_s:
+  if not (site.bounded and waits and site.progress_interval_s):
     return None
-  planned = sum(read.stop_offset - read.start_offset for read in plan_partition_reads(read_config(site)))
+  try:
+    planned = sum(read.stop_offset - read.start_offset for read in plan_partition_reads(read_config(site)))
+  except Exception as error:  # pylint: disable=broad-except
+    _LOGGER.warning('no progress shown: the read could not be planned here (%s)', error)
+    return None
   return ReadProgress(planned, site.progress_interval_s)
 
 
@@ -137,7 +141,7 @@ def run(argv: Optional[List[str]] = None,
   for note in check_options(options):
     _LOGGER.info('%s', note)
   site = options.view_as(SiteStatsOptions)
-  progress = _check_and_plan(site, dry_run=bool(options.view_as(TestOptions).dry_run))
+  progress = _check_and_plan(site, dry_run=bool(options.view_as(TestOptions).dry_run), waits=wait is not False)
   runs_locally = options.view_as(StandardOptions).runner in LOCAL_RUNNER_NAMES
   on_flink = flink_runner.is_flink_run(options)
   runs_here = runs_locally or (on_flink and flink_runner.is_embedded(options))

@@ -8,8 +8,11 @@ or wrong, and 1 for a service that cannot be reached. The workers keep their own
 ``--skip_preflight`` still fails with the same messages.
 """
 
+import contextlib
+import dataclasses
 import logging
 import socket
+import time
 from typing import Callable, List, Optional, Tuple
 
 from beam_pipeline.cassandra_connection import CassandraConnection
@@ -22,6 +25,9 @@ _LOGGER = logging.getLogger(__name__)
 
 # A service whose port takes no TCP connection within this long is unreachable (refused connections fail at once).
 _TCP_PROBE_TIMEOUT_S = 3.0
+# How long the preflight waits for a Kafka answer once a broker took the connection (at most
+# --kafka_connect_timeout_s): a broker answers in milliseconds, so a longer wait only delays a clear error.
+_KAFKA_TIMEOUT_S = 8.0
 # The counter table's columns and their CQL types, and its key.
 COUNTER_TABLE_COLUMNS = {'date': 'date', 'site_id': 'int', 'views': 'counter', 'clicks': 'counter'}
 COUNTER_TABLE_PARTITION_KEY = ['date']
@@ -68,15 +74,22 @@ def check_kafka(config: KafkaReadConfig, dead_letter_topic: Optional[str], creat
     raise ServiceUnreachable(
         f'no Kafka broker answered at {servers}: check --bootstrap_servers and that the brokers run and are '
         'reachable from here (add --skip_preflight if only the workers can reach them)')
+  timeout_s = min(config.connect_timeout_s, _KAFKA_TIMEOUT_S)
   try:
-    consumer = config.connected_consumer('preflight')
-  except KafkaReadError as error:
-    raise ServiceUnreachable(str(error)) from None
+    consumer = dataclasses.replace(config, connect_timeout_s=timeout_s).connected_consumer('preflight')
+  except KafkaReadError:
+    raise BadSetting(
+        f'{servers} took a connection but did not answer as a Kafka broker within {timeout_s:.0f}s: check '
+        f'--bootstrap_servers (the port) and the security settings (--kafka_security_protocol='
+        f'{config.security.protocol}, --kafka_sasl_mechanism, --kafka_username, the password\'s variable or file, '
+        '--kafka_ssl_ca_file)') from None
   try:
-    topics = cluster_topics(consumer, config.connect_timeout_s)
+    topics = cluster_topics(consumer, timeout_s)
+    if topics is not None and config.topic not in topics:
+      time.sleep(1)  # a topic created a moment ago may not have reached the broker that answered
+      topics = cluster_topics(consumer, timeout_s)
     if topics is None:
-      raise ServiceUnreachable(f'the Kafka brokers at {servers} sent no topic list within '
-                               f'{config.connect_timeout_s:.0f}s (--kafka_connect_timeout_s)')
+      raise ServiceUnreachable(f'the Kafka brokers at {servers} sent no topic list within {timeout_s:.0f}s')
     if config.topic not in topics:
       raise BadSetting(missing_topic_message(config.topic, servers))
     if dead_letter_topic is None or dead_letter_topic in topics:
@@ -94,10 +107,12 @@ def check_kafka(config: KafkaReadConfig, dead_letter_topic: Optional[str], creat
 
   def create() -> str:
     try:
-      create_topic(servers, dead_letter_topic, partitions, replication, config.security, config.connect_timeout_s)
+      created = create_topic(servers, dead_letter_topic, partitions, replication, config.security, timeout_s)
     except TopicCreationError as error:
       raise BadSetting(f'{error}: create {dead_letter_topic!r} yourself, name another with --dead_letter_topic, '
                        'or set --dead_letter_replication_factor') from None
+    if not created:
+      return f'dead-letter topic {dead_letter_topic} exists (created meanwhile by another client)'
     return f'created dead-letter topic {dead_letter_topic} ({partitions} partitions, replication factor {replication})'
   return [create]
 
@@ -172,9 +187,15 @@ def check_cassandra(connection: CassandraConnection, keyspace: str, table: str, 
 
 def _create_schema(connection: CassandraConnection, keyspace: str, table: str, missing: List[str],
                    new_keyspace_replication: Optional[dict]) -> str:
+  from cassandra import DriverException, RequestExecutionException
+  from cassandra.protocol import ErrorMessage  # every error a server answers with
   cluster = connection.cluster()
   try:
     create_schema(cluster.connect(), keyspace, table, new_keyspace_replication)
+  except (DriverException, RequestExecutionException, ErrorMessage) as error:
+    raise BadSetting(f'Cassandra at {connection.address} refused to create {", ".join(missing)} in {keyspace} '
+                     f'({error}): check --schema_replication and that --cassandra_username may create them, or '
+                     f'create them with {_schema_command(connection, keyspace, table)}') from None
   finally:
     cluster.shutdown()
   created = ', '.join(f'{keyspace}.{name}' for name in missing)
@@ -188,19 +209,38 @@ def preflight(site, kafka_config: KafkaReadConfig, connection: CassandraConnecti
   """Runs every check for the job ``site`` describes, then creates what is missing and may be created; returns
   what it created, one line each.
 
-  Credentials only the workers can read (a password in an environment variable of theirs) cannot be checked
-  here: then that service is left to the workers' own checks.
+  Credentials only the workers can read (a password in an environment variable of theirs, a CA file in their
+  image) cannot be checked here: then that service is left to the workers' own checks.
   """
   creations = []
+  with _drivers_quiet():
+    try:
+      kafka_creations = check_kafka(kafka_config, dead_letter_topic, site.create_dead_letter_topic,
+                                    site.dead_letter_replication_factor)
+    except (SecretError, OSError) as error:
+      kafka_creations = []
+      _LOGGER.warning('Kafka not checked before launch (%s); the workers check it', error)
+    try:
+      creations += check_cassandra(connection, site.keyspace, site.table, site.sink_mode == 'reconcile',
+                                   site.create_schema, replication)
+    except (SecretError, OSError) as error:
+      _LOGGER.warning('Cassandra not checked before launch (%s); the workers check it', error)
+    # Created only once every check passed, so that a launch refused by a check leaves nothing behind; the
+    # schema first, being the creation most likely refused (replication, permissions).
+    return [create() for create in creations + kafka_creations]
+
+
+@contextlib.contextmanager
+def _drivers_quiet():
+  """While checking, the drivers' own complaints about a refused connection would only repeat, in many lines,
+  what the one-line error says; at DEBUG they are kept."""
+  loggers = [logging.getLogger(name) for name in ('kafka', 'cassandra')]
+  levels = [logger.level for logger in loggers]
+  for logger in loggers:
+    if logger.getEffectiveLevel() > logging.DEBUG:
+      logger.setLevel(logging.CRITICAL)
   try:
-    creations += check_kafka(kafka_config, dead_letter_topic, site.create_dead_letter_topic,
-                             site.dead_letter_replication_factor)
-  except SecretError as error:
-    _LOGGER.warning('Kafka not checked before launch (%s); the workers check it', error)
-  try:
-    creations += check_cassandra(connection, site.keyspace, site.table, site.sink_mode == 'reconcile',
-                                 site.create_schema, replication)
-  except SecretError as error:
-    _LOGGER.warning('Cassandra not checked before launch (%s); the workers check it', error)
-  # Created only once every check passed, so that a launch refused for one reason leaves nothing behind.
-  return [create() for create in creations]
+    yield
+  finally:
+    for logger, level in zip(loggers, levels):
+      logger.setLevel(level)

@@ -4,6 +4,7 @@ On a terminal it is a tqdm bar; otherwise (a scheduler's log) one log line every
 local runner feeds it after each bundle; on Flink or Dataflow the launcher polls the job's metrics.
 """
 
+import contextlib
 import logging
 import sys
 import threading
@@ -27,10 +28,15 @@ class ReadProgress:
     self._lock = threading.Lock()
     self._bar = None
     self._closed = False
+    self._logs_above_bar = contextlib.nullcontext()
     if self._stream.isatty():
       from tqdm import tqdm
+      from tqdm.contrib.logging import logging_redirect_tqdm
       self._bar = tqdm(total=total, unit='msg', unit_scale=True, desc='read', file=self._stream,
                        mininterval=1.0, dynamic_ncols=True)
+      # Log lines printed while the bar is drawn would break it: they are written above it instead.
+      self._logs_above_bar = logging_redirect_tqdm(tqdm_class=tqdm)
+    self._logs_above_bar.__enter__()  # pylint: disable=unnecessary-dunder-call
 
   @property
   def read(self) -> int:
@@ -67,7 +73,10 @@ class ReadProgress:
 
   def close(self) -> None:
     with self._lock:
+      if self._closed:
+        return
       self._closed = True
+      self._logs_above_bar.__exit__(None, None, None)
       if self._bar is not None:
         self._bar.close()
         self._bar = None
@@ -85,14 +94,16 @@ def messages_read_in(bundle_response) -> int:
 
 
 def follow(result, progress: ReadProgress, interval_s: float) -> None:
-  """Until a remote job ends, feeds ``progress`` from its metrics (the values attempted so far)."""
+  """Until a remote job ends, feeds ``progress`` from its metrics (the values attempted so far). Progress is a
+  courtesy: a runner that cannot answer now is asked again later, and never fails the run."""
   from apache_beam.metrics.metric import MetricsFilter
   wanted = MetricsFilter().with_namespace(metrics.NAMESPACE).with_name(metrics.MESSAGES_READ)
-  while not PipelineState.is_terminal(result.state):
+  while True:
     time.sleep(interval_s)
     try:
-      counters = result.metrics().query(wanted)['counters']
+      if PipelineState.is_terminal(result.state):
+        return
+      counters = metrics.fresh_metrics(result).query(wanted)['counters']
     except Exception:  # pylint: disable=broad-except
-      continue  # progress is a courtesy: a runner that cannot report now may later
+      continue
     progress.set(sum(counter.attempted or 0 for counter in counters))
-

@@ -65,9 +65,10 @@ def create_topic(bootstrap_servers: str, name: str, partitions: int, replication
   from kafka import KafkaAdminClient
   from kafka.admin import NewTopic
   from kafka.errors import KafkaError, TopicAlreadyExistsError
-  admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers.split(','), request_timeout_ms=int(timeout_s * 1000),
-                           **security.client_config())
+  admin = None
   try:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers.split(','),
+                             request_timeout_ms=int(timeout_s * 1000), **security.client_config())
     admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=replication_factor)],
                         timeout_ms=int(timeout_s * 1000))
   except TopicAlreadyExistsError:
@@ -75,9 +76,10 @@ def create_topic(bootstrap_servers: str, name: str, partitions: int, replication
   except KafkaError as error:
     raise TopicCreationError(
         f'the brokers at {bootstrap_servers} refused to create topic {name!r} ({partitions} partitions, '
-        f'replication factor {replication_factor}): {type(error).__name__}') from None
+        f'replication factor {replication_factor}): {error}') from None
   finally:
-    admin.close()
+    if admin is not None:
+      admin.close()
   wait_until_visible(bootstrap_servers, [name], timeout_s, security)
   return True
 

@@ -1,6 +1,7 @@
 """A new user's first runs on their own topic and cluster: what is missing is created or refused at launch, in
 seconds, with one line that says how to fix it."""
 
+import json
 import subprocess
 import sys
 import time
@@ -111,7 +112,7 @@ def test_a_table_of_the_wrong_shape_is_refused_by_name(bootstrap_servers, topic,
                          'no column clicks)')
 
 
-def test_an_unreachable_cassandra_is_refused_in_seconds_and_reads_nothing(bootstrap_servers, topic, keyspace):
+def test_an_unreachable_cassandra_is_refused_in_seconds_with_one_line(bootstrap_servers, topic, keyspace):
   code, line, elapsed = _refused_in_seconds(*job_args(bootstrap_servers, topic, keyspace, 1))
 
   assert code == 1 and elapsed < 10
@@ -158,3 +159,40 @@ def test_an_error_raised_on_a_worker_is_one_line_too(bootstrap_servers, topic, c
   assert 'Traceback' not in result.stderr
   last = result.stderr.strip().splitlines()[-1]
   assert last.startswith('error: cannot write to no_such_keyspace.site_stats') and '--create_schema' in last
+
+
+def test_an_address_that_is_not_a_kafka_broker_is_refused_as_a_setting(keyspace, cassandra_port, topic):
+  code, line, elapsed = _refused_in_seconds(*job_args(f'127.0.0.1:{cassandra_port}', topic, keyspace,
+                                                      cassandra_port))
+
+  assert code == 2 and elapsed < 20
+  assert line.startswith(f'error: 127.0.0.1:{cassandra_port} took a connection but did not answer as a Kafka broker')
+  assert '--kafka_security_protocol=PLAINTEXT' in line
+
+
+def test_a_schema_cassandra_refuses_to_create_is_one_line_and_creates_no_topic_either(
+    bootstrap_servers, source_only_topic, cassandra_port):
+  code, line, _ = _refused_in_seconds(*job_args(
+      bootstrap_servers, source_only_topic, 'refused_schema_ks', cassandra_port, '--create_schema',
+      '--schema_replication', '{"class": "NetworkTopologyStrategy", "no_such_dc": 1}'))
+
+  assert code == 2
+  assert line.startswith('error: Cassandra at 127.0.0.1:') and 'refused to create site_stats' in line
+  assert '--schema_replication' in line
+  assert _partitions(bootstrap_servers, f'{source_only_topic}-dlq') is None
+
+
+def test_run_backfill_reports_a_refused_launch_as_its_json_line_and_verbose_adds_the_traceback(
+    bootstrap_servers, keyspace, cassandra_port):
+  command = [str(REPO_ROOT / 'run_backfill.sh'), '--dates', '2017-02-01', '--topic', 'no_such_topic_here',
+             '--keyspace', keyspace, '--bootstrap_servers', bootstrap_servers, '--cassandra_port', str(cassandra_port)]
+
+  quiet = subprocess.run(command, capture_output=True, text=True, timeout=120)
+  verbose = subprocess.run([*command, '--verbose'], capture_output=True, text=True, timeout=120)
+
+  for result in (quiet, verbose):
+    assert result.returncode == 2
+    line, = result.stdout.strip().splitlines()
+    assert json.loads(line)['status'] == 'failed'
+    assert json.loads(line)['error'].startswith("topic 'no_such_topic_here' does not exist")
+  assert 'Traceback' not in quiet.stderr and 'Traceback (most recent call last)' in verbose.stderr

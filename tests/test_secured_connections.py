@@ -105,16 +105,22 @@ def _all_display_data(pipeline):
   return items
 
 
+@pytest.mark.parametrize('checked_by, expected_message', [
+    ('the launcher', 'took a connection but did not answer as a Kafka broker within 8s'),
+    ('the workers', 'sent no metadata within 10s')])
 def test_a_wrong_kafka_password_fails_the_job_with_an_error_that_does_not_echo_it(
-    secure_stack, secure_topic, secure_keyspace, monkeypatch):
+    secure_stack, secure_topic, secure_keyspace, monkeypatch, checked_by, expected_message):
   wrong = 'not-the-password-' + secure_stack.credentials.secret('kafka')[:6]
   monkeypatch.setenv(_PASSWORD_VARIABLE, wrong)
+  args = _job_args(secure_stack, secure_topic, secure_keyspace, '--kafka_connect_timeout_s', '10')
+  if checked_by == 'the workers':
+    args.append('--skip_preflight')
 
   with pytest.raises(Exception) as failure:
-    run_bounded(*_job_args(secure_stack, secure_topic, secure_keyspace, '--kafka_connect_timeout_s', '10'))
+    run_bounded(*args)
 
   message = ''.join(str(e) for e in (failure.value, failure.value.__cause__, failure.value.__context__) if e)
-  assert 'sent no metadata within 10s' in message and '--kafka_username' in message, message
+  assert expected_message in message and '--kafka_username' in message, message
   for secret in [wrong, *_secrets(secure_stack)]:
     assert secret not in message
 
