@@ -4,6 +4,7 @@
                          \\            \\                            \\
                           +------------+----------------------------+--> WriteDeadLetters (Kafka, files),
                                                                          one branch per stage
+    bounded catch-up only: Impulse -> CommitOffsets (side inputs: the planned reads and every writing stage)
 """
 
 import logging

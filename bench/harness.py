@@ -4,9 +4,12 @@
 
 Contenders: raw_kafka_python (the ceiling of a Python reader), naive_python (the old Python loop), go_seed (the
 Go consumer we replace), pipeline_direct (bounded, local runner), pipeline_streaming (streaming until the
-topic is drained); both pipeline runs use --workers SDK worker processes (default: one per core). For each:
-msgs/s, CPU seconds, peak RSS of its process tree, Cassandra writes, and whether the counters equal the expected
-sums. Prints a table and writes bench/results/<time>.json and .png.
+topic is drained); both use --workers SDK worker processes (default: one per core); pipeline_flink (bounded, on
+embedded Flink) and pipeline_flink_cluster (bounded, on the local Flink session cluster), both with Flink
+parallelism --workers and their Python code in the submitting process. For each: msgs/s, CPU seconds, peak RSS of
+its process tree (for the Flink runs also the peak RSS of the Flink JVMs, which are not in that tree), Cassandra
+writes, and whether the counters equal the expected sums. Prints a table and writes bench/results/<time>.json and
+.png.
 """
 
 import argparse
@@ -21,10 +24,11 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Sequence
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CONTENDERS = ['raw_kafka_python', 'naive_python', 'go_seed', 'pipeline_direct', 'pipeline_streaming']
+CONTENDERS = ['raw_kafka_python', 'naive_python', 'go_seed', 'pipeline_direct', 'pipeline_streaming',
+              'pipeline_flink', 'pipeline_flink_cluster']
 
 
 def _tree_usage(pid: int, cpu_s_by_pid: dict) -> int:
@@ -49,17 +53,19 @@ def _tree_usage(pid: int, cpu_s_by_pid: dict) -> int:
 
 
 def measure(command: List[str], log_path: Path, stop_when: Optional[Callable[[], bool]] = None,
-            timeout_s: float = 7200) -> dict:
-  """Runs ``command``; returns wall and CPU seconds of its process tree, peak RSS of the tree, its stdout."""
+            timeout_s: float = 7200, services: Sequence[int] = ()) -> dict:
+  """Runs ``command``; returns wall and CPU seconds of its process tree, peak RSS of the tree, its stdout, and the
+  peak RSS of the long-running ``services`` processes it uses (the Flink JVMs)."""
   with tempfile.TemporaryFile() as out, open(log_path, 'ab') as log:
     started = time.monotonic()
     process = subprocess.Popen(command, stdout=out, stderr=log, cwd=REPO_ROOT)
-    peak, cpu_s_by_pid = [0], {}
+    peak, services_peak, cpu_s_by_pid = [0], [0], {}
     finished = threading.Event()
 
     def sample():
       while not finished.is_set():
         peak[0] = max(peak[0], _tree_usage(process.pid, cpu_s_by_pid))
+        services_peak[0] = max(services_peak[0], sum(_tree_usage(pid, {}) for pid in services))
         finished.wait(0.1)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -86,6 +92,7 @@ def measure(command: List[str], log_path: Path, stop_when: Optional[Callable[[],
     out.seek(0)
     cpu_s = max(usage.ru_utime + usage.ru_stime, sum(cpu_s_by_pid.values()))
     return {'wall_s': wall, 'cpu_s': cpu_s, 'peak_rss_mb': peak[0] / 1024,
+            'services_peak_rss_mb': services_peak[0] / 1024,
             'stdout': out.read().decode(errors='replace'), 'returncode': process.returncode}
 
 
@@ -136,7 +143,7 @@ def run_benchmark(args) -> List[dict]:
       keyspace = f'bench_{name}_{stamp.lower()}'[:48]
       schema.create_schema(session, keyspace)
       cassandra = ['--keyspace', keyspace, '--cassandra_port', str(args.cassandra_port)]
-      stop_when = None
+      stop_when, services = None, ()
       if name == 'raw_kafka_python':
         command = [python, '-m', 'bench.baselines', 'raw', *common]
       elif name == 'naive_python':
@@ -151,10 +158,13 @@ def run_benchmark(args) -> List[dict]:
         command = [python, '-m', 'beam_pipeline', *common, *cassandra, *workers, '--consumer_group', group]
         offsets = TopicOffsets(args.bootstrap_servers, topic, group)
         stop_when = offsets.all_committed
+      elif name in ('pipeline_flink', 'pipeline_flink_cluster'):
+        command, services = _flink_contender(name, [python, '-m', 'bench.baselines', 'pipeline', *common, *cassandra],
+                                             args.workers)
       else:
         raise ValueError(f'unknown contender {name!r}; choose from {", ".join(CONTENDERS)}')
       print(f'running {name} ...', flush=True)
-      figures = measure(command, log_path, stop_when)
+      figures = measure(command, log_path, stop_when, services=services)
       if name == 'pipeline_streaming':
         offsets.close()
       if name != 'pipeline_streaming' and figures['returncode'] != 0:
@@ -173,6 +183,8 @@ def run_benchmark(args) -> List[dict]:
           'exact': None if counted is None else counted == want,
           'workers': args.workers if name.startswith('pipeline') else 1,
       })
+      if services:
+        rows[-1]['flink_jvm_peak_rss_mb'] = round(figures['services_peak_rss_mb'], 1)
       session.execute(f'DROP KEYSPACE IF EXISTS {keyspace}')
   finally:
     cluster.shutdown()
@@ -185,6 +197,21 @@ def run_benchmark(args) -> List[dict]:
   print(_table(rows))
   print(f'results: {results_dir / (stamp + ".json")}, chart: {results_dir / (stamp + ".png")}')
   return rows
+
+
+def _flink_contender(name: str, job: List[str], parallelism: int):
+  """The job's command on embedded Flink or on the local session cluster, and the pids of the Flink JVMs it uses."""
+  from beam_pipeline.local.flink import FlinkJobServer, FlinkSessionCluster
+  options = ['--runner', 'FlinkRunner', '--parallelism', str(parallelism)]
+  if name == 'pipeline_flink':
+    server = FlinkJobServer(REPO_ROOT)
+    server.ensure_running()  # started before the clock runs, as a user's long-lived job server would be
+    return [*job, *options], (server.process.pid(),)
+  cluster = FlinkSessionCluster(REPO_ROOT)
+  if not cluster.all_ready():
+    raise RuntimeError('pipeline_flink_cluster needs the Flink session cluster: ./run_local.sh flink-up')
+  jvms = (cluster.job_server, cluster.job_manager, cluster.task_manager)
+  return ([*job, *options, '--flink_master', cluster.master], tuple(s.process.pid() for s in jvms))
 
 
 def _machine() -> str:

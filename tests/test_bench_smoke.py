@@ -20,7 +20,7 @@ def test_the_benchmark_runs_every_contender_and_writes_json_and_a_chart(local_st
   results, = [p for p in tmp_path.glob('*.json') if not p.name.endswith('-run.json')]
   rows = json.loads(results.read_text())
   assert [r['name'] for r in rows] == ['raw_kafka_python', 'naive_python', 'go_seed', 'pipeline_direct',
-                                       'pipeline_streaming']
+                                       'pipeline_streaming', 'pipeline_flink', 'pipeline_flink_cluster']
   for row in rows:
     assert REQUIRED <= set(row), row
     assert row['msgs_per_s'] > 0 and row['cpu_s'] > 0 and row['peak_rss_mb'] > 0
@@ -28,5 +28,6 @@ def test_the_benchmark_runs_every_contender_and_writes_json_and_a_chart(local_st
   assert {r['workers'] for r in rows if r['name'].startswith('pipeline')} == {os.cpu_count()}
   assert all(row['exact'] is True for row in rows[1:]), rows
   assert rows[3]['cassandra_writes'] < rows[1]['cassandra_writes']  # per-bundle sums beat one write per message
+  assert all(row['flink_jvm_peak_rss_mb'] > 0 for row in rows[5:])
   assert list(tmp_path.glob('*.png'))
   assert 'pipeline_direct' in result.stdout and 'msgs/s' in result.stdout
