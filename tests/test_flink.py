@@ -115,6 +115,9 @@ def test_a_streaming_job_on_the_session_cluster_outlives_its_submitter_is_exact_
     assert counters['messages_counted'] == expected.valid
     assert counters['dead_lettered_parse'] + counters['dead_lettered_validate'] == (
         expected.messages - expected.valid)
+    # The job's Python log lines reach the TaskManager's log.
+    assert f"topic='{topic}', partition=0): reading offsets" in flink_cluster.task_manager.process.log_file.read_text(
+        errors='replace')
   finally:
     _cancel(rest, topic)
   assert _dead_letters_by_stage(bootstrap_servers, topic) == dict(expected.invalid_by_stage)
