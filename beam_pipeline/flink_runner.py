@@ -29,7 +29,9 @@ from apache_beam.runners.portability.portable_runner import PortableRunner
 from apache_beam.runners.runner import PipelineResult, PipelineState
 
 from beam_pipeline.flink_options import FlinkJavaRunnerOptions
-from beam_pipeline.local.flink import EMBEDDED_MASTER, FlinkJobServer, cancel_flink_job, embedded_rest_addresses
+from beam_pipeline.local.flink import (
+    EMBEDDED_MASTER, FlinkJobServer, cancel_flink_job, embedded_rest_addresses, rest_get)
+from beam_pipeline.options import OptionError
 from beam_pipeline.local.stack import port_from_environment
 
 _LOGGER = logging.getLogger(__name__)
@@ -75,6 +77,8 @@ def flink_runner(options: PipelineOptions, bounded: bool, topic: str) -> Portabl
   master = flink_master(options)
   waits = bounded or master == EMBEDDED_MASTER
   if not portable.job_endpoint:
+    if master != EMBEDDED_MASTER:
+      _check_cluster_answers(flink_rest_addresses(options)[0])
     server = FlinkJobServer(_HOME, master)
     _LOGGER.info('%s', server.ensure_running())
     portable.job_endpoint = server.endpoint
@@ -104,6 +108,16 @@ def flink_runner(options: PipelineOptions, bounded: bool, topic: str) -> Portabl
   _LOGGER.info('submitting %s to the Flink job server at %s (Flink master %s, environment %s)',
                job.job_name, portable.job_endpoint, master, portable.environment_type)
   return PortableRunner()
+
+
+def _check_cluster_answers(rest_address: str) -> None:
+  """Fails in seconds, naming the address, when no Flink cluster answers at --flink_master."""
+  try:
+    rest_get(rest_address, '/overview', timeout_s=5)
+  except (OSError, ValueError) as error:
+    raise OptionError(
+        f'--flink_master {rest_address}: no Flink REST API answered there ({error}); start the local session '
+        'cluster with ./run_local.sh flink-up, or name a running cluster\'s JobManager REST address') from None
 
 
 def wait_until_running(result: PipelineResult, options: PipelineOptions,

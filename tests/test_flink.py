@@ -5,6 +5,7 @@ letters and the group's offsets."""
 import datetime
 import re
 import subprocess
+import sys
 import time
 
 from beam_pipeline.flink_options import FLINK_JAVA_OPTIONS
@@ -114,6 +115,9 @@ def test_a_streaming_job_on_the_session_cluster_outlives_its_submitter_is_exact_
     assert counters['messages_counted'] == expected.valid
     assert counters['dead_lettered_parse'] + counters['dead_lettered_validate'] == (
         expected.messages - expected.valid)
+    # The job's Python log lines reach the TaskManager's log.
+    assert f"topic='{topic}', partition=0): reading offsets" in flink_cluster.task_manager.process.log_file.read_text(
+        errors='replace')
   finally:
     _cancel(rest, topic)
   assert _dead_letters_by_stage(bootstrap_servers, topic) == dict(expected.invalid_by_stage)
@@ -155,3 +159,18 @@ def test_flink_options_pass_the_option_check_and_a_misspelt_one_is_still_refused
                           '5000', '--parallelism', '2', '--state_backend', 'rocksdb', '--object_reuse',
                           '--environment_type', 'EXTERNAL', '--environment_config', 'localhost:50000']) == []
   assert unknown_options(['--checkpointing_intervall', '5000']) == ['--checkpointing_intervall']
+
+
+def test_an_unreachable_flink_master_fails_in_seconds_with_one_line_naming_it(bootstrap_servers, topic, keyspace,
+                                                                              cassandra_port):
+  from beam_pipeline.local.flink import free_port
+  master = f'localhost:{free_port()}'
+  started = time.monotonic()
+  result = subprocess.run(
+      [sys.executable, '-m', 'beam_pipeline', *job_args(bootstrap_servers, topic, keyspace, cassandra_port),
+       '--runner', 'FlinkRunner', '--flink_master', master, '--bounded'],
+      capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
+  assert result.returncode == 2
+  assert time.monotonic() - started < 15
+  error, = [line for line in result.stderr.splitlines() if line.startswith('error:')]
+  assert f'--flink_master {master}: no Flink REST API answered' in error

@@ -304,12 +304,15 @@ class SdkWorkerPool:
 
   def start(self) -> int:
     self.base.mkdir(parents=True, exist_ok=True)
-    python_bin = str(Path(sys.executable).parent)
-    # The pool starts each worker as `python ...` from PATH: this interpreter's folder comes first.
-    env = {**os.environ, 'PATH': python_bin + os.pathsep + os.environ.get('PATH', ''), 'PYTHONUNBUFFERED': '1'}
+    # The pool runs one executable per worker, with the worker's endpoints as flags: this project's worker entry
+    # point (beam_pipeline/flink_worker.py) on this interpreter.
+    worker = self.base / 'sdk-worker'
+    worker.write_text(f'#!/bin/sh\nexec {sys.executable} -m beam_pipeline.flink_worker "$@"\n')
+    worker.chmod(0o755)
     return self.process.start(
-        [sys.executable, '-m', 'apache_beam.runners.worker.worker_pool_main', f'--service_port={self.port}'],
-        env=env, cwd=self.home)
+        [sys.executable, '-m', 'apache_beam.runners.worker.worker_pool_main', f'--service_port={self.port}',
+         f'--container_executable={worker}'],
+        env={**os.environ, 'PYTHONUNBUFFERED': '1'}, cwd=self.home)
 
   def is_ready(self) -> bool:
     return _port_open(self.port)

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from beam_pipeline.local.flink import cancel_flink_job, rest_get
-from tests.faults.test_service_outages import CASSANDRA_OUTAGE_S, _wait_for_session, services_restored  # noqa: F401
+from tests.faults.conftest import CASSANDRA_OUTAGE_S, wait_for_session
 from tests.helpers import (
     REPO_ROOT, TopicOffsets, add_counters, expected_counters, job_args, produce_dataset, read_counters, run_bounded)
 
@@ -105,7 +105,7 @@ def test_a_cassandra_outage_under_a_flink_job_is_survived_by_restarts_from_its_c
       assert not offsets.all_committed(), 'nothing can be committed while Cassandra is down'
     services_restored.cassandra.start()
     services_restored.cassandra.process.wait_until_ready(services_restored.cassandra.is_ready, 240)
-    _wait_for_session(cassandra_session)
+    wait_for_session(cassandra_session)
     everything = add_counters(expected_counters(first), expected_counters(during))
 
     # No resubmission: Flink restarts the job from its last checkpoint until Cassandra answers again.

@@ -5,34 +5,10 @@ These stop and start the shared local services, so they restore them whatever ha
 
 import time
 
-import pytest
-
+from tests.faults.conftest import CASSANDRA_OUTAGE_S, wait_for_session
 from tests.helpers import (
     add_counters, committed_offsets, end_offsets, expected_counters, job_args, produce_dataset, read_counters,
     run_bounded, start_streaming_job, stop_streaming_job, wait_until_caught_up, wait_until_committed)
-
-CASSANDRA_OUTAGE_S = 30
-
-
-@pytest.fixture
-def services_restored(local_stack, cassandra_session):
-  yield local_stack
-  local_stack.up()  # whatever a test stopped comes back for the tests after it
-  _wait_for_session(cassandra_session)
-
-
-def _wait_for_session(session, timeout_s: float = 180):
-  """The shared driver session reconnects on its own schedule after an outage; wait until it has."""
-  from cassandra.cluster import NoHostAvailable
-  deadline = time.monotonic() + timeout_s
-  while True:
-    try:
-      session.execute('SELECT release_version FROM system.local')
-      return
-    except NoHostAvailable:
-      if time.monotonic() > deadline:
-        raise
-      time.sleep(1)
 
 
 def _restart(service):
@@ -87,7 +63,7 @@ def test_a_cassandra_outage_fails_the_job_loudly_loses_nothing_and_reconcile_mak
 
   services_restored.cassandra.start()
   services_restored.cassandra.process.wait_until_ready(services_restored.cassandra.is_ready, 240)
-  _wait_for_session(cassandra_session)
+  wait_for_session(cassandra_session)
   everything = add_counters(expected_counters(first), expected_counters(during))
   job = start_streaming_job(args, log)
   try:
