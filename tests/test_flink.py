@@ -174,3 +174,32 @@ def test_an_unreachable_flink_master_fails_in_seconds_with_one_line_naming_it(bo
   assert time.monotonic() - started < 15
   error, = [line for line in result.stderr.splitlines() if line.startswith('error:')]
   assert f'--flink_master {master}: no Flink REST API answered' in error
+
+
+def test_an_embedded_job_whose_command_was_killed_gives_up_instead_of_restarting_forever(
+    flink_job_server, bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session, tmp_path):
+  from beam_pipeline.local.flink import embedded_rest_addresses
+  expected = produce_dataset(bootstrap_servers, topic, count=500, keys=20, seed=146)
+  log = tmp_path / 'streaming.log'
+  job = start_streaming_job(job_args(bootstrap_servers, topic, keyspace, cassandra_port, *EMBEDDED,
+                                     '--job_name', topic, '--execution_retry_delay', '2000'), log)
+  wait_until_caught_up(job, cassandra_session, keyspace, expected_counters(expected), bootstrap_servers,
+                       f'{topic}-group', topic, log)
+  job.kill()  # no chance to cancel: its Python workers are gone with it
+  job.wait()
+
+  deadline = time.monotonic() + 120
+  while _running_embedded_jobs(embedded_rest_addresses(), topic):
+    assert time.monotonic() < deadline, 'the embedded job still restarts 120 s after its command was killed'
+    time.sleep(2)
+
+
+def _running_embedded_jobs(rest_addresses, job_name):
+  running = []
+  for address in rest_addresses:
+    try:
+      jobs = rest_get(address, '/jobs/overview', timeout_s=2)['jobs']
+    except (OSError, ValueError, KeyError):
+      continue
+    running += [j for j in jobs if j['name'] == job_name and j['state'] not in ('FAILED', 'CANCELED', 'FINISHED')]
+  return running
