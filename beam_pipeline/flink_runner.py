@@ -40,9 +40,11 @@ FLINK_RUNNER_NAMES = ('FlinkRunner',)
 # Streaming commits offsets when a checkpoint completes: this bounds how far the group's offsets lag behind.
 DEFAULT_CHECKPOINTING_INTERVAL_MS = 10000
 _RUNNING_TIMEOUT_S = 180
-# How often, and how far apart, Flink restarts a job whose Python code runs in the submitting process.
+# How far apart Flink restarts a failed streaming job, and how often when its Python code runs in the submitting
+# process.
+RETRY_DELAY_MS = 10000
 LOOPBACK_EXECUTION_RETRIES = 6
-LOOPBACK_RETRY_DELAY_MS = 10000
+_UNLIMITED_RETRIES = 2**31 - 1
 _FINAL_STATES = (PipelineState.DONE, PipelineState.FAILED, PipelineState.CANCELLED, PipelineState.STOPPED)
 # The repository that holds services/flink/pom.xml and receives .local/ (jars, job servers' logs).
 _HOME = Path(__file__).resolve().parents[1]
@@ -105,12 +107,14 @@ def flink_runner(options: PipelineOptions, bounded: bool, topic: str) -> Portabl
     # bundle, and the stage that plans the partition reads (fed by one impulse) has no next bundle: the reads
     # would never start.
     java.finish_bundle_before_checkpointing = True
-  if portable.environment_type == 'LOOPBACK' and java.number_of_execution_retries is None:
-    # The job's Python code runs in this process: a job that outlives it (killed, not stopped) can only fail and
-    # restart, so it gives up after a minute instead of restarting forever; while this process lives, a minute of
-    # retries also rides out a short outage of Kafka or Cassandra.
-    java.number_of_execution_retries = LOOPBACK_EXECUTION_RETRIES
-    java.execution_retry_delay = java.execution_retry_delay or LOOPBACK_RETRY_DELAY_MS
+  if not bounded and java.number_of_execution_retries is None:
+    # A streaming job whose sink or source went away restarts from its last checkpoint every 10 s until it is
+    # back. But when its Python code runs in this process (LOOPBACK), a job that outlives it (killed, not stopped)
+    # could only fail and restart: it gives up after a minute. (Bounded jobs get no restarts from Flink, unless
+    # the cluster names a restart strategy: a restarted batch region would count again what it had written.)
+    java.number_of_execution_retries = (
+        LOOPBACK_EXECUTION_RETRIES if portable.environment_type == 'LOOPBACK' else _UNLIMITED_RETRIES)
+    java.execution_retry_delay = java.execution_retry_delay or RETRY_DELAY_MS
   options.view_as(FlinkRunnerOptions).flink_master = master
   # The job server is already Flink's: the portable runner only talks to it.
   options.view_as(StandardOptions).runner = 'PortableRunner'

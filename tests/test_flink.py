@@ -127,7 +127,8 @@ def test_a_bounded_run_on_the_session_cluster_waits_and_prints_the_exact_summary
     flink_cluster, bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session):
   expected = produce_dataset(bootstrap_servers, topic, count=3000, keys=120, bad_ratio=0.05, seed=145)
 
-  finished = _run_flink(*job_args(bootstrap_servers, topic, keyspace, cassandra_port), '--bounded')
+  finished = _run_flink(*job_args(bootstrap_servers, topic, keyspace, cassandra_port), '--bounded',
+                        '--job_name', topic)
 
   assert finished.returncode == 0, finished.stderr[-3000:]
   read, counted, dead_lettered, parse, validate = map(int, _SUMMARY.search(finished.stdout).groups())
@@ -135,6 +136,10 @@ def test_a_bounded_run_on_the_session_cluster_waits_and_prints_the_exact_summary
   assert {'parse': parse, 'validate': validate} == dict(expected.invalid_by_stage)
   assert read_counters(cassandra_session, keyspace) == expected_counters(expected)
   assert committed_offsets(bootstrap_servers, f'{topic}-group', topic) == end_offsets(bootstrap_servers, topic)
+  # Never restarted by Flink: a restarted batch region would count again what it had written.
+  job_manager_log = flink_cluster.job_manager.process.log_file.read_text(errors='replace')
+  assert re.search(rf'Using restart back off time strategy NoRestartBackoffTimeStrategy for {topic} ',
+                   job_manager_log)
 
 
 def test_the_flink_options_the_job_declares_are_those_the_job_server_announces(flink_job_server):

@@ -355,9 +355,8 @@ class FlinkSessionCluster:
         'taskmanager.cpu.cores': str(os.cpu_count() or 1),
         **_TASK_MANAGER_MEMORY,
         'parallelism.default': '1',
-        # A job whose sink went away retries from its last checkpoint at least every 10 s until it is back.
-        'restart-strategy.type': 'exponential-delay',
-        'restart-strategy.exponential-delay.max-backoff': '10 s',
+        # No restart strategy is named: a batch job is then not restarted (a restarted batch region would count
+        # again what it had written), and streaming jobs bring their own (flink_runner.py).
         # Checkpoints on disk, so that a restarted job resumes from the last one.
         'state.checkpoints.dir': (self.base / 'checkpoints').as_uri(),
         'web.tmpdir': str(self.base / 'web'),
