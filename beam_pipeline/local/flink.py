@@ -64,16 +64,17 @@ logger.sdkharness.level = WARN
 """
 
 # The TaskManager's memory, spelled out: Flink's start scripts would derive the JVM's limits from a total, and
-# without them the TaskManager insists on every part. About 1.1 GB in all; the Python workers live outside it.
+# without them the TaskManager insists on every part. About 1.2 GB in all; the Python workers live outside it.
 _TASK_MANAGER_MEMORY = {
     'taskmanager.memory.framework.heap.size': '128m',
     'taskmanager.memory.task.heap.size': '384m',
     'taskmanager.memory.managed.size': '64m',
     'taskmanager.memory.framework.off-heap.size': '128m',
     'taskmanager.memory.task.off-heap.size': '0m',
-    # A batch job's data exchanges want a few hundred network buffers of 32 KB each at once.
-    'taskmanager.memory.network.min': '128m',
-    'taskmanager.memory.network.max': '128m',
+    # A batch job's data exchanges want a few hundred network buffers of 32 KB each at once, and several jobs
+    # share the TaskManager (128 MB ran out with a bounded job at parallelism 2 beside others).
+    'taskmanager.memory.network.min': '256m',
+    'taskmanager.memory.network.max': '256m',
     'taskmanager.memory.jvm-metaspace.size': '256m',
     'taskmanager.memory.jvm-overhead.min': '192m',
     'taskmanager.memory.jvm-overhead.max': '192m',
@@ -271,7 +272,7 @@ class FlinkTaskManager(_FlinkJvm):
 
   def start(self) -> int:
     # Direct memory: framework and task off-heap plus the network buffers.
-    flags = ('-XX:MaxDirectMemorySize=256m', '-XX:MaxMetaspaceSize=256m')
+    flags = ('-XX:MaxDirectMemorySize=384m', '-XX:MaxMetaspaceSize=256m')
     return self.process.start(
         self._java_command(_TASK_MANAGER_CLASS, '--configDir', str(self.conf_dir), jvm_flags=flags),
         cwd=self.base)
