@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 ./run_local.sh venv >&2
-exec .venv/bin/python -m beam_pipeline.backfill "$@"
+exec .venv/bin/python -m beam_pipeline.launch.backfill "$@"

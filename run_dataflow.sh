@@ -9,4 +9,4 @@ if ! .venv/bin/python -c 'import apache_beam.runners.dataflow.internal.apiclient
   echo "installing the dataflow extra (pip install -e '.[dataflow]')" >&2
   .venv/bin/python -m pip install -q -e '.[dataflow]' >&2
 fi
-exec .venv/bin/python -m beam_pipeline.dataflow_launch "$@"
+exec .venv/bin/python -m beam_pipeline.launch.dataflow_template "$@"

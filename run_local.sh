@@ -41,11 +41,11 @@ case "$command" in
   venv) ensure_venv ;;
   up|down|status|flink-up|flink-down|flink-status)
     ensure_venv
-    exec "$PY" -m beam_pipeline.local "$command" --home "$ROOT" "$@" ;;
+    exec "$PY" -m beam_pipeline.devservices "$command" --home "$ROOT" "$@" ;;
   demo)
     ensure_venv
-    "$PY" -m beam_pipeline.local up --home "$ROOT"
-    exec "$PY" -m beam_pipeline.demo \
+    "$PY" -m beam_pipeline.devservices up --home "$ROOT"
+    exec "$PY" -m beam_pipeline.tools.demo \
       --bootstrap_servers "127.0.0.1:${KAFKA_PORT:-9092}" \
       --cassandra_hosts 127.0.0.1 --cassandra_port "${CASSANDRA_PORT:-9042}" "$@" ;;
   *) echo "usage: $0 [up|down [--wipe]|status|venv|flink-up|flink-down [--wipe]|flink-status]  (no argument: the demo)" >&2; exit 2 ;;

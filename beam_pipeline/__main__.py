@@ -9,15 +9,17 @@ import sys
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from beam_pipeline import failures
-from beam_pipeline.options import SiteStatsOptions, unknown_options
+from beam_pipeline.compat.beam import add_declared_arguments
+from beam_pipeline.launch import failures
+from beam_pipeline.options.known_flags import unknown_options
+from beam_pipeline.options.site_stats import SiteStatsOptions
 
 
 def _help_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
       prog='python -m beam_pipeline', description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
       epilog='Beam\'s own options (--runner, --streaming, --flink_master, --project, ...) are accepted too.')
-  SiteStatsOptions._add_argparse_args(parser)  # pylint: disable=protected-access
+  add_declared_arguments(SiteStatsOptions, parser)
   return parser
 
 
@@ -31,7 +33,7 @@ def main(argv=None) -> int:
     print(f'error: unknown option(s) {", ".join(unknown)}; see python -m beam_pipeline --help', file=sys.stderr)
     return 2
   verbose = failures.configure_logging(PipelineOptions(argv).view_as(SiteStatsOptions))
-  from beam_pipeline.pipeline import run
+  from beam_pipeline.launch.run import run
   try:
     _, summary = run(argv)
   except Exception as error:  # pylint: disable=broad-except

@@ -38,10 +38,10 @@ def raw(args) -> dict:
 def naive(args) -> dict:
   """What the team had before: parse, validate with the same schema, one synchronous UPDATE per message."""
   import marshmallow
-  from beam_pipeline.cassandra_connection import CassandraConnection
-  from beam_pipeline.parse import parse_value
-  from beam_pipeline.schema import DEFAULT_TABLE, increment_cql
-  from beam_pipeline.validate import SiteEventSchema
+  from beam_pipeline.io.cassandra.connection import CassandraConnection
+  from beam_pipeline.transforms.parse import parse_value
+  from beam_pipeline.io.cassandra.schema import DEFAULT_TABLE, increment_cql
+  from beam_pipeline.transforms.validate import SiteEventSchema
   schema = SiteEventSchema()
   cluster = CassandraConnection((args.cassandra_host,), args.cassandra_port).cluster()
   session = cluster.connect()
@@ -60,7 +60,7 @@ def naive(args) -> dict:
 
 
 def pipeline(args) -> dict:
-  from beam_pipeline.pipeline import run
+  from beam_pipeline.launch.run import run
   _, summary = run(['--bootstrap_servers', args.bootstrap_servers, '--topic', args.topic, '--keyspace',
                     args.keyspace, '--cassandra_hosts', args.cassandra_host, '--cassandra_port',
                     str(args.cassandra_port), '--consumer_group', f'bench-{args.keyspace}', '--bounded',

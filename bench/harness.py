@@ -115,9 +115,10 @@ def build_go_seed() -> Path:
 
 
 def run_benchmark(args) -> List[dict]:
-  from beam_pipeline import produce, schema
-  from beam_pipeline.cassandra_connection import CassandraConnection
-  from beam_pipeline.topics import delete_topics, ensure_topics
+  from beam_pipeline.tools import produce
+  from beam_pipeline.io.cassandra import schema
+  from beam_pipeline.io.cassandra.connection import CassandraConnection
+  from beam_pipeline.io.kafka.admin import delete_topics, ensure_topics
   from tests.helpers import TopicOffsets, expected_counters, read_counters
 
   stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%SZ')
@@ -201,7 +202,8 @@ def run_benchmark(args) -> List[dict]:
 
 def _flink_contender(name: str, job: List[str], parallelism: int):
   """The job's command on embedded Flink or on the local session cluster, and the pids of the Flink JVMs it uses."""
-  from beam_pipeline.local.flink import FlinkJobServer, FlinkSessionCluster
+  from beam_pipeline.devservices.flink import FlinkSessionCluster
+  from beam_pipeline.runners.flink.job_server import FlinkJobServer
   options = ['--runner', 'FlinkRunner', '--parallelism', str(parallelism)]
   if name == 'pipeline_flink':
     server = FlinkJobServer(REPO_ROOT)

@@ -4,9 +4,9 @@ import sys
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from beam_pipeline import failures
-from beam_pipeline.options import SiteStatsOptions
-from beam_pipeline.pipeline import run
+from beam_pipeline.launch import failures
+from beam_pipeline.options.site_stats import SiteStatsOptions
+from beam_pipeline.launch.run import run
 
 if __name__ == '__main__':
   verbose = failures.configure_logging(PipelineOptions(sys.argv[1:]).view_as(SiteStatsOptions))

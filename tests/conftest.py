@@ -12,11 +12,11 @@ import uuid
 
 import pytest
 
-from beam_pipeline import schema
-from beam_pipeline.cassandra_connection import build_cluster
-from beam_pipeline.local.stack import LocalStack
-from beam_pipeline.security import KafkaSecurity
-from beam_pipeline.topics import delete_topics, ensure_topics
+from beam_pipeline.io.cassandra import schema
+from beam_pipeline.io.cassandra.connection import build_cluster
+from beam_pipeline.devservices.stack import LocalStack
+from beam_pipeline.io.security import KafkaSecurity
+from beam_pipeline.io.kafka.admin import delete_topics, ensure_topics
 from tests.helpers import REPO_ROOT
 
 TEST_PARTITIONS = 4
@@ -100,9 +100,9 @@ def keyspace(request, cassandra_session) -> str:
 def flink_job_server(local_stack):
   """The embedded Flink job server (a Flink mini cluster inside it), started unless it runs; resolving its jars
   is part of starting it. A failure fails the run."""
-  from beam_pipeline.local.flink import FlinkJobServer
-  from beam_pipeline.local.jvm import JvmSetupError
-  from beam_pipeline.local.processes import ServiceStartError
+  from beam_pipeline.runners.flink.job_server import FlinkJobServer
+  from beam_pipeline.processes.jvm import JvmSetupError
+  from beam_pipeline.processes.local_process import ServiceStartError
   server = FlinkJobServer(REPO_ROOT)
   try:
     server.ensure_running()
@@ -114,7 +114,7 @@ def flink_job_server(local_stack):
 @pytest.fixture(scope='session')
 def flink_cluster(local_stack):
   """The local Flink session cluster, started with ./run_local.sh flink-up unless it answers."""
-  from beam_pipeline.local.flink import FlinkSessionCluster
+  from beam_pipeline.devservices.flink import FlinkSessionCluster
   cluster = FlinkSessionCluster(REPO_ROOT)
   if not cluster.all_ready():
     result = subprocess.run([str(REPO_ROOT / 'run_local.sh'), 'flink-up'], capture_output=True, text=True)

@@ -11,9 +11,9 @@ from typing import Dict, List, Optional, Tuple
 
 from kafka import KafkaConsumer, TopicPartition
 
-from beam_pipeline import produce
-from beam_pipeline.pipeline import run
-from beam_pipeline.security import KafkaSecurity
+from beam_pipeline.tools import produce
+from beam_pipeline.launch.run import run
+from beam_pipeline.io.security import KafkaSecurity
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -160,7 +160,7 @@ def stop_streaming_job(job):
 def flink_job_counters(rest_address: str, job_name: str) -> Dict[str, int]:
   """The site_stats counters of the Flink job named ``job_name``, as Flink's REST API shows them while it runs:
   each operator's ``<subtask>.<operator>.site_stats_<counter>`` metrics, summed per counter."""
-  from beam_pipeline.local.flink import rest_get
+  from beam_pipeline.runners.flink.rest import rest_get
   job = next(j for j in rest_get(rest_address, '/jobs/overview')['jobs'] if j['name'] == job_name)
   totals: Dict[str, int] = {}
   for vertex in rest_get(rest_address, f'/jobs/{job["jid"]}')['vertices']:

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from beam_pipeline.schema import LEASE_TABLE
-from beam_pipeline.topics import delete_topics
+from beam_pipeline.io.cassandra.schema import LEASE_TABLE
+from beam_pipeline.io.kafka.admin import delete_topics
 from tests.helpers import (
     REPO_ROOT, committed_offsets, end_offsets, expected_counters, job_args, produce_dataset, read_counters,
     read_dead_letters, read_topic, run_bounded, start_streaming_job, stop_streaming_job, wait_until_caught_up,
@@ -63,7 +63,7 @@ def test_reconcile_makes_drifted_dates_exact_leaves_other_dates_alone_and_is_ide
 
 def test_a_window_backfill_into_a_fresh_keyspace_equals_the_streaming_run_and_leaves_the_group_alone(
     bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session, tmp_path, request):
-  from beam_pipeline import schema
+  from beam_pipeline.io.cassandra import schema
   window_start_ms = int(time.time() * 1000) - 1000
   expected = produce_dataset(bootstrap_servers, topic, count=1500, keys=60, seed=71)
   streaming_args = job_args(bootstrap_servers, topic, keyspace, cassandra_port, '--max_bundle_seconds', '1')

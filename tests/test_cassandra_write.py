@@ -9,11 +9,11 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, is_empty
 
 from beam_pipeline import metrics
-from beam_pipeline.cassandra_connection import CassandraConnection
-from beam_pipeline.cassandra_write import CassandraCounterWrite, _CounterWriteFn
-from beam_pipeline.pipeline import local_runner
+from beam_pipeline.io.cassandra.connection import CassandraConnection
+from beam_pipeline.io.cassandra.counter_write import CassandraCounterWrite, _CounterWriteFn
+from beam_pipeline.launch.run import local_runner
 from beam_pipeline.records import IncrementBatch, KafkaRecord, SiteIncrement
-from beam_pipeline.validate import MAX_COUNT
+from beam_pipeline.transforms.validate import MAX_COUNT
 from tests.helpers import add_counters, read_counters
 
 DAY = datetime.date(2017, 2, 4)

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from beam_pipeline.parse import parse_value
-from beam_pipeline.validate import CompiledContract, SiteEventSchema
+from beam_pipeline.transforms.parse import parse_value
+from beam_pipeline.transforms.validate import CompiledContract, SiteEventSchema
 
 SCHEMA = SiteEventSchema()
 CONTRACT = CompiledContract(SCHEMA)

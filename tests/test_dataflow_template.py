@@ -9,8 +9,8 @@ import sys
 import apache_beam
 import pytest
 
-from beam_pipeline import dataflow_launch
-from beam_pipeline.options import SiteStatsOptions
+from beam_pipeline.launch import dataflow_template as dataflow_launch
+from beam_pipeline.options.site_stats import SiteStatsOptions
 from tests.conftest import REPO_ROOT
 
 SETTINGS = ['--project', 'demo-project', '--region', 'europe-west1',
@@ -59,7 +59,7 @@ def test_run_dataflow_dry_run_prints_the_commands_and_submits_nothing():
 
 
 def test_run_dataflow_refuses_to_start_without_its_settings():
-  result = subprocess.run([sys.executable, '-m', 'beam_pipeline.dataflow_launch', '--project', 'p'],
+  result = subprocess.run([sys.executable, '-m', 'beam_pipeline.launch.dataflow_template', '--project', 'p'],
                           capture_output=True, text=True, timeout=120,
                           env={'PATH': '/usr/bin:/bin'})
 
@@ -123,4 +123,4 @@ def test_setup_py_builds_the_source_distribution_that_workers_install(tmp_path):
   import tarfile
   names = tarfile.open(archive).getnames()
   assert any(n.endswith('beam_pipeline/pipeline.py') for n in names)
-  assert any(n.endswith('beam_pipeline/kafka_read.py') for n in names)
+  assert any(n.endswith('beam_pipeline/io/kafka/read.py') for n in names)

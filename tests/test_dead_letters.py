@@ -3,7 +3,7 @@
 import base64
 import json
 
-from beam_pipeline.dead_letters import to_document, to_json
+from beam_pipeline.io.dead_letters import to_document, to_json
 from beam_pipeline.records import DeadLetter, KafkaRecord
 
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from beam_pipeline.produce import INVALID_KINDS
+from beam_pipeline.tools.produce import INVALID_KINDS
 from tests.helpers import (
     add_counters, committed_offsets, end_offsets, expected_counters, job_args, produce_dataset, read_counters,
     read_dead_letters, run_bounded)
@@ -124,7 +124,7 @@ def test_a_missing_table_is_a_clear_error_on_the_workers_naming_the_schema_comma
     bootstrap_servers, topic, cassandra_port):
   produce_dataset(bootstrap_servers, topic, count=10, keys=2, bad_ratio=0, seed=41)
 
-  with pytest.raises(Exception, match=f'python -m beam_pipeline.schema --cassandra_hosts 127.0.0.1 --cassandra_port '
+  with pytest.raises(Exception, match=f'python -m beam_pipeline.tools.create_schema --cassandra_hosts 127.0.0.1 --cassandra_port '
                                       f'{cassandra_port} --keyspace no_such_keyspace'):
     run_bounded(*job_args(bootstrap_servers, topic, 'no_such_keyspace', cassandra_port, '--skip_preflight'))
 

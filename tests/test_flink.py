@@ -8,9 +8,9 @@ import subprocess
 import sys
 import time
 
-from beam_pipeline.flink_options import FLINK_JAVA_OPTIONS
-from beam_pipeline.local.flink import rest_get
-from beam_pipeline.options import unknown_options
+from beam_pipeline.runners.flink.options import FLINK_JAVA_OPTIONS
+from beam_pipeline.runners.flink.rest import rest_get
+from beam_pipeline.options.known_flags import unknown_options
 from tests.helpers import (
     REPO_ROOT, TopicOffsets, committed_offsets, end_offsets, expected_counters, flink_job_counters, job_args,
     produce_dataset, read_counters, read_dead_letters, run_bounded, start_streaming_job, stop_streaming_job,
@@ -168,7 +168,7 @@ def test_flink_options_pass_the_option_check_and_a_misspelt_one_is_still_refused
 
 def test_an_unreachable_flink_master_fails_in_seconds_with_one_line_naming_it(bootstrap_servers, topic, keyspace,
                                                                               cassandra_port):
-  from beam_pipeline.local.flink import free_port
+  from beam_pipeline.processes.ports import free_port
   master = f'localhost:{free_port()}'
   started = time.monotonic()
   result = subprocess.run(
@@ -183,7 +183,7 @@ def test_an_unreachable_flink_master_fails_in_seconds_with_one_line_naming_it(bo
 
 def test_an_embedded_job_whose_command_was_killed_gives_up_instead_of_restarting_forever(
     flink_job_server, bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session, tmp_path):
-  from beam_pipeline.local.flink import embedded_rest_addresses
+  from beam_pipeline.runners.flink.job_server import embedded_rest_addresses
   expected = produce_dataset(bootstrap_servers, topic, count=500, keys=20, seed=146)
   log = tmp_path / 'streaming.log'
   job = start_streaming_job(job_args(bootstrap_servers, topic, keyspace, cassandra_port, *EMBEDDED,

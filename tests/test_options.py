@@ -6,7 +6,10 @@ import sys
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from beam_pipeline.options import OptionError, check_options, parse_time_ms, unknown_options
+from beam_pipeline.errors import OptionError
+from beam_pipeline.options.checks import check_options
+from beam_pipeline.options.configs import parse_time_ms
+from beam_pipeline.options.known_flags import unknown_options
 
 BASE = ['--topic', 'events', '--keyspace', 'stats']
 
@@ -89,7 +92,7 @@ def test_help_explains_every_option():
 
 def test_dates_name_days_ranges_and_shortcuts():
   import datetime
-  from beam_pipeline.dates import parse_dates
+  from beam_pipeline.transforms.dates import parse_dates
   today = datetime.date(2017, 3, 1)
   assert parse_dates('2017-02-27..2017-03-01,2017-02-01', today) == [
       datetime.date(2017, 2, 1), datetime.date(2017, 2, 27), datetime.date(2017, 2, 28), datetime.date(2017, 3, 1)]
@@ -122,7 +125,8 @@ def test_inconsistent_security_options_are_refused_by_name(args, message):
 
 
 def test_a_password_is_read_from_its_variable_or_file_and_never_kept_in_the_options(tmp_path, monkeypatch):
-  from beam_pipeline.options import SiteStatsOptions, kafka_security, cassandra_security
+  from beam_pipeline.options.configs import cassandra_security, kafka_security
+  from beam_pipeline.options.site_stats import SiteStatsOptions
   monkeypatch.setenv('SITE_STATS_TEST_PASSWORD', 'from-the-environment')
   password_file = tmp_path / 'password'
   password_file.write_text('from-a-file\n')

@@ -10,10 +10,10 @@ from apache_beam.testing.test_stream import TestStream
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from beam_pipeline.parse import ParseJson
-from beam_pipeline.pipeline import local_runner
+from beam_pipeline.transforms.parse import ParseJson
+from beam_pipeline.launch.run import local_runner
 from beam_pipeline.records import KafkaRecord, ParsedBatch, ParsedMessage, RecordBatch, SiteIncrement
-from beam_pipeline.validate import SiteEventSchema, Validate
+from beam_pipeline.transforms.validate import SiteEventSchema, Validate
 
 
 def record(value, offset=0):

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from beam_pipeline.topics import delete_topics, ensure_topics
+from beam_pipeline.io.kafka.admin import delete_topics, ensure_topics
 from tests.conftest import TEST_PARTITIONS
 from tests.helpers import (
     REPO_ROOT, expected_counters, job_args, produce_dataset, read_counters, read_dead_letters, run_bounded)
@@ -95,7 +95,7 @@ def test_a_missing_keyspace_is_refused_naming_the_schema_command_and_create_sche
 
   assert code == 2 and elapsed < 10
   assert line.startswith("error: keyspace 'no_such_keyspace' does not exist on 127.0.0.1:")
-  assert (f'python -m beam_pipeline.schema --cassandra_hosts 127.0.0.1 --cassandra_port {cassandra_port} '
+  assert (f'python -m beam_pipeline.tools.create_schema --cassandra_hosts 127.0.0.1 --cassandra_port {cassandra_port} '
           '--keyspace no_such_keyspace --table site_stats') in line and '--create_schema' in line
 
 

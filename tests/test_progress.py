@@ -12,7 +12,7 @@ import sys
 import termios
 import time
 
-from beam_pipeline.progress import ReadProgress
+from beam_pipeline.launch.progress import ReadProgress
 from tests.conftest import TEST_PARTITIONS
 from tests.helpers import (
     REPO_ROOT, job_args, produce_dataset, start_streaming_job, stop_streaming_job, wait_until_committed)

@@ -1,4 +1,4 @@
-"""``python -m beam_pipeline.schema`` against the real Cassandra."""
+"""``python -m beam_pipeline.tools.create_schema`` against the real Cassandra."""
 
 import datetime
 import subprocess
@@ -7,12 +7,12 @@ import uuid
 
 import pytest
 
-from beam_pipeline import schema
+from beam_pipeline.io.cassandra import schema
 
 
 def _run_schema_command(cassandra_port, *args):
   return subprocess.run(
-      [sys.executable, '-m', 'beam_pipeline.schema', '--cassandra_hosts', '127.0.0.1',
+      [sys.executable, '-m', 'beam_pipeline.tools.create_schema', '--cassandra_hosts', '127.0.0.1',
        '--cassandra_port', str(cassandra_port), *args],
       capture_output=True, text=True, timeout=120)
 

@@ -12,11 +12,11 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.display import DisplayData
 
-from beam_pipeline.cassandra_connection import build_cluster
-from beam_pipeline.local.stack import LocalStack
-from beam_pipeline.options import SiteStatsOptions
+from beam_pipeline.io.cassandra.connection import build_cluster
+from beam_pipeline.devservices.stack import LocalStack
+from beam_pipeline.options.site_stats import SiteStatsOptions
 from beam_pipeline.pipeline import build_graph
-from beam_pipeline.security import KafkaSecurity
+from beam_pipeline.io.security import KafkaSecurity
 from tests.conftest import fresh_keyspace, fresh_topic, started_stack
 from tests.helpers import expected_counters, produce_dataset, read_counters, read_dead_letters, run_bounded
 
@@ -179,7 +179,7 @@ def test_the_schema_command_creates_the_table_on_the_secured_cassandra(secure_st
   cassandra = secure_stack.cassandra.client_security()
   keyspace = f'ks_schema_secure_{uuid.uuid4().hex[:8]}'
   result = subprocess.run(
-      [sys.executable, '-m', 'beam_pipeline.schema', '--cassandra_port', str(secure_stack.cassandra.port),
+      [sys.executable, '-m', 'beam_pipeline.tools.create_schema', '--cassandra_port', str(secure_stack.cassandra.port),
        '--keyspace', keyspace, '--cassandra_username', cassandra.username,
        '--cassandra_password_file', cassandra.password.file, '--cassandra_ssl',
        '--cassandra_ssl_ca_file', cassandra.ca_file], capture_output=True, text=True, timeout=120)

@@ -3,7 +3,7 @@
 import time
 from pathlib import Path
 
-from beam_pipeline.local_runner import WORKER_MODULE
+from beam_pipeline.runners.local.runner import WORKER_MODULE
 
 from tests.helpers import (
     add_counters, committed_offsets, end_offsets, expected_counters, job_args, produce_dataset, read_counters,

@@ -82,7 +82,7 @@ def test_an_overfed_job_keeps_memory_bounded_drains_the_lag_and_counts_exactly(
     time.sleep(5)  # the job is up and idle: this is where memory starts from
     baseline_rss = _rss_mb(job.pid)
     producer = subprocess.Popen(
-        [sys.executable, '-m', 'beam_pipeline.produce', '--bootstrap_servers', bootstrap_servers,
+        [sys.executable, '-m', 'beam_pipeline.tools.produce', '--bootstrap_servers', bootstrap_servers,
          '--topic', topic, '--count', str(count), '--keys', '10000', '--bad_ratio', '0.01',
          '--rate', str(RATE), '--totals_file', str(totals_file)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=REPO_ROOT)

@@ -5,7 +5,7 @@ import time
 from kafka import KafkaAdminClient
 from kafka.admin import NewPartitions
 
-from beam_pipeline import produce
+from beam_pipeline.tools import produce
 from tests.conftest import TEST_PARTITIONS
 from tests.helpers import (
     add_counters, expected_counters, job_args, produce_dataset, start_streaming_job, stop_streaming_job,

@@ -1,0 +1,39 @@
+"""kafka-python's private names that the job relies on, each with the reason no public call does the job.
+
+Checked against the kafka-python versions setup.py allows; tests/test_compat.py fails when they change.
+"""
+
+import time
+from typing import Optional
+
+from beam_pipeline.compat import require_version
+
+KAFKA_PYTHON_VERSION = require_version('kafka-python', ('2.3.',))
+
+
+def refresh_metadata(consumer, timeout_s: float) -> bool:
+  """One metadata round trip for the consumer's topics, waited for at most ``timeout_s``; whether it succeeded.
+
+  kafka-python's public metadata calls wait without a deadline when every connection fails after the TCP
+  handshake (a refused SASL login, a TLS mismatch); the client's own update future can be awaited with one."""
+  client = consumer._client  # pylint: disable=protected-access
+  update = client.cluster.request_update()
+  deadline = time.monotonic() + timeout_s
+  while not update.is_done and time.monotonic() < deadline:
+    client.poll(timeout_ms=200, future=update)
+  return update.succeeded()
+
+
+def cluster_topics(consumer, timeout_s: float) -> Optional[set]:
+  """The names of every topic the brokers report, from one metadata round trip waited for at most ``timeout_s``;
+  None when no answer came. A topic missing from the answer does not exist (or may not be seen)."""
+  consumer._client.cluster.need_all_topic_metadata = True  # pylint: disable=protected-access
+  if not refresh_metadata(consumer, timeout_s):
+    return None
+  return consumer._client.cluster.topics()  # pylint: disable=protected-access
+
+
+def broker_count(consumer) -> int:
+  """How many brokers the consumer's last metadata answer named (for a default replication factor): the
+  consumer has the answer already, where the public admin client would open connections of its own."""
+  return len(consumer._client.cluster.brokers())  # pylint: disable=protected-access

@@ -1,0 +1,47 @@
+"""``python -m beam_pipeline.devservices up|down|status|flink-up|flink-down|flink-status``: what ``./run_local.sh`` calls
+to manage the services."""
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from beam_pipeline.devservices.flink import FlinkSessionCluster
+from beam_pipeline.processes.jvm import JvmSetupError
+from beam_pipeline.processes.local_process import ServiceStartError
+from beam_pipeline.devservices.stack import LocalStack
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(prog='python -m beam_pipeline.devservices', description=__doc__)
+  parser.add_argument('command', choices=['up', 'down', 'status', 'flink-up', 'flink-down', 'flink-status'],
+                      help='flink-*: the Flink session cluster (JobManager, TaskManager, SDK worker pool, job server)')
+  parser.add_argument('--home', type=Path, default=Path.cwd(),
+                      help='the repository root: services/ holds the poms, .local/ receives jars, data, logs')
+  parser.add_argument('--wipe', action='store_true', help='with down: also delete the services\' data')
+  parser.add_argument('--secure', action='store_true',
+                      help='the secured pair instead: Kafka SASL_SSL/TLS, Cassandra password auth + TLS, '
+                           'with throwaway certificates and passwords in .local/secure/')
+  args = parser.parse_args(argv)
+  logging.basicConfig(level=logging.INFO, format='%(message)s')
+  logging.getLogger('kafka').setLevel(logging.CRITICAL)
+  logging.getLogger('cassandra').setLevel(logging.CRITICAL)
+
+  if args.command.startswith('flink-'):
+    stack = FlinkSessionCluster(args.home.resolve())
+  else:
+    stack = LocalStack.from_environment(args.home.resolve(), secure=args.secure)
+  command = args.command.replace('flink-', '')
+  try:
+    lines = getattr(stack, command)(**({'wipe': args.wipe} if command == 'down' else {}))
+  except (ServiceStartError, JvmSetupError, ValueError) as error:
+    print(f'error: {error}', file=sys.stderr)
+    return 1
+  if args.secure and args.command == 'up':
+    lines.append('job options for the secured pair:\n  ' + ' '.join(stack.connection_arguments()))
+  print('\n'.join(lines))
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

@@ -1,0 +1,167 @@
+"""Dead letters: every refused message, with the stage and the reason, to Kafka and optionally to files.
+
+A dead letter is a JSON object:
+``{"stage", "reason", "payload", ["payload_encoding": "base64"], "key", ["key_encoding"], "topic",
+"partition", "offset", "timestamp"}`` where payload/key are the original bytes, as text when they are UTF-8.
+"""
+
+import base64
+import json
+import time
+import uuid
+from typing import Optional
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+
+from beam_pipeline import metrics
+from beam_pipeline.records import DeadLetter
+from beam_pipeline.io.security import KafkaSecurity
+from beam_pipeline.errors import DeadLetterPublishError
+
+_PRODUCER_TIMEOUT_S = 30
+
+
+def _bytes_field(document: dict, name: str, value: Optional[bytes]) -> None:
+  if value is None:
+    document[name] = None
+    return
+  try:
+    document[name] = value.decode('utf-8')
+  except UnicodeDecodeError:
+    document[name] = base64.b64encode(value).decode('ascii')
+    document[f'{name}_encoding'] = 'base64'
+
+
+def to_document(dead_letter: DeadLetter) -> dict:
+  source = dead_letter.source
+  document = {'stage': dead_letter.stage, 'reason': dead_letter.reason}
+  _bytes_field(document, 'payload', source.value)
+  _bytes_field(document, 'key', source.key)
+  document.update(topic=source.topic, partition=source.partition, offset=source.offset,
+                  timestamp=source.timestamp_ms)
+  return document
+
+
+def to_json(dead_letter: DeadLetter) -> str:
+  return json.dumps(to_document(dead_letter), ensure_ascii=False, sort_keys=True)
+
+
+class _PublishDeadLettersFn(beam.DoFn):
+  """Sends each dead letter to the topic; the bundle finishes only when Kafka has acknowledged all of them."""
+
+  def __init__(self, bootstrap_servers: str, topic: str, security: KafkaSecurity):
+    self._bootstrap_servers = bootstrap_servers
+    self._topic = topic
+    self._security = security
+    self._producer = None
+    self._published = Metrics.counter(metrics.NAMESPACE, metrics.DEAD_LETTERS_PUBLISHED)
+
+  def setup(self):
+    from kafka import KafkaProducer
+    from kafka.errors import KafkaError
+    try:
+      self._producer = KafkaProducer(
+          bootstrap_servers=self._bootstrap_servers.split(','), acks='all', linger_ms=20,
+          client_id='site-stats-dead-letters', max_block_ms=_PRODUCER_TIMEOUT_S * 1000,
+          max_request_size=16 * 1024 * 1024, **self._security.client_config())
+      partitions = self._producer.partitions_for(self._topic)
+    except KafkaError as error:
+      raise DeadLetterPublishError(
+          f'dead-letter topic {self._topic!r} is not available on {self._bootstrap_servers} ({error}); '
+          'create it, or name another with --dead_letter_topic') from None
+    if not partitions:
+      raise DeadLetterPublishError(f'dead-letter topic {self._topic!r} has no partitions')
+
+  def start_bundle(self):
+    self._futures = []
+
+  def process(self, dead_letter: DeadLetter):
+    self._futures.append(self._producer.send(
+        self._topic, value=to_json(dead_letter).encode('utf-8'), key=dead_letter.source.key))
+
+  def finish_bundle(self):
+    from kafka.errors import KafkaError
+    self._producer.flush(timeout=_PRODUCER_TIMEOUT_S)
+    failures = []
+    for future in self._futures:
+      try:
+        future.get(timeout=_PRODUCER_TIMEOUT_S)
+      except KafkaError as error:
+        failures.append(error)
+    published = len(self._futures) - len(failures)
+    self._futures = []
+    self._published.inc(published)
+    if failures:
+      raise DeadLetterPublishError(
+          f'{len(failures)} dead letters were not acknowledged by {self._topic!r} (first: {failures[0]!r})')
+
+  def teardown(self):
+    if self._producer is not None:
+      self._producer.close(timeout=_PRODUCER_TIMEOUT_S)
+      self._producer = None
+
+
+class _WriteDeadLetterFilesFn(beam.DoFn):
+  """Writes each bundle's dead letters to one new JSON-lines file, closed before the bundle completes.
+
+  One file per bundle (and none for a bundle without dead letters) needs no grouping, so files appear while a
+  streaming job runs, on every runner; ``FileSystems`` makes the same code write to local disk or gs://.
+  """
+
+  def __init__(self, directory: str):
+    self._directory = directory
+
+  def start_bundle(self):
+    self._lines = []
+
+  def process(self, dead_letter: DeadLetter):
+    self._lines.append(to_json(dead_letter))
+
+  def finish_bundle(self):
+    if not self._lines:
+      return
+    stamp = time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())
+    path = FileSystems.join(self._directory, f'dead-letters-{stamp}-{uuid.uuid4().hex}.jsonl')
+    with FileSystems.create(path, mime_type='application/x-ndjson') as out:
+      out.write(('\n'.join(self._lines) + '\n').encode('utf-8'))
+    self._lines = []
+
+
+class WriteDeadLetters(beam.PTransform):
+  """Publishes DeadLetters to a Kafka topic when ``topic`` is given and writes them as JSON lines into
+  ``directory`` when that is given.
+
+  Takes one PCollection, or a dict of them by the stage that refused them. Each is written in its own branch,
+  never flattened first: a Flatten of several inputs is a stage of its own, which the local runner does not run
+  while a streaming read goes on, and a branch fused with the reader makes the reader's bundle, and so its
+  offset commit, wait until that bundle's dead letters are acknowledged.
+  """
+
+  def __init__(self, bootstrap_servers: str, topic: Optional[str], directory: Optional[str] = None,
+               security: KafkaSecurity = KafkaSecurity()):
+    super().__init__()
+    if not topic and not directory:
+      raise ValueError('WriteDeadLetters needs a topic, a directory or both')
+    self._bootstrap_servers = bootstrap_servers
+    self._topic = topic
+    self._directory = directory
+    self._security = security
+
+  def expand(self, dead_letters):
+    """Returns the output of every writing step by its label, for stages that must run only after all of them."""
+    by_stage = dead_letters if isinstance(dead_letters, dict) else {'': dead_letters}
+    written = {}
+    for stage, letters in by_stage.items():
+      if self._topic:
+        label = f'PublishToKafka{stage}'
+        written[label] = letters | label >> beam.ParDo(
+            _PublishDeadLettersFn(self._bootstrap_servers, self._topic, self._security))
+      if self._directory:
+        label = f'WriteJsonLines{stage}'
+        written[label] = letters | label >> beam.ParDo(_WriteDeadLetterFilesFn(self._directory))
+    return written
+
+  def display_data(self):
+    return {'dead_letter_topic': self._topic or '', 'dead_letter_path': self._directory or ''}

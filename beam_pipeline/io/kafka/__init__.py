@@ -1,0 +1,10 @@
+"""The Kafka source in pure Python (kafka-python), so the same graph runs without a JVM on every runner.
+
+    config.py    KafkaReadConfig: what to read, and the consumers it makes
+    metadata.py  topics and partitions as the brokers report them
+    planning.py  one PartitionRead per partition, with offsets resolved at job start
+    restriction.py  the offset-range restriction each partition is read under
+    read.py      ReadFromKafka, the splittable DoFn that reads the partitions
+    commit.py    CommitPlannedOffsets, a bounded catch-up's commit after every write is durable
+    admin.py     topic creation and deletion (the dead-letter topic, the tools)
+""" 

@@ -1,0 +1,100 @@
+"""Creating Kafka topics: the job's dead-letter topic when it is missing, and the topics of local runs, demos and
+benchmarks."""
+
+import logging
+import time
+from typing import Iterable
+
+from beam_pipeline.io.security import KafkaSecurity
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def ensure_topics(bootstrap_servers: str, names: Iterable[str], partitions: int, timeout_s: float = 60,
+                  security: KafkaSecurity = KafkaSecurity()) -> None:
+  """Creates each topic that does not exist yet and waits until its metadata is visible."""
+  from kafka import KafkaAdminClient
+  from kafka.admin import NewTopic
+  from kafka.errors import TopicAlreadyExistsError
+  names = list(names)
+  admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers.split(','), **security.client_config())
+  try:
+    existing = set(admin.list_topics())
+    missing = [n for n in names if n not in existing]
+    if missing:
+      try:
+        admin.create_topics([NewTopic(n, num_partitions=partitions, replication_factor=1) for n in missing])
+      except TopicAlreadyExistsError:
+        pass
+      _LOGGER.info('created topics %s with %d partitions', ', '.join(missing), partitions)
+  finally:
+    admin.close()
+  wait_until_visible(bootstrap_servers, names, timeout_s, security)
+
+
+def wait_until_visible(bootstrap_servers: str, names: Iterable[str], timeout_s: float,
+                       security: KafkaSecurity = KafkaSecurity()) -> None:
+  """Waits until the brokers report every one of the topics (a new topic's metadata spreads in a moment)."""
+  from kafka import KafkaConsumer
+  names = list(names)
+  consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers.split(','), enable_auto_commit=False,
+                           **security.client_config())
+  try:
+    deadline = time.monotonic() + timeout_s
+    while any(not consumer.partitions_for_topic(n) for n in names):
+      if time.monotonic() > deadline:
+        raise TimeoutError(f'topics {names} not visible on {bootstrap_servers} after {timeout_s:.0f}s')
+      time.sleep(0.2)
+  finally:
+    consumer.close()
+
+
+class TopicCreationError(RuntimeError):
+  """The brokers refused to create a topic (no permission, too few brokers for the replication factor, ...)."""
+
+
+def default_replication_factor(broker_count: int) -> int:
+  """Three copies where the cluster has three brokers, fewer only where it has fewer."""
+  return max(1, min(3, broker_count))
+
+
+def create_topic(bootstrap_servers: str, name: str, partitions: int, replication_factor: int,
+                 security: KafkaSecurity = KafkaSecurity(), timeout_s: float = 30) -> bool:
+  """Creates one topic and waits until the brokers report it; False if it existed (another client may have
+  created it first). Raises TopicCreationError with the brokers' reason."""
+  from kafka import KafkaAdminClient
+  from kafka.admin import NewTopic
+  from kafka.errors import KafkaError, TopicAlreadyExistsError
+  admin = None
+  try:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers.split(','),
+                             request_timeout_ms=int(timeout_s * 1000), **security.client_config())
+    admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=replication_factor)],
+                        timeout_ms=int(timeout_s * 1000))
+  except TopicAlreadyExistsError:
+    return False
+  except KafkaError as error:
+    raise TopicCreationError(
+        f'the brokers at {bootstrap_servers} refused to create topic {name!r} ({partitions} partitions, '
+        f'replication factor {replication_factor}): {error}') from None
+  finally:
+    if admin is not None:
+      admin.close()
+  wait_until_visible(bootstrap_servers, [name], timeout_s, security)
+  return True
+
+
+def delete_topics(bootstrap_servers: str, names: Iterable[str], security: KafkaSecurity = KafkaSecurity()) -> None:
+  from kafka import KafkaAdminClient
+  from kafka.errors import UnknownTopicOrPartitionError
+  admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers.split(','), **security.client_config())
+  try:
+    existing = set(admin.list_topics())
+    doomed = [n for n in names if n in existing]
+    if doomed:
+      try:
+        admin.delete_topics(doomed)
+      except UnknownTopicOrPartitionError:
+        pass
+  finally:
+    admin.close()

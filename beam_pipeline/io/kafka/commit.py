@@ -1,0 +1,57 @@
+"""A bounded catch-up's offset commit: once, at the end, after every stage that must be durable first."""
+
+import logging
+
+import apache_beam as beam
+
+from beam_pipeline.io.kafka.config import KafkaReadConfig
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class _CommitPlannedOffsetsFn(beam.DoFn):
+  """Commits each planned partition's stop offset to the group; runs once, after every stage it waits on."""
+
+  def __init__(self, config: KafkaReadConfig):
+    self._config = config
+
+  def process(self, unused_impulse, planned, *finished_stages):
+    from kafka import TopicPartition
+    from kafka.structs import OffsetAndMetadata
+    del finished_stages  # only waited for: a side input is complete when its stage has finished everywhere
+    offsets = {TopicPartition(read.topic, read.partition): OffsetAndMetadata(read.stop_offset, '', -1)
+               for read in planned}
+    consumer = self._config.connected_consumer('committer')
+    try:
+      # A failure fails the run: what it counted stays counted, and the next catch-up reads it again.
+      consumer.commit(offsets)
+    finally:
+      consumer.close(autocommit=False)
+    for tp, offset in sorted(offsets.items()):
+      _LOGGER.info('%s: committed offset %d to group %r', tp, offset.offset, self._config.consumer_group)
+
+
+class CommitPlannedOffsets(beam.PTransform):
+  """After a bounded catch-up, moves the group to the offsets the read planned to stop at.
+
+  ``finished`` are the outputs of every stage that must be durable first (the counter writes, the dead letters).
+  They are side inputs of the one commit step, so every runner, batch or streaming, starts it only once those
+  stages have finished all their bundles; if any bundle fails for good, the run fails and nothing is committed
+  (the next run reads the range again: at-least-once). The commit needs no bundle finalization, which Flink does
+  not run in batch mode.
+  """
+
+  def __init__(self, config: KafkaReadConfig, planned, finished):
+    super().__init__()
+    if not config.commits_at_end:
+      raise ValueError('CommitPlannedOffsets commits a bounded read of a consumer group that commits offsets')
+    self._config = config
+    self._planned = planned
+    self._finished = list(finished)
+
+  def expand(self, pbegin):
+    return (
+        pbegin
+        | 'Impulse' >> beam.Impulse()
+        | 'Commit' >> beam.ParDo(_CommitPlannedOffsetsFn(self._config), beam.pvalue.AsList(self._planned),
+                                 *(beam.pvalue.AsIter(stage) for stage in self._finished)))

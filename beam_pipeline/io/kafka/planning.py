@@ -1,0 +1,80 @@
+"""The reads a job plans at start: one PartitionRead per partition, with its offsets resolved."""
+
+import logging
+from typing import Dict, List, Optional
+
+import apache_beam as beam
+
+from beam_pipeline.io.kafka.config import KafkaReadConfig
+from beam_pipeline.io.kafka.metadata import wait_for_partitions
+from beam_pipeline.records import UNBOUNDED_STOP_OFFSET, PartitionRead
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def plan_partition_reads(config: KafkaReadConfig, log_plan: bool = False) -> List[PartitionRead]:
+  """One PartitionRead per partition, with offsets resolved now (and, streaming, one per partition the topic may
+  gain). The reader plans at job start; a bounded run's launcher plans too, to know how much it will read."""
+  from kafka import TopicPartition
+  consumer = config.connected_consumer('planner')
+  try:
+    partitions = [TopicPartition(config.topic, p) for p in wait_for_partitions(consumer, config)]
+    beginning = consumer.beginning_offsets(partitions)
+    end = consumer.end_offsets(partitions)
+    start_at_time = _offsets_at(consumer, partitions, config.start_time_ms, end)
+    stop_at_time = _offsets_at(consumer, partitions, config.stop_time_ms, end)
+    start_offsets, stop_offsets = dict(config.start_offsets), dict(config.stop_offsets)
+    reads = []
+    for tp in partitions:
+      committed = (consumer.committed(tp, timeout_ms=int(config.connect_timeout_s * 1000))
+                   if config.consumer_group and config.use_committed_offsets else None)
+      if tp.partition in start_offsets:
+        start = start_offsets[tp.partition]
+      elif committed is not None:
+        start = committed
+      elif start_at_time is not None:
+        start = start_at_time[tp]
+      else:
+        start = beginning[tp] if config.start_offset == 'earliest' else end[tp]
+      if start < beginning[tp]:
+        _LOGGER.warning('%s: offsets %d..%d expired before they were read; starting at %d',
+                        tp, start, beginning[tp] - 1, beginning[tp])
+        start = beginning[tp]
+      if config.bounded:
+        stop = stop_at_time[tp] if stop_at_time is not None else end[tp]
+        stop = min(stop_offsets.get(tp.partition, stop), end[tp])
+        stop = max(stop, start)
+      else:
+        stop = UNBOUNDED_STOP_OFFSET
+      reads.append(PartitionRead(config.topic, tp.partition, start, stop))
+      if log_plan:
+        _LOGGER.info('%s: reading offsets [%d, %s)%s', tp, start, stop if config.bounded else 'unbounded',
+                     ' from the committed offset' if committed is not None else '')
+    if not config.bounded and config.partition_headroom:
+      # Partitions the topic may gain later: all they will hold is new, so they are read from their start.
+      first = max(tp.partition for tp in partitions) + 1
+      for partition in range(first, first + config.partition_headroom):
+        reads.append(PartitionRead(config.topic, partition, 0, UNBOUNDED_STOP_OFFSET, awaits_creation=True))
+      if log_plan:
+        _LOGGER.info('%s: partitions %d..%d will be read if the topic gains them',
+                     config.topic, first, first + config.partition_headroom - 1)
+    return reads
+  finally:
+    consumer.close(autocommit=False)
+
+
+def _offsets_at(consumer, partitions, time_ms, end) -> Optional[Dict]:
+  if time_ms is None:
+    return None
+  found = consumer.offsets_for_times({tp: time_ms for tp in partitions})
+  return {tp: found[tp].offset if found.get(tp) is not None else end[tp] for tp in partitions}
+
+
+class PlanPartitionReadsFn(beam.DoFn):
+  """Turns the impulse into one PartitionRead per partition, with offsets resolved at job start."""
+
+  def __init__(self, config: KafkaReadConfig):
+    self._config = config
+
+  def process(self, unused_impulse):
+    yield from plan_partition_reads(self._config, log_plan=True)

@@ -1,0 +1,226 @@
+"""Preflight: what the launcher checks, on every runner, before anything is submitted.
+
+The brokers answer, the source topic exists, the dead-letter topic exists (or is created, as Kafka Connect does
+for its dead-letter queue), Cassandra answers, and the counter table exists with the expected columns (or is
+created, with ``--create_schema``). Each failure is a PreflightError whose message is one line saying what is
+wrong and which option or command fixes it; its ``exit_code`` is 2 for a setting that names something missing
+or wrong, and 1 for a service that cannot be reached. The workers keep their own checks: a job submitted with
+``--skip_preflight`` still fails with the same messages.
+"""
+
+import contextlib
+import dataclasses
+import logging
+import socket
+from typing import Callable, List, Optional, Tuple
+
+from beam_pipeline.io.cassandra.connection import CassandraConnection
+from beam_pipeline.compat.kafka import broker_count, cluster_topics
+from beam_pipeline.io.kafka.config import KafkaReadConfig
+from beam_pipeline.io.kafka.metadata import missing_topic_message, topic_is_missing
+from beam_pipeline.io.cassandra.schema import LEASE_TABLE, create_schema, schema_command
+from beam_pipeline.io.security import SecretError
+from beam_pipeline.io.kafka.admin import TopicCreationError, create_topic, default_replication_factor
+from beam_pipeline.errors import BadSetting, KafkaReadError, ServiceUnreachable
+
+_LOGGER = logging.getLogger(__name__)
+
+# A service whose port takes no TCP connection within this long is unreachable (refused connections fail at once).
+_TCP_PROBE_TIMEOUT_S = 3.0
+# How long the preflight waits for a Kafka answer once a broker took the connection (at most
+# --kafka_connect_timeout_s): a broker answers in milliseconds, so a longer wait only delays a clear error.
+_KAFKA_TIMEOUT_S = 8.0
+# The counter table's columns and their CQL types, and its key.
+COUNTER_TABLE_COLUMNS = {'date': 'date', 'site_id': 'int', 'views': 'counter', 'clicks': 'counter'}
+COUNTER_TABLE_PARTITION_KEY = ['date']
+COUNTER_TABLE_CLUSTERING_KEY = ['site_id']
+
+
+# Something missing that the launch may create: called once every check has passed, returns what it did.
+Creation = Callable[[], str]
+
+
+def _answers_tcp(addresses: List[Tuple[str, int]]) -> bool:
+  """Whether any of the addresses takes a TCP connection: tells 'nothing listens there' in seconds, before a
+  client library's own connect timeout."""
+  for host, port in addresses:
+    try:
+      socket.create_connection((host, port), timeout=_TCP_PROBE_TIMEOUT_S).close()
+      return True
+    except OSError:
+      continue
+  return False
+
+
+def check_kafka(config: KafkaReadConfig, dead_letter_topic: Optional[str], create_dead_letter_topic: bool,
+                dead_letter_replication_factor: Optional[int]) -> List[Creation]:
+  """Checks the brokers and the topics; returns the creation of the dead-letter topic when it is missing and
+  that is allowed."""
+  servers = config.bootstrap_servers
+  addresses = [server.strip().rpartition(':') for server in servers.split(',')]
+  if not _answers_tcp([(host, int(port)) for host, _, port in addresses]):
+    raise ServiceUnreachable(
+        f'no Kafka broker answered at {servers}: check --bootstrap_servers and that the brokers run and are '
+        'reachable from here (add --skip_preflight if only the workers can reach them)')
+  timeout_s = min(config.connect_timeout_s, _KAFKA_TIMEOUT_S)
+  try:
+    consumer = dataclasses.replace(config, connect_timeout_s=timeout_s).connected_consumer('preflight')
+  except KafkaReadError:
+    raise BadSetting(
+        f'{servers} took a connection but did not answer as a Kafka broker within {timeout_s:.0f}s: check '
+        f'--bootstrap_servers (the port) and the security settings (--kafka_security_protocol='
+        f'{config.security.protocol}, --kafka_sasl_mechanism, --kafka_username, the password\'s variable or file, '
+        '--kafka_ssl_ca_file)') from None
+  try:
+    missing = topic_is_missing(consumer, config.topic, timeout_s)
+    if missing is None:
+      raise ServiceUnreachable(f'the Kafka brokers at {servers} sent no topic list within {timeout_s:.0f}s')
+    if missing:
+      raise BadSetting(missing_topic_message(config.topic, servers))
+    if dead_letter_topic is None or dead_letter_topic in (cluster_topics(consumer, timeout_s) or ()):
+      return []
+    partitions = len(consumer.partitions_for_topic(config.topic))
+    brokers = broker_count(consumer)
+  finally:
+    consumer.close(autocommit=False)
+  replication = dead_letter_replication_factor or default_replication_factor(brokers)
+  if not create_dead_letter_topic:
+    raise BadSetting(
+        f'dead-letter topic {dead_letter_topic!r} does not exist on {servers}: create it (kafka-topics.sh '
+        f'--create --topic {dead_letter_topic} --partitions {partitions} --replication-factor {replication}), '
+        'name another with --dead_letter_topic, or let the job create it (drop --no_create_dead_letter_topic)')
+
+  def create() -> str:
+    try:
+      created = create_topic(servers, dead_letter_topic, partitions, replication, config.security, timeout_s)
+    except TopicCreationError as error:
+      raise BadSetting(f'{error}: create {dead_letter_topic!r} yourself, name another with --dead_letter_topic, '
+                       'or set --dead_letter_replication_factor') from None
+    if not created:
+      return f'dead-letter topic {dead_letter_topic} exists (created meanwhile by another client)'
+    return f'created dead-letter topic {dead_letter_topic} ({partitions} partitions, replication factor {replication})'
+  return [create]
+
+
+def table_shape_problems(table_metadata) -> List[str]:
+  """How a table differs from the counter table the job writes; empty when it has that shape."""
+  problems = []
+  columns = {name: column.cql_type for name, column in table_metadata.columns.items()}
+  for name, cql_type in COUNTER_TABLE_COLUMNS.items():
+    if name not in columns:
+      problems.append(f'no column {name}')
+    elif columns[name] != cql_type:
+      problems.append(f'{name} is {columns[name]}, not {cql_type}')
+  partition_key = [c.name for c in table_metadata.partition_key]
+  clustering_key = [c.name for c in table_metadata.clustering_key]
+  if partition_key != COUNTER_TABLE_PARTITION_KEY or clustering_key != COUNTER_TABLE_CLUSTERING_KEY:
+    problems.append(f'its key is (({", ".join(partition_key)}), {", ".join(clustering_key)}), not ((date), site_id)')
+  return problems
+
+
+def check_cassandra(connection: CassandraConnection, keyspace: str, table: str, needs_leases: bool,
+                    create: bool, replication: Optional[dict]) -> List[Creation]:
+  """Checks that Cassandra answers and holds the counter table (and reconcile's lease table when
+  ``needs_leases``) of the right shape; returns the creation of what is missing when ``create``."""
+  from cassandra import AuthenticationFailed
+  from cassandra.cluster import NoHostAvailable
+  keyspace, table = keyspace.lower(), table.lower()
+  if not _answers_tcp([(host, connection.port) for host in connection.hosts]):
+    raise ServiceUnreachable(
+        f'no Cassandra node answered at {connection.address}: check --cassandra_hosts and --cassandra_port and '
+        'that Cassandra runs and is reachable from here (add --skip_preflight if only the workers can reach it)')
+  cluster = connection.cluster()
+  try:
+    try:
+      cluster.connect()
+    except NoHostAvailable as error:
+      if any(isinstance(e, AuthenticationFailed) for e in error.errors.values()):
+        raise BadSetting(f'Cassandra at {connection.address} refused the login of user '
+                         f'{connection.security.username!r}: check --cassandra_username and its password '
+                         '(--cassandra_password_env or --cassandra_password_file)') from None
+      raise ServiceUnreachable(f'no Cassandra node answered at {connection.address}: '
+                               f'{next(iter(error.errors.values()), error)}') from None
+    existing = cluster.metadata.keyspaces.get(keyspace)
+    if existing is not None and table in existing.tables:
+      problems = table_shape_problems(existing.tables[table])
+      if problems:
+        raise BadSetting(
+            f'table {keyspace}.{table} is not a site counter table ({"; ".join(problems)}): point --table at a '
+            'table of the shape (date date, site_id int, views counter, clicks counter, PRIMARY KEY ((date), '
+            f'site_id)), or create one with {schema_command(connection.hosts, connection.port, keyspace, "NEW_TABLE")}')
+    wanted = [table, LEASE_TABLE] if needs_leases else [table]
+    missing = [name for name in wanted if existing is None or name not in existing.tables]
+    if not missing:
+      return []
+    if not create:
+      what = f'keyspace {keyspace!r}' if existing is None else f'table {keyspace}.{missing[0]}'
+      raise BadSetting(f'{what} does not exist on {connection.address}: create it with '
+                       f'{schema_command(connection.hosts, connection.port, keyspace, table)}, or add --create_schema')
+    if existing is not None:
+      replication = None  # the keyspace stays as it is
+    elif replication is None:
+      replication = {'class': 'SimpleStrategy', 'replication_factor': min(3, len(cluster.metadata.all_hosts()))}
+    return [lambda: _create_schema(connection, keyspace, table, missing, replication)]
+  finally:
+    cluster.shutdown()
+
+
+def _create_schema(connection: CassandraConnection, keyspace: str, table: str, missing: List[str],
+                   new_keyspace_replication: Optional[dict]) -> str:
+  from cassandra import DriverException, RequestExecutionException
+  from cassandra.protocol import ErrorMessage  # every error a server answers with
+  cluster = connection.cluster()
+  try:
+    create_schema(cluster.connect(), keyspace, table, new_keyspace_replication)
+  except (DriverException, RequestExecutionException, ErrorMessage) as error:
+    raise BadSetting(f'Cassandra at {connection.address} refused to create {", ".join(missing)} in {keyspace} '
+                     f'({error}): check --schema_replication and that --cassandra_username may create them, or '
+                     f'create them with {schema_command(connection.hosts, connection.port, keyspace, table)}') from None
+  finally:
+    cluster.shutdown()
+  created = ', '.join(f'{keyspace}.{name}' for name in missing)
+  if new_keyspace_replication:
+    return f'created keyspace {keyspace} (replication {new_keyspace_replication}) and {created}'
+  return f'created {created}'
+
+
+def preflight(site, kafka_config: KafkaReadConfig, connection: CassandraConnection,
+              dead_letter_topic: Optional[str], replication: Optional[dict]) -> List[str]:
+  """Runs every check for the job ``site`` describes, then creates what is missing and may be created; returns
+  what it created, one line each.
+
+  Credentials only the workers can read (a password in an environment variable of theirs, a CA file in their
+  image) cannot be checked here: then that service is left to the workers' own checks.
+  """
+  creations = []
+  with _drivers_quiet():
+    try:
+      kafka_creations = check_kafka(kafka_config, dead_letter_topic, site.create_dead_letter_topic,
+                                    site.dead_letter_replication_factor)
+    except (SecretError, OSError) as error:
+      kafka_creations = []
+      _LOGGER.warning('Kafka not checked before launch (%s); the workers check it', error)
+    try:
+      creations += check_cassandra(connection, site.keyspace, site.table, site.sink_mode == 'reconcile',
+                                   site.create_schema, replication)
+    except (SecretError, OSError) as error:
+      _LOGGER.warning('Cassandra not checked before launch (%s); the workers check it', error)
+    # Created only once every check passed, so that a launch refused by a check leaves nothing behind; the
+    # schema first, being the creation most likely refused (replication, permissions).
+    return [create() for create in creations + kafka_creations]
+
+
+@contextlib.contextmanager
+def _drivers_quiet():
+  """While checking, the drivers' own complaints about a refused connection would only repeat, in many lines,
+  what the one-line error says; at DEBUG they are kept."""
+  loggers = [logging.getLogger(name) for name in ('kafka', 'cassandra')]
+  levels = [logger.level for logger in loggers]
+  for logger in loggers:
+    if logger.getEffectiveLevel() > logging.DEBUG:
+      logger.setLevel(logging.CRITICAL)
+  try:
+    yield
+  finally:
+    for logger, level in zip(loggers, levels):
+      logger.setLevel(level)

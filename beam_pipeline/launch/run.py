@@ -1,0 +1,109 @@
+"""How a run is started: the option checks, the preflight, the runner, the wait, the progress and the summary."""
+
+import logging
+import threading
+import time
+from typing import List, Optional, Tuple
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TestOptions
+from apache_beam.runners.runner import PipelineResult
+
+from beam_pipeline.io.kafka.planning import plan_partition_reads
+from beam_pipeline.launch.preflight import preflight
+from beam_pipeline.launch.progress import ReadProgress, follow, messages_read_in
+from beam_pipeline.launch.summary import RunSummary, summarize
+from beam_pipeline.options import configs
+from beam_pipeline.options.checks import LOCAL_RUNNER_NAMES, check_options
+from beam_pipeline.options.site_stats import SiteStatsOptions
+from beam_pipeline.pipeline import build_graph
+from beam_pipeline.runners.flink import runner as flink_runner
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def local_runner(progress: Optional[ReadProgress] = None):
+  from beam_pipeline.runners.local.runner import LocalRunner
+  if progress is None:
+    return LocalRunner()
+  return LocalRunner(on_bundle_done=lambda response: progress.add(messages_read_in(response)))
+
+
+def choose_runner(options: PipelineOptions, progress: Optional[ReadProgress] = None):
+  """The Python FnApiRunner for local runs; any other runner (Flink, Dataflow) exactly as asked.
+
+  Beam's DirectRunner first tries to download the Prism runner, which fails offline; local jobs run on Beam's
+  in-process Python runner on purpose (it runs splittable DoFns, checkpoints and bundle finalization), with
+  worker processes when asked for (``--direct_num_workers 2 --direct_running_mode multi_processing``).
+  """
+  name = options.view_as(StandardOptions).runner
+  if name in LOCAL_RUNNER_NAMES:
+    return local_runner(progress)
+  if flink_runner.is_flink_run(options):
+    site = options.view_as(SiteStatsOptions)
+    return flink_runner.flink_runner(options, site.bounded, site.topic)
+  return None  # beam.Pipeline resolves --runner itself
+
+
+def _check_and_plan(site: SiteStatsOptions, dry_run: bool, waits: bool) -> Optional[ReadProgress]:
+  """The preflight, then the progress of a bounded run that is waited for (None when there is none to show)."""
+  if site.skip_preflight or dry_run:
+    _LOGGER.info('preflight skipped: the workers check the topics and the table when they start')
+    return None
+  read_config = configs.read_config(site)
+  for done in preflight(site, read_config, configs.cassandra_connection(site), configs.dead_letter_outputs(site)[0],
+                        configs.schema_replication(site)):
+    _LOGGER.info('%s', done)
+  if not (site.bounded and waits and site.progress_interval_s):
+    return None
+  try:
+    planned = sum(read.stop_offset - read.start_offset for read in plan_partition_reads(read_config))
+  except Exception as error:  # pylint: disable=broad-except
+    _LOGGER.warning('no progress shown: the read could not be planned here (%s)', error)
+    return None
+  return ReadProgress(planned, site.progress_interval_s)
+
+
+def run(argv: Optional[List[str]] = None,
+        wait: Optional[bool] = None) -> Tuple[PipelineResult, Optional[RunSummary]]:
+  """Checks what the job needs (see preflight), builds the job and starts it.
+
+  ``wait`` defaults to waiting for local runs and for bounded runs anywhere; a streaming job on a remote runner
+  (and a Flex template launch, which passes ``wait=False``) returns once submitted. The summary is returned when
+  the run was waited for and its runner reports metrics.
+  """
+  options = PipelineOptions(argv)
+  for note in check_options(options):
+    _LOGGER.info('%s', note)
+  site = options.view_as(SiteStatsOptions)
+  progress = _check_and_plan(site, dry_run=bool(options.view_as(TestOptions).dry_run), waits=wait is not False)
+  runs_locally = options.view_as(StandardOptions).runner in LOCAL_RUNNER_NAMES
+  on_flink = flink_runner.is_flink_run(options)
+  runs_here = runs_locally or (on_flink and flink_runner.is_embedded(options))
+  runner = choose_runner(options, progress)
+  try:
+    pipeline = beam.Pipeline(runner=runner, options=options)
+    build_graph(pipeline, site)
+    started = time.monotonic()
+    result = pipeline.run()
+    if wait is None:
+      wait = runs_here or site.bounded
+    if not wait:
+      if on_flink:
+        flink_runner.wait_until_running(result, options)
+      return result, None
+    if progress is not None and not runs_locally:
+      # The local runner reports each bundle itself; a remote job's metrics are polled beside the wait.
+      threading.Thread(target=follow, args=(result, progress, site.progress_interval_s), daemon=True).start()
+    if on_flink:
+      flink_runner.wait_or_cancel(result, options)
+    else:
+      result.wait_until_finish()
+  finally:
+    if progress is not None:
+      progress.close()
+  try:
+    summary = summarize(result, time.monotonic() - started)
+  except (NotImplementedError, AttributeError):
+    summary = None  # e.g. a Dataflow dry run has no metrics
+  return result, summary

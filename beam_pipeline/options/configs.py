@@ -1,0 +1,124 @@
+"""What the options mean for the stages: their configs, read from a parsed SiteStatsOptions.
+
+Each conversion raises OptionError, naming the option, for a value that cannot work.
+"""
+
+import datetime
+import json
+from typing import Dict, List, Optional, Tuple
+
+from beam_pipeline.errors import OptionError
+from beam_pipeline.io.cassandra.connection import CassandraConnection
+from beam_pipeline.io.cassandra.schema import replication_cql
+from beam_pipeline.io.kafka.config import KafkaReadConfig
+from beam_pipeline.io.security import CassandraSecurity, KafkaSecurity, cassandra_security_from, secret_source
+from beam_pipeline.options.site_stats import SiteStatsOptions
+from beam_pipeline.transforms.dates import parse_dates
+
+
+def parse_time_ms(value: str, option: str) -> int:
+  """Epoch milliseconds from ISO-8601 (naive means UTC) or from a plain integer of milliseconds."""
+  text = value.strip()
+  if text.isdigit():
+    return int(text)
+  try:
+    moment = datetime.datetime.fromisoformat(text.replace('Z', '+00:00'))
+  except ValueError:
+    raise OptionError(f'--{option}={value!r} is not a time: use ISO-8601 such as 2017-02-04T00:00:00Z, '
+                      'or epoch milliseconds') from None
+  if moment.tzinfo is None:
+    moment = moment.replace(tzinfo=datetime.timezone.utc)
+  return int(moment.timestamp() * 1000)
+
+
+def kafka_security(site: SiteStatsOptions) -> KafkaSecurity:
+  try:
+    return KafkaSecurity(
+        protocol=site.kafka_security_protocol, sasl_mechanism=site.kafka_sasl_mechanism,
+        username=site.kafka_username, ca_file=site.kafka_ssl_ca_file,
+        password=secret_source(site.kafka_password_env, site.kafka_password_file, 'kafka_password'))
+  except ValueError as error:
+    raise OptionError(str(error)) from None
+
+
+def cassandra_security(site: SiteStatsOptions) -> CassandraSecurity:
+  try:
+    return cassandra_security_from(site)
+  except ValueError as error:
+    raise OptionError(str(error)) from None
+
+
+def parse_partition_offsets(value: Optional[str], option: str) -> Dict[int, int]:
+  """``0=100,1=250`` as {0: 100, 1: 250}."""
+  if not value:
+    return {}
+  offsets = {}
+  for item in value.split(','):
+    partition, separator, offset = item.strip().partition('=')
+    if not separator or not partition.isdigit() or not offset.isdigit():
+      raise OptionError(f'--{option}={value!r}: use partition=offset pairs such as 0=100,1=250')
+    offsets[int(partition)] = int(offset)
+  return offsets
+
+
+def requested_dates(site: SiteStatsOptions) -> List[datetime.date]:
+  try:
+    return parse_dates(site.dates) if site.dates else []
+  except ValueError as error:
+    raise OptionError(f'--dates: {error}') from None
+
+
+def is_window_run(site: SiteStatsOptions) -> bool:
+  """A backfill of a window: it reads from the window's start and leaves every consumer group alone."""
+  return site.bounded and bool(site.start_time or site.start_offsets or site.dates or site.sink_mode == 'reconcile')
+
+
+def dead_letter_topic(site: SiteStatsOptions) -> str:
+  return site.dead_letter_topic or f'{site.topic}-dlq'
+
+
+def dead_letter_outputs(site: SiteStatsOptions) -> Tuple[Optional[str], Optional[str]]:
+  """Where refused messages are published: (Kafka topic or None, file directory or None).
+
+  A window run re-reads messages that the streaming job already judged and published, so by default it only
+  counts its dead letters; it publishes them where it is told to explicitly.
+  """
+  if is_window_run(site):
+    return site.dead_letter_topic, site.dead_letter_path
+  return dead_letter_topic(site), site.dead_letter_path
+
+
+def schema_replication(site: SiteStatsOptions) -> Optional[dict]:
+  """The --schema_replication map, or None for the default; OptionError if it is not a replication map."""
+  if not site.schema_replication:
+    return None
+  try:
+    replication = json.loads(site.schema_replication)
+    replication_cql(replication)
+  except ValueError as error:
+    raise OptionError(f'--schema_replication: {error} (use JSON such as '
+                      '\'{"class": "NetworkTopologyStrategy", "dc1": 3}\')') from None
+  return replication
+
+
+def optional_time_ms(value: Optional[str], option: str) -> Optional[int]:
+  return parse_time_ms(value, option) if value else None
+
+
+def read_config(site: SiteStatsOptions) -> KafkaReadConfig:
+  window = is_window_run(site)
+  return KafkaReadConfig(
+      bootstrap_servers=site.bootstrap_servers, topic=site.topic, consumer_group=site.consumer_group,
+      start_offset=site.start_offset, start_time_ms=optional_time_ms(site.start_time, 'start_time'),
+      stop_time_ms=optional_time_ms(site.stop_time, 'stop_time'), bounded=site.bounded,
+      max_records_per_bundle=site.max_records_per_bundle, max_bundle_seconds=site.max_bundle_seconds,
+      connect_timeout_s=site.kafka_connect_timeout_s, security=kafka_security(site),
+      partition_headroom=site.partition_headroom, progress_interval_s=site.progress_interval_s,
+      commit_offsets=not window, use_committed_offsets=not window,
+      start_offsets=tuple(sorted(parse_partition_offsets(site.start_offsets, 'start_offsets').items())),
+      stop_offsets=tuple(sorted(parse_partition_offsets(site.stop_offsets, 'stop_offsets').items())))
+
+
+def cassandra_connection(site: SiteStatsOptions) -> CassandraConnection:
+  return CassandraConnection(hosts=tuple(h.strip() for h in site.cassandra_hosts.split(',')),
+                             port=site.cassandra_port, security=cassandra_security(site))

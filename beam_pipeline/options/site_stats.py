@@ -1,0 +1,161 @@
+"""The job's own options, declared in one place (``python -m beam_pipeline --help`` lists them by group)."""
+
+import argparse
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from beam_pipeline.io.cassandra.schema import DEFAULT_TABLE
+from beam_pipeline.io.cassandra.connection import DEFAULT_PORT as DEFAULT_CASSANDRA_PORT
+from beam_pipeline.io.cassandra.counter_write import DEFAULT_MAX_CONCURRENT_WRITES, DEFAULT_STATEMENTS_PER_BATCH
+from beam_pipeline.io.kafka.config import (
+    DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_MAX_BUNDLE_SECONDS, DEFAULT_MAX_RECORDS_PER_BUNDLE, DEFAULT_PARTITION_HEADROOM)
+from beam_pipeline.io.security import (
+    KAFKA_SASL_MECHANISMS, KAFKA_SECURITY_PROTOCOLS, add_cassandra_security_arguments, parse_bool)
+# Imported for what it declares: the Flink runner's own options are then known flags.
+from beam_pipeline.runners.flink.options import FlinkJavaRunnerOptions  # pylint: disable=unused-import
+
+START_OFFSETS = ('earliest', 'latest')
+SINK_MODES = ('increment', 'reconcile')
+LOG_LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR')
+
+
+class SiteStatsOptions(PipelineOptions):
+  """Where to read events, where to count them, and where refused messages go."""
+
+  @classmethod
+  def _add_argparse_args(cls, parser):
+    _add_kafka_arguments(parser)
+    _add_cassandra_arguments(parser)
+    _add_sink_arguments(parser)
+    _add_kafka_security_arguments(parser)
+    add_cassandra_security_arguments(parser.add_argument_group('Cassandra security'))
+    _add_dead_letters_arguments(parser)
+    _add_launch_arguments(parser)
+
+
+def _add_kafka_arguments(parser) -> None:
+  kafka = parser.add_argument_group('Kafka source')
+  try:
+    kafka.add_argument('--bootstrap_servers', default='localhost:9092',
+                       help='Kafka brokers to bootstrap from, host:port[,host:port...].')
+  except argparse.ArgumentError:
+    pass  # Beam declares the same flag, with the same meaning, for its Kafka Streams runner: share it.
+  kafka.add_argument('--topic', help='Topic holding the JSON events (required).')
+  kafka.add_argument('--consumer_group', default='site-stats',
+                     help='Consumer group whose committed offsets the job starts from and advances once a '
+                          'bundle is durably processed.')
+  kafka.add_argument('--start_offset', default='earliest', choices=START_OFFSETS,
+                     help='Where to start a partition the group has no committed offset for.')
+  kafka.add_argument('--start_time',
+                     help='Streaming: start each partition without a committed offset at the first message at '
+                          'or after this time (ISO-8601, UTC if no zone, or epoch milliseconds). Bounded: the '
+                          'start of the window to read, whatever the group has committed.')
+  kafka.add_argument('--stop_time',
+                     help='With --bounded: stop each partition before the first message at or after this time '
+                          '(ISO-8601 or epoch milliseconds).')
+  # `--bounded` alone, or `--bounded=true|false` as Flex templates pass parameters.
+  kafka.add_argument('--bounded', nargs='?', const=True, default=False, type=parse_bool,
+                     help='Read each partition up to its end at job start (or --stop_time), then finish. '
+                          'Without it the job streams until cancelled.')
+  kafka.add_argument('--start_offsets', metavar='P=OFFSET,...',
+                     help='With --bounded: the window starts at these offsets (partition=offset, comma-separated).')
+  kafka.add_argument('--stop_offsets', metavar='P=OFFSET,...',
+                     help='With --bounded: the window stops before these offsets (partition=offset, ...).')
+  kafka.add_argument('--max_records_per_bundle', type=int, default=DEFAULT_MAX_RECORDS_PER_BUNDLE,
+                     help='How many records one partition contributes to a bundle before the reader '
+                          'checkpoints; bounds memory and how much a failed bundle replays.')
+  kafka.add_argument('--kafka_connect_timeout_s', type=float, default=DEFAULT_CONNECT_TIMEOUT_S,
+                     help='How long to wait for the brokers and the topic before failing with an error.')
+  kafka.add_argument('--partition_headroom', type=int, default=DEFAULT_PARTITION_HEADROOM,
+                     help='Streaming: how many partitions the topic may gain while the job runs and still be '
+                          'read (from their first offset) without a restart. Partitions beyond that are read '
+                          'after the next restart.')
+  kafka.add_argument('--max_bundle_seconds', type=float, default=DEFAULT_MAX_BUNDLE_SECONDS,
+                     help='How long one partition reads into a bundle before the reader checkpoints.')
+
+
+def _add_cassandra_arguments(parser) -> None:
+  cassandra = parser.add_argument_group('Cassandra sink')
+  cassandra.add_argument('--cassandra_hosts', default='127.0.0.1',
+                         help='Cassandra contact points, comma-separated host names or addresses.')
+  cassandra.add_argument('--cassandra_port', type=int, default=DEFAULT_CASSANDRA_PORT, help='Cassandra native protocol port.')
+  cassandra.add_argument('--keyspace', help='Keyspace holding the counter table (required).')
+  cassandra.add_argument('--table', default=DEFAULT_TABLE, help='Counter table name.')
+  cassandra.add_argument('--max_concurrent_writes', type=int, default=DEFAULT_MAX_CONCURRENT_WRITES,
+                         help='Cassandra requests in flight at once per writer.')
+  cassandra.add_argument('--statements_per_batch', type=int, default=DEFAULT_STATEMENTS_PER_BATCH,
+                         help='How many keys of one date (one partition) share a counter batch; 1 sends '
+                              'every UPDATE on its own.')
+
+
+def _add_sink_arguments(parser) -> None:
+  sink = parser.add_argument_group('Sink mode (backfills)')
+  sink.add_argument('--sink_mode', default='increment', choices=SINK_MODES,
+                    help='increment: add each message to the counters. reconcile (with --bounded and --dates): '
+                         'set the dates\' counters to the exact sums of their valid messages in the window.')
+  sink.add_argument('--dates', metavar='D1..D2',
+                    help='Only these event dates: YYYY-MM-DD, YYYY-MM-DD..YYYY-MM-DD, or a comma list.')
+  sink.add_argument('--report_only', nargs='?', const=True, default=False, type=parse_bool,
+                    help='With reconcile: report the drift, write nothing.')
+  sink.add_argument('--force_window', nargs='?', const=True, default=False, type=parse_bool,
+                    help='With reconcile: accept a window that may not hold every message of the dates.')
+  sink.add_argument('--lease_ttl_s', type=int, default=3600,
+                    help='With reconcile: how long a date\'s lease lasts if the job dies holding it.')
+
+
+def _add_kafka_security_arguments(parser) -> None:
+  kafka_security = parser.add_argument_group('Kafka security')
+  kafka_security.add_argument('--kafka_security_protocol', default='PLAINTEXT', choices=KAFKA_SECURITY_PROTOCOLS,
+                              help='How the job connects to the brokers: TLS (SSL), SASL (SASL_PLAINTEXT) or both '
+                                   '(SASL_SSL).')
+  kafka_security.add_argument('--kafka_sasl_mechanism', choices=KAFKA_SASL_MECHANISMS,
+                              help='SASL mechanism for SASL_SSL / SASL_PLAINTEXT.')
+  kafka_security.add_argument('--kafka_username', help='SASL user name.')
+  kafka_security.add_argument('--kafka_password_env', metavar='VARIABLE',
+                              help='Name of the environment variable (on the launcher and the workers) holding '
+                                   'the SASL password.')
+  kafka_security.add_argument('--kafka_password_file', metavar='PATH',
+                              help='File (on the launcher and the workers) holding the SASL password.')
+  kafka_security.add_argument('--kafka_ssl_ca_file', metavar='PEM',
+                              help='CA certificates to trust for the brokers\' TLS (default: the system\'s).')
+
+
+def _add_dead_letters_arguments(parser) -> None:
+  dead_letters = parser.add_argument_group('Dead letters')
+  dead_letters.add_argument('--dead_letter_topic',
+                            help='Kafka topic for refused messages (default: <topic>-dlq), created when missing. '
+                                 'Window runs (reconcile, backfills from --start_time, --start_offsets or '
+                                 '--dates) publish dead letters only to a topic or path given explicitly.')
+  dead_letters.add_argument('--dead_letter_path',
+                            help='Also write refused messages as JSON-lines files into this directory (local or '
+                                 'gs://), one file per bundle that refused any.')
+  dead_letters.add_argument('--create_dead_letter_topic', nargs='?', const=True, default=True, type=parse_bool,
+                            help='Create the dead-letter topic when it is missing (default true), with as many '
+                                 'partitions as the source topic.')
+  dead_letters.add_argument('--no_create_dead_letter_topic', dest='create_dead_letter_topic',
+                            action='store_false',
+                            help='Never create the dead-letter topic: a missing one stops the job at launch.')
+  dead_letters.add_argument('--dead_letter_replication_factor', type=int,
+                            help='Replication factor of a dead-letter topic the job creates '
+                                 '(default: min(3, number of brokers)).')
+
+
+def _add_launch_arguments(parser) -> None:
+  launch = parser.add_argument_group('Launch checks and output')
+  launch.add_argument('--create_schema', nargs='?', const=True, default=False, type=parse_bool,
+                      help='Create the keyspace and counter table when they are missing (default: refuse to '
+                           'start, naming the schema command).')
+  launch.add_argument('--schema_replication', metavar='JSON',
+                      help='With --create_schema: the replication of a keyspace it creates, as JSON (default: '
+                           '{"class": "SimpleStrategy", "replication_factor": min(3, number of nodes)}).')
+  launch.add_argument('--skip_preflight', nargs='?', const=True, default=False, type=parse_bool,
+                      help='Submit without first checking the brokers, topics and table from the launching '
+                           'machine (for launchers that cannot reach them while the workers can).')
+  launch.add_argument('--progress_interval_s', type=float, default=10.0,
+                      help='How often a bounded run logs its progress when its output is not a terminal (a '
+                           'terminal shows a bar), and a streaming reader logs its rate and lag per partition; 0 '
+                           'turns both off.')
+  launch.add_argument('--log_level', default='INFO', choices=LOG_LEVELS,
+                      help='Log level of the launcher (DEBUG also prints the traceback of a failure).')
+  launch.add_argument('--verbose', nargs='?', const=True, default=False, type=parse_bool,
+                      help='On failure, print the traceback after the one-line error.')

@@ -1,0 +1,167 @@
+"""Running the job on Flink: ``--runner FlinkRunner [--flink_master [local] | HOST:PORT]``.
+
+The job is submitted through Beam's portable runner to a Flink job server this project starts itself (see
+``runners/flink/job_server.py``), so that nothing has to be downloaded at run time:
+
+- ``--flink_master [local]`` (the default): embedded Flink, a mini cluster inside the job server. The run is
+  waited for, like a local run, and its Python code runs in this process (``LOOPBACK``); stopping the command
+  (Ctrl-C, SIGTERM) cancels the job.
+- ``--flink_master HOST:PORT``: a Flink cluster's REST address. A bounded run is waited for (``LOOPBACK``); a
+  streaming job returns once Flink reports it RUNNING, and its Python code runs in the SDK worker pool beside the
+  TaskManager (``EXTERNAL``, ``--environment_config``, default ``localhost:FLINK_WORKER_POOL_PORT``), so the job
+  outlives the command that submitted it.
+
+Offsets are committed when Flink completes a checkpoint (bundle finalization), so a streaming job gets
+``--checkpointing_interval`` (10 s) unless one is given.
+"""
+
+import logging
+import signal
+import threading
+import time
+import uuid
+from typing import List
+
+from apache_beam.options.pipeline_options import (
+    FlinkRunnerOptions, GoogleCloudOptions, PipelineOptions, PortableOptions, StandardOptions)
+from apache_beam.runners.portability.portable_runner import PortableRunner
+from apache_beam.runners.runner import PipelineResult, PipelineState
+
+from beam_pipeline.runners.flink.options import FlinkJavaRunnerOptions
+from beam_pipeline import REPO_ROOT
+from beam_pipeline.errors import OptionError
+from beam_pipeline.processes.ports import port_from_environment
+from beam_pipeline.runners.flink.job_server import EMBEDDED_MASTER, FlinkJobServer, embedded_rest_addresses
+from beam_pipeline.runners.flink.rest import cancel_flink_job, rest_get
+
+_LOGGER = logging.getLogger(__name__)
+
+FLINK_RUNNER_NAMES = ('FlinkRunner',)
+# Streaming commits offsets when a checkpoint completes: this bounds how far the group's offsets lag behind.
+DEFAULT_CHECKPOINTING_INTERVAL_MS = 10000
+_RUNNING_TIMEOUT_S = 180
+# How far apart Flink restarts a failed streaming job, and how often when its Python code runs in the submitting
+# process.
+RETRY_DELAY_MS = 10000
+LOOPBACK_EXECUTION_RETRIES = 6
+_UNLIMITED_RETRIES = 2**31 - 1
+_FINAL_STATES = (PipelineState.DONE, PipelineState.FAILED, PipelineState.CANCELLED, PipelineState.STOPPED)
+
+
+class FlinkSubmitError(RuntimeError):
+  """A Flink job did not reach RUNNING."""
+
+
+def is_flink_run(options: PipelineOptions) -> bool:
+  return options.view_as(StandardOptions).runner in FLINK_RUNNER_NAMES
+
+
+def flink_master(options: PipelineOptions) -> str:
+  master = options.view_as(FlinkRunnerOptions).flink_master
+  return EMBEDDED_MASTER if master in (None, '', '[auto]') else master
+
+
+def is_embedded(options: PipelineOptions) -> bool:
+  return flink_master(options) == EMBEDDED_MASTER
+
+
+def flink_rest_addresses(options: PipelineOptions) -> List[str]:
+  """Where Flink's REST API for this job is: the cluster's, or the embedded mini clusters' port range."""
+  master = flink_master(options)
+  if master == EMBEDDED_MASTER:
+    return embedded_rest_addresses()
+  return [master.split('://', 1)[-1].rstrip('/')]
+
+
+def flink_runner(options: PipelineOptions, bounded: bool, topic: str) -> PortableRunner:
+  """Readies ``options`` for a portable submission to Flink (job server, environment, checkpointing) and returns
+  the runner to submit with."""
+  portable = options.view_as(PortableOptions)
+  master = flink_master(options)
+  waits = bounded or master == EMBEDDED_MASTER
+  if not portable.job_endpoint:
+    if master != EMBEDDED_MASTER:
+      _check_cluster_answers(flink_rest_addresses(options)[0])
+    server = FlinkJobServer(REPO_ROOT, master)
+    _LOGGER.info('%s', server.ensure_running())
+    portable.job_endpoint = server.endpoint
+  if not portable.environment_type:
+    if waits:
+      portable.environment_type = 'LOOPBACK'
+    else:
+      portable.environment_type = 'EXTERNAL'
+      portable.environment_config = portable.environment_config or (
+          f'localhost:{port_from_environment("FLINK_WORKER_POOL_PORT", 50000)}')
+  job = options.view_as(GoogleCloudOptions)
+  # Flink shows (and the job is cancelled by) this name.
+  job.job_name = job.job_name or f'site-stats-{topic.lower()}-{uuid.uuid4().hex[:8]}'
+  java = options.view_as(FlinkJavaRunnerOptions)
+  if not bounded and java.checkpointing_interval is None:
+    java.checkpointing_interval = DEFAULT_CHECKPOINTING_INTERVAL_MS
+    _LOGGER.info('streaming on Flink: checkpointing every %d ms (offsets are committed when a checkpoint '
+                 'completes); --checkpointing_interval sets another interval', DEFAULT_CHECKPOINTING_INTERVAL_MS)
+  if not bounded and java.finish_bundle_before_checkpointing is None:
+    # Otherwise output of a bundle in flight at a checkpoint is held in the checkpoint until that operator's next
+    # bundle, and the stage that plans the partition reads (fed by one impulse) has no next bundle: the reads
+    # would never start.
+    java.finish_bundle_before_checkpointing = True
+  if not bounded and java.number_of_execution_retries is None:
+    # A streaming job whose sink or source went away restarts from its last checkpoint every 10 s until it is
+    # back. But when its Python code runs in this process (LOOPBACK), a job that outlives it (killed, not stopped)
+    # could only fail and restart: it gives up after a minute. (Bounded jobs get no restarts from Flink, unless
+    # the cluster names a restart strategy: a restarted batch region would count again what it had written.)
+    java.number_of_execution_retries = (
+        LOOPBACK_EXECUTION_RETRIES if portable.environment_type == 'LOOPBACK' else _UNLIMITED_RETRIES)
+    java.execution_retry_delay = java.execution_retry_delay or RETRY_DELAY_MS
+  options.view_as(FlinkRunnerOptions).flink_master = master
+  # The job server is already Flink's: the portable runner only talks to it.
+  options.view_as(StandardOptions).runner = 'PortableRunner'
+  _LOGGER.info('submitting %s to the Flink job server at %s (Flink master %s, environment %s)',
+               job.job_name, portable.job_endpoint, master, portable.environment_type)
+  return PortableRunner()
+
+
+def _check_cluster_answers(rest_address: str) -> None:
+  """Fails in seconds, naming the address, when no Flink cluster answers at --flink_master."""
+  try:
+    rest_get(rest_address, '/overview', timeout_s=5)
+  except (OSError, ValueError) as error:
+    raise OptionError(
+        f'--flink_master {rest_address}: no Flink REST API answered there ({error}); start the local session '
+        'cluster with ./run_local.sh flink-up, or name a running cluster\'s JobManager REST address') from None
+
+
+def wait_until_running(result: PipelineResult, options: PipelineOptions,
+                       timeout_s: float = _RUNNING_TIMEOUT_S) -> None:
+  """Returns once Flink runs the job; raises FlinkSubmitError if it ends or does not start in time."""
+  deadline = time.monotonic() + timeout_s
+  state = result.state
+  while state != PipelineState.RUNNING:
+    if state in _FINAL_STATES:
+      raise FlinkSubmitError(f'the Flink job ended as {state} before it ran')
+    if time.monotonic() > deadline:
+      raise FlinkSubmitError(f'the Flink job was still {state} after {timeout_s:.0f}s')
+    time.sleep(0.5)
+    state = result.state
+  _LOGGER.info('the Flink job %s is RUNNING; it runs until cancelled in Flink (web UI at http://%s, or its REST '
+               'API: PATCH /jobs/<id>?mode=cancel)', options.view_as(GoogleCloudOptions).job_name,
+               flink_rest_addresses(options)[0])
+
+
+def wait_or_cancel(result: PipelineResult, options: PipelineOptions) -> None:
+  """Waits for the job; if this command is stopped (Ctrl-C, SIGTERM) first, cancels it and returns, so that a job
+  whose Python code runs in this process does not go on restarting without it."""
+  previous = None
+  if threading.current_thread() is threading.main_thread():
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+  try:
+    result.wait_until_finish()
+  except KeyboardInterrupt:
+    name = options.view_as(GoogleCloudOptions).job_name
+    _LOGGER.info('stopped: cancelling the Flink job %s', name)
+    result.cancel()  # the job service stops following the job; Flink itself is told through its REST API
+    cancelled = cancel_flink_job(flink_rest_addresses(options), name)
+    _LOGGER.info('the Flink job %s is cancelled (%s)', name, ', '.join(cancelled) or 'it had ended')
+  finally:
+    if previous is not None:
+      signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,64 @@
+"""One Python SDK worker for a Flink TaskManager: what Beam's worker pool starts (``--container_executable``) each
+time Flink asks it for a worker of an ``EXTERNAL`` environment.
+
+Beam's pool, left to itself, starts a bare SDK harness that knows neither the job's pipeline options nor where to
+send its logs, so the job's log lines (committed offsets, write failures) would go nowhere. This does what Beam's
+container entry point does instead: it asks the runner's provision service for the job's options and endpoints,
+then runs Beam's SDK worker main, which sends every log record to the runner (the TaskManager's log).
+
+    python -m beam_pipeline.runners.flink.worker --id ID --provision_endpoint HOST:PORT --control_endpoint HOST:PORT ...
+"""
+
+import argparse
+import os
+import sys
+
+_PROVISION_TIMEOUT_S = 60
+
+
+def worker_environment(worker_id: str, provision_endpoint: str, control_endpoint: str,
+                       logging_endpoint: str) -> dict:
+  """The environment variables Beam's SDK worker main reads, from the runner's provision service."""
+  import grpc
+  from google.protobuf import json_format, text_format
+  from apache_beam.portability.api import beam_provision_api_pb2, beam_provision_api_pb2_grpc, endpoints_pb2
+  channel = grpc.insecure_channel(provision_endpoint)
+  try:
+    info = beam_provision_api_pb2_grpc.ProvisionServiceStub(channel).GetProvisionInfo(
+        beam_provision_api_pb2.GetProvisionInfoRequest(), metadata=[('worker_id', worker_id)],
+        timeout=_PROVISION_TIMEOUT_S).info
+  finally:
+    channel.close()
+
+  def descriptor(provided, fallback_url: str) -> str:
+    if not provided.url:
+      provided = endpoints_pb2.ApiServiceDescriptor(url=fallback_url)
+    return text_format.MessageToString(provided)
+
+  return {
+      'WORKER_ID': worker_id,
+      'PIPELINE_OPTIONS': json_format.MessageToJson(info.pipeline_options),
+      'CONTROL_API_SERVICE_DESCRIPTOR': descriptor(info.control_endpoint, control_endpoint),
+      'LOGGING_API_SERVICE_DESCRIPTOR': descriptor(info.logging_endpoint, logging_endpoint),
+      'RUNNER_CAPABILITIES': ' '.join(info.runner_capabilities),
+  }
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(prog='python -m beam_pipeline.runners.flink.worker', description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument('--id', required=True, help='the worker id Flink gave the pool')
+  parser.add_argument('--provision_endpoint', required=True)
+  parser.add_argument('--control_endpoint', required=True)
+  parser.add_argument('--logging_endpoint', required=True)
+  parser.add_argument('--artifact_endpoint', help='unused: the package is installed beside the TaskManager')
+  args = parser.parse_args(argv)
+  os.environ.update(worker_environment(args.id, args.provision_endpoint, args.control_endpoint,
+                                       args.logging_endpoint))
+  from apache_beam.runners.worker import sdk_worker_main
+  sdk_worker_main.main(sys.argv)
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
