@@ -57,6 +57,50 @@ _LOGBACK = """\
 """
 
 
+def _security_config(credentials: Optional[LocalCredentials]) -> str:
+  """The cassandra.yaml lines of the secured node: password authentication, client TLS required."""
+  if credentials is None:
+    return ''
+  return f"""\
+authenticator: PasswordAuthenticator
+authorizer: CassandraAuthorizer
+client_encryption_options:
+enabled: true
+optional: false
+keystore: {credentials.keystore}
+keystore_password: {credentials.keystore_password}
+store_type: PKCS12
+require_client_auth: false
+"""
+
+
+def _cassandra_yaml(data: Path, port: int, storage_port: int, credentials: Optional[LocalCredentials]) -> str:
+  """A single loopback node's cassandra.yaml, its data under ``data``."""
+  return f"""\
+cluster_name: {'beam_pipeline_local_secure' if credentials else 'beam_pipeline_local'}
+num_tokens: 16
+partitioner: org.apache.cassandra.dht.Murmur3Partitioner
+data_file_directories: ["{data / 'data'}"]
+commitlog_directory: "{data / 'commitlog'}"
+saved_caches_directory: "{data / 'saved_caches'}"
+hints_directory: "{data / 'hints'}"
+cdc_raw_directory: "{data / 'cdc_raw'}"
+commitlog_sync: periodic
+commitlog_sync_period: 10000ms
+seed_provider:
+  - class_name: org.apache.cassandra.locator.SimpleSeedProvider
+    parameters:
+      - seeds: "127.0.0.1:{storage_port}"
+listen_address: 127.0.0.1
+rpc_address: 127.0.0.1
+storage_port: {storage_port}
+native_transport_port: {port}
+start_native_transport: true
+endpoint_snitch: SimpleSnitch
+concurrent_counter_writes: 32
+""" + _security_config(credentials)
+
+
 class CassandraServer(jvm.JvmService):
   name = 'cassandra'
   start_timeout_s = 240
@@ -73,49 +117,12 @@ class CassandraServer(jvm.JvmService):
     return CassandraSecurity(username=CASSANDRA_USER, tls=True, ca_file=str(self.credentials.ca_file),
                              password=SecretSource(file=str(self.credentials.cassandra_password_file)))
 
-  def _security_config(self) -> str:
-    if self.credentials is None:
-      return ''
-    return f"""\
-authenticator: PasswordAuthenticator
-authorizer: CassandraAuthorizer
-client_encryption_options:
-  enabled: true
-  optional: false
-  keystore: {self.credentials.keystore}
-  keystore_password: {self.credentials.keystore_password}
-  store_type: PKCS12
-  require_client_auth: false
-"""
-
   def _write_config(self) -> Path:
     self.base.mkdir(parents=True, exist_ok=True)
     data = self.base / 'data'
     config = self.base / 'cassandra.yaml'
     # Owner-only: it may hold the keystore password.
-    write_private(config, f"""\
-cluster_name: {'beam_pipeline_local_secure' if self.credentials else 'beam_pipeline_local'}
-num_tokens: 16
-partitioner: org.apache.cassandra.dht.Murmur3Partitioner
-data_file_directories: ["{data / 'data'}"]
-commitlog_directory: "{data / 'commitlog'}"
-saved_caches_directory: "{data / 'saved_caches'}"
-hints_directory: "{data / 'hints'}"
-cdc_raw_directory: "{data / 'cdc_raw'}"
-commitlog_sync: periodic
-commitlog_sync_period: 10000ms
-seed_provider:
-  - class_name: org.apache.cassandra.locator.SimpleSeedProvider
-    parameters:
-      - seeds: "127.0.0.1:{self.storage_port}"
-listen_address: 127.0.0.1
-rpc_address: 127.0.0.1
-storage_port: {self.storage_port}
-native_transport_port: {self.port}
-start_native_transport: true
-endpoint_snitch: SimpleSnitch
-concurrent_counter_writes: 32
-""" + self._security_config())
+    write_private(config, _cassandra_yaml(data, self.port, self.storage_port, self.credentials))
     (self.base / 'logback.xml').write_text(_LOGBACK)
     return config
 

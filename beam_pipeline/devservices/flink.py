@@ -15,7 +15,7 @@ import urllib.error
 from pathlib import Path
 from typing import List
 
-from beam_pipeline.processes.lifecycle import ensure_running_line, status_lines, stop_line
+from beam_pipeline.processes.lifecycle import all_ready, ensure_running_line, status_lines, stop_line
 from beam_pipeline.processes.local_process import LocalProcess
 from beam_pipeline.processes.ports import port_from_environment, port_open
 from beam_pipeline.runners.flink.job_server import FlinkJobServer
@@ -43,6 +43,31 @@ _TASK_MANAGER_MEMORY = {
     'taskmanager.memory.jvm-overhead.max': '192m',
 }
 
+
+
+def _session_cluster_settings(base: Path, rpc_port: int, rest_port: int) -> dict:
+  """flink-conf.yaml of the session cluster: everything on loopback, checkpoints and temporary files under
+  ``base``."""
+  return {
+      'jobmanager.rpc.address': '127.0.0.1',
+      'jobmanager.rpc.port': str(rpc_port),
+      'jobmanager.bind-host': '127.0.0.1',
+      'rest.address': '127.0.0.1',
+      'rest.bind-address': '127.0.0.1',
+      'rest.port': str(rest_port),
+      'taskmanager.host': '127.0.0.1',
+      'taskmanager.bind-host': '127.0.0.1',
+      'taskmanager.numberOfTaskSlots': str(TASK_SLOTS),
+      'taskmanager.cpu.cores': str(os.cpu_count() or 1),
+      **_TASK_MANAGER_MEMORY,
+      'parallelism.default': '1',
+      # No restart strategy is named: a batch job is then not restarted (a restarted batch region would count
+      # again what it had written), and streaming jobs bring their own (runners/flink/runner.py).
+      # Checkpoints on disk, so that a restarted job resumes from the last one.
+      'state.checkpoints.dir': (base / 'checkpoints').as_uri(),
+      'web.tmpdir': str(base / 'web'),
+      'io.tmp.dirs': str(base / 'tmp'),
+  }
 
 
 class FlinkJobManager(FlinkJvm):
@@ -151,26 +176,7 @@ class FlinkSessionCluster:
 
   def _write_config(self) -> None:
     self.conf_dir.mkdir(parents=True, exist_ok=True)
-    settings = {
-        'jobmanager.rpc.address': '127.0.0.1',
-        'jobmanager.rpc.port': str(self.rpc_port),
-        'jobmanager.bind-host': '127.0.0.1',
-        'rest.address': '127.0.0.1',
-        'rest.bind-address': '127.0.0.1',
-        'rest.port': str(self.rest_port),
-        'taskmanager.host': '127.0.0.1',
-        'taskmanager.bind-host': '127.0.0.1',
-        'taskmanager.numberOfTaskSlots': str(TASK_SLOTS),
-        'taskmanager.cpu.cores': str(os.cpu_count() or 1),
-        **_TASK_MANAGER_MEMORY,
-        'parallelism.default': '1',
-        # No restart strategy is named: a batch job is then not restarted (a restarted batch region would count
-        # again what it had written), and streaming jobs bring their own (flink_runner.py).
-        # Checkpoints on disk, so that a restarted job resumes from the last one.
-        'state.checkpoints.dir': (self.base / 'checkpoints').as_uri(),
-        'web.tmpdir': str(self.base / 'web'),
-        'io.tmp.dirs': str(self.base / 'tmp'),
-    }
+    settings = _session_cluster_settings(self.base, self.rpc_port, self.rest_port)
     (self.conf_dir / 'flink-conf.yaml').write_text(''.join(f'{k}: {v}\n' for k, v in settings.items()))
     (self.conf_dir / 'log4j2.properties').write_text(LOG4J2)
 
@@ -211,4 +217,4 @@ class FlinkSessionCluster:
     return lines
 
   def all_ready(self) -> bool:
-    return all(s.process.pid() is not None and s.is_ready() for s in self.services)
+    return all_ready(self.services)

@@ -32,6 +32,39 @@ logger.log.level = WARN
 """
 
 
+def _listener_lines(port: int, controller_port: int, tls_port: Optional[int],
+                    credentials: Optional[LocalCredentials]) -> List[str]:
+  controller = f'CONTROLLER://127.0.0.1:{controller_port}'
+  if credentials is None:
+    return [
+        f'listeners=PLAINTEXT://127.0.0.1:{port},{controller}',
+        f'advertised.listeners=PLAINTEXT://127.0.0.1:{port}',
+        'inter.broker.listener.name=PLAINTEXT',
+        'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+    ]
+  keystore_password = credentials.keystore_password
+  # Only the controller (a loopback port clients never see) stays plaintext; brokers talk SASL_SSL.
+  return [
+      f'listeners=SASL_SSL://127.0.0.1:{port},SSL://127.0.0.1:{tls_port},{controller}',
+      f'advertised.listeners=SASL_SSL://127.0.0.1:{port},SSL://127.0.0.1:{tls_port}',
+      'inter.broker.listener.name=SASL_SSL',
+      'listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL',
+      f'sasl.enabled.mechanisms={SCRAM_MECHANISM}',
+      f'sasl.mechanism.inter.broker.protocol={SCRAM_MECHANISM}',
+      f'listener.name.sasl_ssl.{SCRAM_MECHANISM.lower()}.sasl.jaas.config='
+      'org.apache.kafka.common.security.scram.ScramLoginModule required '
+      f'username="{KAFKA_BROKER_USER}" password="{credentials.secret("kafka-broker")}";',
+      f'ssl.keystore.location={credentials.keystore}',
+      'ssl.keystore.type=PKCS12',
+      f'ssl.keystore.password={keystore_password}',
+      f'ssl.key.password={keystore_password}',
+      # The broker is also a client of itself (inter-broker SASL_SSL): it trusts the CA in the same store.
+      f'ssl.truststore.location={credentials.keystore}',
+      'ssl.truststore.type=PKCS12',
+      f'ssl.truststore.password={keystore_password}',
+  ]
+
+
 class KafkaBroker(jvm.JvmService):
   name = 'kafka'
   start_timeout_s = 120
@@ -43,37 +76,6 @@ class KafkaBroker(jvm.JvmService):
     self.controller_port = controller_port
     self.credentials = credentials
     self.tls_port = tls_port
-
-  def _listener_lines(self) -> List[str]:
-    controller = f'CONTROLLER://127.0.0.1:{self.controller_port}'
-    if self.credentials is None:
-      return [
-          f'listeners=PLAINTEXT://127.0.0.1:{self.port},{controller}',
-          f'advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}',
-          'inter.broker.listener.name=PLAINTEXT',
-          'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
-      ]
-    credentials, keystore_password = self.credentials, self.credentials.keystore_password
-    # Only the controller (a loopback port clients never see) stays plaintext; brokers talk SASL_SSL.
-    return [
-        f'listeners=SASL_SSL://127.0.0.1:{self.port},SSL://127.0.0.1:{self.tls_port},{controller}',
-        f'advertised.listeners=SASL_SSL://127.0.0.1:{self.port},SSL://127.0.0.1:{self.tls_port}',
-        'inter.broker.listener.name=SASL_SSL',
-        'listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL',
-        f'sasl.enabled.mechanisms={SCRAM_MECHANISM}',
-        f'sasl.mechanism.inter.broker.protocol={SCRAM_MECHANISM}',
-        f'listener.name.sasl_ssl.{SCRAM_MECHANISM.lower()}.sasl.jaas.config='
-        'org.apache.kafka.common.security.scram.ScramLoginModule required '
-        f'username="{KAFKA_BROKER_USER}" password="{credentials.secret("kafka-broker")}";',
-        f'ssl.keystore.location={credentials.keystore}',
-        'ssl.keystore.type=PKCS12',
-        f'ssl.keystore.password={keystore_password}',
-        f'ssl.key.password={keystore_password}',
-        # The broker is also a client of itself (inter-broker SASL_SSL): it trusts the CA in the same store.
-        f'ssl.truststore.location={credentials.keystore}',
-        'ssl.truststore.type=PKCS12',
-        f'ssl.truststore.password={keystore_password}',
-    ]
 
   def client_security(self) -> KafkaSecurity:
     """How a client of this broker connects (SASL_SSL with the generated user, when secured)."""
@@ -92,7 +94,7 @@ class KafkaBroker(jvm.JvmService):
         'node.id=1',
         f'controller.quorum.voters=1@127.0.0.1:{self.controller_port}',
         'controller.listener.names=CONTROLLER',
-        *self._listener_lines(),
+        *_listener_lines(self.port, self.controller_port, self.tls_port, self.credentials),
         f'log.dirs={self.base / "data"}',
         # Topics are created on purpose (tests, the demo, operators), as on a production cluster.
         'auto.create.topics.enable=false',

@@ -18,7 +18,7 @@ from typing import List, Optional
 from beam_pipeline.devservices.cassandra import CassandraServer
 from beam_pipeline.devservices.credentials import LocalCredentials
 from beam_pipeline.devservices.kafka import KafkaBroker
-from beam_pipeline.processes.lifecycle import already_running_line, answered_line, status_lines, stop_line
+from beam_pipeline.processes.lifecycle import all_ready, already_running_line, answered_line, status_lines, stop_line
 from beam_pipeline.processes.ports import port_from_environment
 
 
@@ -105,4 +105,4 @@ class LocalStack:
     return arguments
 
   def all_ready(self) -> bool:
-    return all(s.process.pid() is not None and s.is_ready() for s in self.services)
+    return all_ready(self.services)

@@ -16,7 +16,7 @@ from typing import Callable, List, Optional, Tuple
 
 from beam_pipeline.io.cassandra.connection import CassandraConnection
 from beam_pipeline.compat.kafka import broker_count, cluster_topics
-from beam_pipeline.io.kafka.config import KafkaReadConfig
+from beam_pipeline.io.kafka.config import KafkaReadConfig, security_settings_hint
 from beam_pipeline.io.kafka.metadata import missing_topic_message, topic_is_missing
 from beam_pipeline.io.cassandra.schema import LEASE_TABLE, create_schema, schema_command
 from beam_pipeline.io.security import SecretError
@@ -68,9 +68,7 @@ def check_kafka(config: KafkaReadConfig, dead_letter_topic: Optional[str], creat
   except KafkaReadError:
     raise BadSetting(
         f'{servers} took a connection but did not answer as a Kafka broker within {timeout_s:.0f}s: check '
-        f'--bootstrap_servers (the port) and the security settings (--kafka_security_protocol='
-        f'{config.security.protocol}, --kafka_sasl_mechanism, --kafka_username, the password\'s variable or file, '
-        '--kafka_ssl_ca_file)') from None
+        f'--bootstrap_servers (the port) and {security_settings_hint(config.security)}') from None
   try:
     missing = topic_is_missing(consumer, config.topic, timeout_s)
     if missing is None:

@@ -46,3 +46,8 @@ def status_lines(services) -> List[str]:
       lines.append(f'{service.instance}: running (pid {pid}) on {service.address}, {state}; '
                    f'log {service.process.log_file}')
   return lines
+
+
+def all_ready(services) -> bool:
+  """Whether every service runs and answers."""
+  return all(service.process.pid() is not None and service.is_ready() for service in services)

@@ -1,12 +1,41 @@
-"""A bounded catch-up's offset commit: once, at the end, after every stage that must be durable first."""
+"""Moving the consumer group's offsets only past what is durable: a streaming read commits when the runner
+finalizes a bundle; a bounded catch-up commits once, at the end, after every stage that must be durable first."""
 
 import logging
+import threading
+from typing import Dict, Optional
 
 import apache_beam as beam
 
 from beam_pipeline.io.kafka.config import KafkaReadConfig
 
 _LOGGER = logging.getLogger(__name__)
+
+
+class FinalizedOffsetCommitter:
+  """Commits a streaming reader's offsets, from the bundle finalization callbacks the runner calls once the
+  bundle's output is durable. The consumer is shared with the reader, hence the lock."""
+
+  def __init__(self, consumer, lock: threading.Lock, consumer_group: Optional[str]):
+    self._consumer = consumer
+    self._lock = lock
+    self._consumer_group = consumer_group
+    self._committed: Dict = {}
+
+  def commit(self, tp, next_offset: int) -> None:
+    """The group may now move past what the finalized bundle read (never backwards)."""
+    from kafka.errors import KafkaError
+    from kafka.structs import OffsetAndMetadata
+    if self._committed.get(tp, -1) >= next_offset:
+      return
+    try:
+      with self._lock:
+        self._consumer.commit({tp: OffsetAndMetadata(next_offset, '', -1)})
+      self._committed[tp] = next_offset
+    except KafkaError as error:
+      # Losing a commit only means a restart replays a little more; the data is already counted.
+      _LOGGER.warning('committing offset %d for %s to group %r failed: %s', next_offset, tp, self._consumer_group,
+                      error)
 
 
 class _CommitPlannedOffsetsFn(beam.DoFn):

@@ -85,6 +85,11 @@ class KafkaReadConfig:
     consumer.close()
     raise KafkaReadError(
         f'the Kafka brokers at {self.bootstrap_servers} sent no metadata within {self.connect_timeout_s:.0f}s. '
-        f'They answered a connection, so check the security settings (--kafka_security_protocol='
-        f'{self.security.protocol}, --kafka_sasl_mechanism, --kafka_username, the password\'s variable or file, '
-        '--kafka_ssl_ca_file): the kafka logger names the refused step')
+        f'They answered a connection, so check {security_settings_hint(self.security)}: the kafka logger names the '
+        'refused step')
+
+
+def security_settings_hint(security: KafkaSecurity) -> str:
+  """The options to check when brokers take a connection but never answer as Kafka (a refused login, TLS)."""
+  return (f'the security settings (--kafka_security_protocol={security.protocol}, --kafka_sasl_mechanism, '
+          '--kafka_username, the password\'s variable or file, --kafka_ssl_ca_file)')

@@ -16,7 +16,7 @@ import gc
 import logging
 import threading
 import time
-from typing import Dict, NamedTuple, Optional
+from typing import NamedTuple
 
 import apache_beam as beam
 from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
@@ -27,7 +27,9 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from beam_pipeline import metrics
 from beam_pipeline.compat.kafka import refresh_metadata
+from beam_pipeline.io.kafka.commit import FinalizedOffsetCommitter
 from beam_pipeline.io.kafka.config import KafkaReadConfig
+from beam_pipeline.io.kafka.lag import PartitionRateLog
 from beam_pipeline.io.kafka.planning import PlanPartitionReadsFn
 from beam_pipeline.io.kafka.restriction import PartitionRestrictionProvider
 from beam_pipeline.records import PartitionRead, RecordBatch
@@ -53,6 +55,25 @@ class KafkaRead(NamedTuple):
   planned: beam.PCollection
 
 
+def _batch_of(tp, records):
+  """The records as one RecordBatch, stamped with the time of the newest (None: no record has a timestamp, and
+  the batch keeps its input's)."""
+  timestamps_ms = [r.timestamp for r in records]
+  batch = RecordBatch(tp.topic, tp.partition, [r.offset for r in records], timestamps_ms,
+                      [r.key for r in records], [r.value for r in records])
+  newest_ms = max(timestamps_ms)
+  if newest_ms < 0:
+    return batch, None
+  newest = Timestamp(micros=newest_ms * 1000)
+  return WindowedValue(batch, newest, _GLOBAL_WINDOWS), newest
+
+
+def _advance_watermark(watermark, timestamp: Timestamp):
+  current = watermark.current_watermark()
+  if current is None or timestamp > current:
+    watermark.set_watermark(timestamp)
+
+
 class _ReadPartitionFn(beam.DoFn):
   """Reads one partition's offset range, a bundle's worth at a time."""
 
@@ -61,7 +82,6 @@ class _ReadPartitionFn(beam.DoFn):
     self._consumer = None
     self._lock = threading.Lock()  # the consumer is shared with finalization callbacks
     self._read = Metrics.counter(metrics.NAMESPACE, metrics.MESSAGES_READ)
-    self._committed: Dict = {}
 
   def setup(self):
     # Each record allocates a few small container objects on its way through the fused stages (kafka-python's
@@ -70,6 +90,7 @@ class _ReadPartitionFn(beam.DoFn):
     # Collecting less often saved a tenth of the run time and no memory (peak RSS unchanged on 1 M records).
     gc.set_threshold(_GC_FIRST_GENERATION_THRESHOLD, *gc.get_threshold()[1:])
     self._consumer = self._config.connected_consumer('reader')
+    self._committer = FinalizedOffsetCommitter(self._consumer, self._lock, self._config.consumer_group)
 
   def teardown(self):
     if self._consumer is not None:
@@ -110,7 +131,7 @@ class _ReadPartitionFn(beam.DoFn):
             return
           if not config.bounded:
             # Caught up: nothing older than now can still arrive from this partition's reader.
-            self._advance_watermark(watermark, Timestamp.now())
+            _advance_watermark(watermark, Timestamp.now())
             break
           if time.monotonic() > deadline:
             break
@@ -122,18 +143,12 @@ class _ReadPartitionFn(beam.DoFn):
         if not in_range or not tracker.try_claim(in_range[-1].offset):
           tracker.try_claim(restriction.stop)
           return
-        timestamps_ms = [r.timestamp for r in in_range]
-        batch = RecordBatch(tp.topic, tp.partition, [r.offset for r in in_range], timestamps_ms,
-                            [r.key for r in in_range], [r.value for r in in_range])
-        newest_ms = max(timestamps_ms)
-        if newest_ms >= 0:
-          yield WindowedValue(batch, Timestamp(micros=newest_ms * 1000), _GLOBAL_WINDOWS)
-        else:
-          yield batch  # no message has a timestamp: the batch keeps its input's
+        batch, newest = _batch_of(tp, in_range)
+        yield batch
         emitted += len(in_range)
         last_offset = in_range[-1].offset
-        if newest_ms >= 0:
-          self._advance_watermark(watermark, Timestamp(micros=newest_ms * 1000))
+        if newest is not None:
+          _advance_watermark(watermark, newest)
         if last_offset + 1 >= restriction.stop:
           return  # the whole range is claimed: no residual to schedule
         if time.monotonic() > deadline:
@@ -143,32 +158,11 @@ class _ReadPartitionFn(beam.DoFn):
       self._read.inc(emitted)
       if finalizer is not None and last_offset is not None and config.commit_offsets and config.consumer_group:
         next_offset = last_offset + 1
-        finalizer.register(lambda: self._commit(tp, next_offset))
+        finalizer.register(lambda: self._committer.commit(tp, next_offset))
       self._observe_read(tp, emitted, restriction.start if last_offset is None else last_offset + 1)
 
   def _observe_read(self, tp, read: int, next_offset: int) -> None:
     """Called after each stretch of reading one partition; a bounded run's progress is shown by its launcher."""
-
-  @staticmethod
-  def _advance_watermark(watermark, timestamp: Timestamp):
-    current = watermark.current_watermark()
-    if current is None or timestamp > current:
-      watermark.set_watermark(timestamp)
-
-  def _commit(self, tp, next_offset: int):
-    """Runs after the runner made the bundle durable: the group may now move past what it read."""
-    from kafka.errors import KafkaError
-    from kafka.structs import OffsetAndMetadata
-    if self._committed.get(tp, -1) >= next_offset:
-      return
-    try:
-      with self._lock:
-        self._consumer.commit({tp: OffsetAndMetadata(next_offset, '', -1)})
-      self._committed[tp] = next_offset
-    except KafkaError as error:
-      # Losing a commit only means a restart replays a little more; the data is already counted.
-      _LOGGER.warning('committing offset %d for %s to group %r failed: %s',
-                      next_offset, tp, self._config.consumer_group, error)
 
 
 class _StreamPartitionFn(_ReadPartitionFn):
@@ -184,25 +178,12 @@ class _StreamPartitionFn(_ReadPartitionFn):
     super().setup()
     self._existing_partitions = set()
     self._partitions_checked_at = float('-inf')
-    self._read_since_report: Dict[int, int] = {}
-    self._lag: Dict[int, Optional[int]] = {}
-    self._reported_at = time.monotonic()
+    self._rates = PartitionRateLog(self._config.progress_interval_s)
 
   def _observe_read(self, tp, read: int, next_offset: int) -> None:
-    """Logs, every progress interval, each partition this reader read: its rate and how far it is behind."""
     with self._lock:
       highwater = self._consumer.highwater(tp)  # the partition's end, as of the last fetch
-    self._read_since_report[tp.partition] = self._read_since_report.get(tp.partition, 0) + read
-    self._lag[tp.partition] = None if highwater is None else max(highwater - next_offset, 0)
-    elapsed = time.monotonic() - self._reported_at
-    if not self._config.progress_interval_s or elapsed < self._config.progress_interval_s:
-      return
-    _LOGGER.info('%s: %s', tp.topic, '; '.join(
-        f'partition {partition}: {count / elapsed:,.0f} msgs/s, lag '
-        f'{"unknown" if self._lag[partition] is None else f"{self._lag[partition]:,}"}'
-        for partition, count in sorted(self._read_since_report.items())))
-    self._read_since_report = {}
-    self._reported_at = time.monotonic()
+    self._rates.observe(tp.topic, tp.partition, read, None if highwater is None else max(highwater - next_offset, 0))
 
   def _partition_exists(self, element: PartitionRead) -> bool:
     if element.partition in self._existing_partitions:
@@ -227,7 +208,7 @@ class _StreamPartitionFn(_ReadPartitionFn):
       watermark=beam.DoFn.WatermarkEstimatorParam(ManualWatermarkEstimator.default_provider())):
     if element.awaits_creation and not self._partition_exists(element):
       # Whatever the partition will hold is written after this check: the watermark may move up to it.
-      self._advance_watermark(watermark, Timestamp.now())
+      _advance_watermark(watermark, Timestamp.now())
       tracker.defer_remainder(Duration(seconds=_PARTITION_CHECK_INTERVAL_S))
       return
     yield from self._read_range(element, tracker, watermark, finalizer)
