@@ -119,7 +119,7 @@ def run_benchmark(args) -> List[dict]:
   from beam_pipeline.io.cassandra import schema
   from beam_pipeline.io.cassandra.connection import CassandraConnection
   from beam_pipeline.io.kafka.admin import delete_topics, ensure_topics
-  from tests.helpers import TopicOffsets, expected_counters, read_counters
+  from beam_pipeline.testing.jobs import TopicOffsets, expected_counters, read_counters
 
   stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%SZ')
   topic = f'bench-{stamp}'

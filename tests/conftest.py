@@ -17,7 +17,7 @@ from beam_pipeline.io.cassandra.connection import build_cluster
 from beam_pipeline.devservices.stack import LocalStack
 from beam_pipeline.io.security import KafkaSecurity
 from beam_pipeline.io.kafka.admin import delete_topics, ensure_topics
-from tests.helpers import REPO_ROOT
+from beam_pipeline.testing.jobs import REPO_ROOT
 
 TEST_PARTITIONS = 4
 

@@ -10,7 +10,7 @@ import pytest
 
 from beam_pipeline.io.cassandra.schema import LEASE_TABLE
 from beam_pipeline.io.kafka.admin import delete_topics
-from tests.helpers import (
+from beam_pipeline.testing.jobs import (
     REPO_ROOT, committed_offsets, end_offsets, expected_counters, job_args, produce_dataset, read_counters,
     read_dead_letters, read_topic, run_bounded, start_streaming_job, stop_streaming_job, wait_until_caught_up,
     wait_until_committed)

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from beam_pipeline.tools.produce import INVALID_KINDS
-from tests.helpers import (
+from beam_pipeline.testing.jobs import (
     add_counters, committed_offsets, end_offsets, expected_counters, job_args, produce_dataset, read_counters,
     read_dead_letters, run_bounded)
 

@@ -11,7 +11,7 @@ import time
 from beam_pipeline.runners.flink.options import FLINK_JAVA_OPTIONS
 from beam_pipeline.runners.flink.rest import rest_get
 from beam_pipeline.options.known_flags import unknown_options
-from tests.helpers import (
+from beam_pipeline.testing.jobs import (
     REPO_ROOT, TopicOffsets, committed_offsets, end_offsets, expected_counters, flink_job_counters, job_args,
     produce_dataset, read_counters, read_dead_letters, run_bounded, start_streaming_job, stop_streaming_job,
     wait_until_caught_up)

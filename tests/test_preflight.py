@@ -10,7 +10,7 @@ import pytest
 
 from beam_pipeline.io.kafka.admin import delete_topics, ensure_topics
 from tests.conftest import TEST_PARTITIONS
-from tests.helpers import (
+from beam_pipeline.testing.jobs import (
     REPO_ROOT, expected_counters, job_args, produce_dataset, read_counters, read_dead_letters, run_bounded)
 
 

@@ -14,7 +14,7 @@ import time
 
 from beam_pipeline.launch.progress import ReadProgress
 from tests.conftest import TEST_PARTITIONS
-from tests.helpers import (
+from beam_pipeline.testing.jobs import (
     REPO_ROOT, job_args, produce_dataset, start_streaming_job, stop_streaming_job, wait_until_committed)
 
 _PROGRESS_LINE = re.compile(r'progress: read ([\d,]+) of ([\d,]+) \((\d+)%\), ([\d,]+) msgs/s, about ([\d,]+)s left')

@@ -18,7 +18,7 @@ from beam_pipeline.options.site_stats import SiteStatsOptions
 from beam_pipeline.pipeline import build_graph
 from beam_pipeline.io.security import KafkaSecurity
 from tests.conftest import fresh_keyspace, fresh_topic, started_stack
-from tests.helpers import expected_counters, produce_dataset, read_counters, read_dead_letters, run_bounded
+from beam_pipeline.testing.jobs import expected_counters, produce_dataset, read_counters, read_dead_letters, run_bounded
 
 _PASSWORD_VARIABLE = 'SITE_STATS_TEST_KAFKA_PASSWORD'
 

@@ -2,7 +2,7 @@
 
 import time
 
-from tests.helpers import (
+from beam_pipeline.testing.jobs import (
     add_counters, expected_counters, job_args, produce_dataset, read_counters, read_dead_letters,
     start_streaming_job, stop_streaming_job, wait_until_caught_up)
 

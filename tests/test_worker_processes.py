@@ -5,7 +5,7 @@ from pathlib import Path
 
 from beam_pipeline.runners.local.runner import WORKER_MODULE
 
-from tests.helpers import (
+from beam_pipeline.testing.jobs import (
     add_counters, committed_offsets, end_offsets, expected_counters, job_args, produce_dataset, read_counters,
     read_dead_letters, run_bounded, start_streaming_job, stop_streaming_job, wait_until_caught_up)
 

@@ -12,7 +12,7 @@ import pytest
 
 from beam_pipeline.runners.flink.rest import cancel_flink_job, rest_get
 from tests.faults.conftest import CASSANDRA_OUTAGE_S, wait_for_session
-from tests.helpers import (
+from beam_pipeline.testing.jobs import (
     REPO_ROOT, TopicOffsets, add_counters, expected_counters, job_args, produce_dataset, read_counters, run_bounded)
 
 # The generator's views per valid message are below this.

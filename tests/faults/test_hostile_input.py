@@ -9,7 +9,7 @@ from kafka import KafkaProducer
 
 from beam_pipeline.transforms.parse import parse_value
 from beam_pipeline.transforms.validate import SiteEventSchema
-from tests.helpers import job_args, read_counters, read_dead_letters, run_bounded
+from beam_pipeline.testing.jobs import job_args, read_counters, read_dead_letters, run_bounded
 
 VALID = b'{"date": "2017-02-04", "site_id": 12, "views": 3, "clicks": 1}'
 

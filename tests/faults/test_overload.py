@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO_ROOT
-from tests.helpers import TopicOffsets, job_args, read_counters, start_streaming_job, stop_streaming_job
+from beam_pipeline.testing.jobs import TopicOffsets, job_args, read_counters, start_streaming_job, stop_streaming_job
 
 RATE = float(os.environ.get('OVERLOAD_RATE', '35000'))
 REPORT_DIR = Path(os.environ.get('FAULT_REPORT_DIR', REPO_ROOT / '.local' / 'reports'))

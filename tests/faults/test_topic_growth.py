@@ -7,7 +7,7 @@ from kafka.admin import NewPartitions
 
 from beam_pipeline.tools import produce
 from tests.conftest import TEST_PARTITIONS
-from tests.helpers import (
+from beam_pipeline.testing.jobs import (
     add_counters, expected_counters, job_args, produce_dataset, start_streaming_job, stop_streaming_job,
     wait_until_caught_up)
 

@@ -6,16 +6,14 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from kafka import KafkaConsumer, TopicPartition
 
+from beam_pipeline import REPO_ROOT
 from beam_pipeline.tools import produce
 from beam_pipeline.launch.run import run
 from beam_pipeline.io.security import KafkaSecurity
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def produce_dataset(bootstrap_servers: str, topic: str, count: int, keys: int = 200, bad_ratio: float = 0.05,
