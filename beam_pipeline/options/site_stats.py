@@ -8,9 +8,10 @@ from beam_pipeline.io.cassandra.schema import DEFAULT_TABLE
 from beam_pipeline.io.cassandra.connection import DEFAULT_PORT as DEFAULT_CASSANDRA_PORT
 from beam_pipeline.io.cassandra.counter_write import DEFAULT_MAX_CONCURRENT_WRITES, DEFAULT_STATEMENTS_PER_BATCH
 from beam_pipeline.io.kafka.config import (
-    DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_MAX_BUNDLE_SECONDS, DEFAULT_MAX_RECORDS_PER_BUNDLE, DEFAULT_PARTITION_HEADROOM)
-from beam_pipeline.io.security import (
-    KAFKA_SASL_MECHANISMS, KAFKA_SECURITY_PROTOCOLS, add_cassandra_security_arguments, parse_bool)
+    DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_MAX_BUNDLE_SECONDS, DEFAULT_MAX_RECORDS_PER_BUNDLE, DEFAULT_PARTITION_HEADROOM,
+    DEFAULT_PROGRESS_INTERVAL_S)
+from beam_pipeline.io.security import KAFKA_SASL_MECHANISMS, KAFKA_SECURITY_PROTOCOLS, add_cassandra_security_arguments
+from beam_pipeline.switches import add_switch
 # Imported for what it declares: the Flink runner's own options are then known flags.
 from beam_pipeline.runners.flink.options import FlinkJavaRunnerOptions  # pylint: disable=unused-import
 
@@ -53,10 +54,9 @@ def _add_kafka_arguments(parser) -> None:
   kafka.add_argument('--stop_time',
                      help='With --bounded: stop each partition before the first message at or after this time '
                           '(ISO-8601 or epoch milliseconds).')
-  # `--bounded` alone, or `--bounded=true|false` as Flex templates pass parameters.
-  kafka.add_argument('--bounded', nargs='?', const=True, default=False, type=parse_bool,
-                     help='Read each partition up to its end at job start (or --stop_time), then finish. '
-                          'Without it the job streams until cancelled.')
+  add_switch(kafka, '--bounded', False,
+              help='Read each partition up to its end at job start (or --stop_time), then finish. '
+                   'Without it the job streams until cancelled.')
   kafka.add_argument('--start_offsets', metavar='P=OFFSET,...',
                      help='With --bounded: the window starts at these offsets (partition=offset, comma-separated).')
   kafka.add_argument('--stop_offsets', metavar='P=OFFSET,...',
@@ -95,10 +95,10 @@ def _add_sink_arguments(parser) -> None:
                          'set the dates\' counters to the exact sums of their valid messages in the window.')
   sink.add_argument('--dates', metavar='D1..D2',
                     help='Only these event dates: YYYY-MM-DD, YYYY-MM-DD..YYYY-MM-DD, or a comma list.')
-  sink.add_argument('--report_only', nargs='?', const=True, default=False, type=parse_bool,
-                    help='With reconcile: report the drift, write nothing.')
-  sink.add_argument('--force_window', nargs='?', const=True, default=False, type=parse_bool,
-                    help='With reconcile: accept a window that may not hold every message of the dates.')
+  add_switch(sink, '--report_only', False,
+              help='With reconcile: report the drift, write nothing.')
+  add_switch(sink, '--force_window', False,
+              help='With reconcile: accept a window that may not hold every message of the dates.')
   sink.add_argument('--lease_ttl_s', type=int, default=3600,
                     help='With reconcile: how long a date\'s lease lasts if the job dies holding it.')
 
@@ -129,9 +129,9 @@ def _add_dead_letters_arguments(parser) -> None:
   dead_letters.add_argument('--dead_letter_path',
                             help='Also write refused messages as JSON-lines files into this directory (local or '
                                  'gs://), one file per bundle that refused any.')
-  dead_letters.add_argument('--create_dead_letter_topic', nargs='?', const=True, default=True, type=parse_bool,
-                            help='Create the dead-letter topic when it is missing (default true), with as many '
-                                 'partitions as the source topic.')
+  add_switch(dead_letters, '--create_dead_letter_topic', True,
+              help='Create the dead-letter topic when it is missing (default true), with as many '
+                   'partitions as the source topic.')
   dead_letters.add_argument('--no_create_dead_letter_topic', dest='create_dead_letter_topic',
                             action='store_false',
                             help='Never create the dead-letter topic: a missing one stops the job at launch.')
@@ -142,20 +142,20 @@ def _add_dead_letters_arguments(parser) -> None:
 
 def _add_launch_arguments(parser) -> None:
   launch = parser.add_argument_group('Launch checks and output')
-  launch.add_argument('--create_schema', nargs='?', const=True, default=False, type=parse_bool,
-                      help='Create the keyspace and counter table when they are missing (default: refuse to '
-                           'start, naming the schema command).')
+  add_switch(launch, '--create_schema', False,
+              help='Create the keyspace and counter table when they are missing (default: refuse to '
+                   'start, naming the schema command).')
   launch.add_argument('--schema_replication', metavar='JSON',
                       help='With --create_schema: the replication of a keyspace it creates, as JSON (default: '
                            '{"class": "SimpleStrategy", "replication_factor": min(3, number of nodes)}).')
-  launch.add_argument('--skip_preflight', nargs='?', const=True, default=False, type=parse_bool,
-                      help='Submit without first checking the brokers, topics and table from the launching '
-                           'machine (for launchers that cannot reach them while the workers can).')
-  launch.add_argument('--progress_interval_s', type=float, default=10.0,
+  add_switch(launch, '--skip_preflight', False,
+              help='Submit without first checking the brokers, topics and table from the launching '
+                   'machine (for launchers that cannot reach them while the workers can).')
+  launch.add_argument('--progress_interval_s', type=float, default=DEFAULT_PROGRESS_INTERVAL_S,
                       help='How often a bounded run logs its progress when its output is not a terminal (a '
                            'terminal shows a bar), and a streaming reader logs its rate and lag per partition; 0 '
                            'turns both off.')
   launch.add_argument('--log_level', default='INFO', choices=LOG_LEVELS,
                       help='Log level of the launcher (DEBUG also prints the traceback of a failure).')
-  launch.add_argument('--verbose', nargs='?', const=True, default=False, type=parse_bool,
-                      help='On failure, print the traceback after the one-line error.')
+  add_switch(launch, '--verbose', False,
+              help='On failure, print the traceback after the one-line error.')

@@ -12,7 +12,7 @@ import argparse
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from beam_pipeline.io.security import parse_bool
+from beam_pipeline.switches import add_switch
 
 # name -> type, as FlinkPipelineOptions of Beam Java 2.62.0 declares them (less those Python already declares).
 FLINK_JAVA_OPTIONS = {
@@ -72,9 +72,7 @@ class FlinkJavaRunnerOptions(PipelineOptions):
       flag = f'--{name}'
       try:
         if kind is bool:
-          # `--object_reuse` alone, or `--object_reuse=false`.
-          group.add_argument(flag, nargs='?', const=True, default=None, type=parse_bool,
-                             help='Flink runner option (FlinkPipelineOptions)')
+          add_switch(group, flag, None, help='Flink runner option (FlinkPipelineOptions)')
         else:
           group.add_argument(flag, type=kind, default=None, help='Flink runner option (FlinkPipelineOptions)')
       except argparse.ArgumentError:
