@@ -1,8 +1,12 @@
-"""kafka-python's private names that the job relies on, each with the reason no public call does the job.
+"""kafka-python's private names and details that the job relies on, each with the reason no public call does the job.
 
 Checked against the kafka-python versions setup.py allows; tests/test_compat.py fails when they change.
+The consumer's public metadata calls (``topics()``, ``partitions_for_topic()``) poll its client until an answer
+comes, without a deadline: when every connection fails after the TCP handshake (a refused SASL login, a TLS
+mismatch) no answer ever comes. So the metadata calls here poll the consumer's own client, with one.
 """
 
+import logging
 import time
 from typing import Optional
 
@@ -15,7 +19,8 @@ def refresh_metadata(consumer, timeout_s: float) -> bool:
   """One metadata round trip for the consumer's topics, waited for at most ``timeout_s``; whether it succeeded.
 
   kafka-python's public metadata calls wait without a deadline when every connection fails after the TCP
-  handshake (a refused SASL login, a TLS mismatch); the client's own update future can be awaited with one."""
+  handshake (a refused SASL login, a TLS mismatch); the client's own update future can be awaited with one.
+  The client is the consumer's private ``_client``."""
   client = consumer._client  # pylint: disable=protected-access
   update = client.cluster.request_update()
   deadline = time.monotonic() + timeout_s
@@ -37,3 +42,28 @@ def broker_count(consumer) -> int:
   """How many brokers the consumer's last metadata answer named (for a default replication factor): the
   consumer has the answer already, where the public admin client would open connections of its own."""
   return len(consumer._client.cluster.brokers())  # pylint: disable=protected-access
+
+
+# The logger, and the start of the DEBUG message, with which KafkaAdminClient logs its whole configuration.
+ADMIN_CLIENT_LOGGER = 'kafka.admin.client'
+ADMIN_CLIENT_CONFIGURATION_MESSAGE = 'Starting KafkaAdminClient with configuration'
+
+
+class RedactAdminClientConfiguration(logging.Filter):
+  """kafka-python's admin client logs its whole configuration at DEBUG, the SASL password included; the record
+  keeps every setting but that one. kafka-python has no setting to leave the configuration out, so the filter
+  recognises the record by the client's exact message text."""
+
+  def filter(self, record):
+    # logging keeps a lone mapping argument as the args themselves.
+    if (isinstance(record.msg, str) and record.msg.startswith(ADMIN_CLIENT_CONFIGURATION_MESSAGE)
+        and isinstance(record.args, dict)):
+      record.args = ({key: '<redacted>' if 'password' in key else value for key, value in record.args.items()},)
+    return True
+
+
+def redact_admin_client_configuration() -> None:
+  """Keeps the SASL password out of the admin client's configuration log record (once per process)."""
+  logger = logging.getLogger(ADMIN_CLIENT_LOGGER)
+  if not any(isinstance(existing, RedactAdminClientConfiguration) for existing in logger.filters):
+    logger.addFilter(RedactAdminClientConfiguration())

@@ -7,28 +7,18 @@ display data, no pickled DoFn and no error message.
 
 import argparse
 import dataclasses
-import logging
 import os
 import ssl
 from typing import Optional
+
+from beam_pipeline.compat.kafka import redact_admin_client_configuration
 
 KAFKA_SECURITY_PROTOCOLS = ('PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL')
 KAFKA_SASL_MECHANISMS = ('PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512')
 
 
-class _RedactAdminClientConfiguration(logging.Filter):
-  """kafka-python's admin client logs its whole configuration at DEBUG, the SASL password included; the record
-  keeps every setting but that one."""
-
-  def filter(self, record):
-    # logging keeps a lone mapping argument as the args themselves.
-    if (isinstance(record.msg, str) and record.msg.startswith('Starting KafkaAdminClient with configuration')
-        and isinstance(record.args, dict)):
-      record.args = ({key: '<redacted>' if 'password' in key else value for key, value in record.args.items()},)
-    return True
-
-
-logging.getLogger('kafka.admin.client').addFilter(_RedactAdminClientConfiguration())
+# The admin client would log the SASL password at DEBUG with its configuration.
+redact_admin_client_configuration()
 
 
 class SecretError(ValueError):
