@@ -87,7 +87,8 @@ class CompiledContract:
 
   @classmethod
   def _compile(cls, schema: marshmallow.Schema):
-    if schema.unknown != marshmallow.EXCLUDE or any(schema._hooks.values()):  # pylint: disable=protected-access
+    # resolve_hooks lists the schema class's decorated hooks (pre_load, validates_schema, ...) publicly.
+    if schema.unknown != marshmallow.EXCLUDE or any(type(schema).resolve_hooks().values()):
       return None
     plan = []
     for name, field in schema.load_fields.items():
@@ -126,7 +127,7 @@ class CompiledContract:
         day = self._days.get(value, _ABSENT) if type(value) is str else None
         if day is _ABSENT:
           try:
-            day = field._deserialize(value, key, document)  # pylint: disable=protected-access
+            day = field.deserialize(value, key, document)
           except marshmallow.ValidationError:
             return None
           if len(self._days) < _MAX_REMEMBERED_DAYS:
