@@ -1,20 +1,21 @@
 """CassandraCounterWrite on its own, against the real Cassandra."""
 
 import datetime
+import re
 
 import apache_beam as beam
 import pytest
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing.test_pipeline import TestPipeline
-from apache_beam.testing.util import assert_that, is_empty
+from apache_beam.testing.util import assert_that, equal_to, is_empty
 
 from beam_pipeline import metrics
 from beam_pipeline.io.cassandra.connection import CassandraConnection
-from beam_pipeline.io.cassandra.counter_write import CassandraCounterWrite, _CounterWriteFn
+from beam_pipeline.io.cassandra.counter_write import CassandraCounterWrite
 from beam_pipeline.launch.run import local_runner
 from beam_pipeline.records import IncrementBatch, KafkaRecord, SiteIncrement
-from beam_pipeline.transforms.validate import MAX_COUNT
-from tests.helpers import add_counters, read_counters
+from beam_pipeline.transforms.validate import MAX_COUNT, MAX_SITE_ID
+from beam_pipeline.testing.counters import add_counters, read_counters
 
 DAY = datetime.date(2017, 2, 4)
 
@@ -34,9 +35,8 @@ def test_increments_are_summed_per_key_and_written_once_per_key_per_bundle(cassa
   expected = add_counters(*({(inc.date, inc.site_id): (inc.views, inc.clicks)} for inc in increments))
 
   p = TestPipeline(runner=local_runner())
-  written = p | beam.Create([IncrementBatch.of(increments)], reshuffle=False) | CassandraCounterWrite(
+  _ = p | beam.Create([IncrementBatch.of(increments)], reshuffle=False) | CassandraCounterWrite(
       CassandraConnection(('127.0.0.1',), cassandra_port), keyspace, 'site_stats', max_concurrent_writes=4)
-  assert_that(written.dead_letters, is_empty())
   result = p.run()
   result.wait_until_finish()
 
@@ -82,19 +82,36 @@ def test_bad_arguments_are_refused_when_the_transform_is_built(keyspace_name, ta
     CassandraCounterWrite(CassandraConnection(('127.0.0.1',)), keyspace_name, table, concurrency)
 
 
-def test_a_refused_write_dead_letters_exactly_the_messages_its_sum_holds():
-  """A key whose sum would pass the 64-bit limit is written in parts; a refusal of one part names only its own
-  messages. (The real table accepts every validated value, so the refusal is handed to the DoFn here.)"""
-  write_fn = _CounterWriteFn(CassandraConnection(('127.0.0.1',)), 'ks', 'site_stats', 1, 50)
-  write_fn._start_sums()  # pylint: disable=protected-access
-  write_fn.process(IncrementBatch.of([increment(1, MAX_COUNT, 0, 0), increment(2, 5, 0, 1),
-                                      increment(1, MAX_COUNT, 0, 2)]))
-  write_fn.process(IncrementBatch.of([increment(1, 0, 1, 3)]))
-  (key, first_part), = write_fn._full  # pylint: disable=protected-access
-  second_part = write_fn._pending[DAY][1]  # pylint: disable=protected-access
-  assert (key, first_part.messages, second_part.messages) == ((DAY, 1), 1, 2)
+def _stage_offset_and_refusal(dead_letter):
+  """What a refusal's dead letter says: its stage, its message's offset, the key and the column refused."""
+  key, _, error = dead_letter.reason.partition(': ')
+  return dead_letter.stage, dead_letter.source.offset, key, re.search(r'column "(\w+)"', error).group(1)
 
-  refused = write_fn._refused_sources([(key, second_part, 'refused')])  # pylint: disable=protected-access
-  assert [(source.offset, reason) for reason, source in refused] == [
-      (2, 'Cassandra refused the increment for (datetime.date(2017, 2, 4), 1): refused'),
-      (3, 'Cassandra refused the increment for (datetime.date(2017, 2, 4), 1): refused')]
+
+def test_a_refused_increment_is_dead_lettered_with_exactly_its_messages(cassandra_port, cassandra_session, keyspace):
+  """The counter table's site_id is a CQL int and an increment a bigint: values past them are refused for good
+  (CassandraCounterWrite takes any IncrementBatch, not only validated ones). A key whose sum would pass the bigint
+  range is written in parts; a refused part names only its own messages, and the other keys are counted."""
+  too_big_site, too_many_views = MAX_SITE_ID + 1, MAX_COUNT + 1
+  increments = [
+      increment(1, 4, 1, offset=0), increment(too_big_site, 1, 0, offset=1), increment(2, 3, 0, offset=2),
+      increment(too_big_site, 2, 2, offset=3),
+      increment(7, MAX_COUNT - 5, 0, offset=10), increment(7, too_many_views, 0, offset=11),
+      increment(7, 3, 1, offset=12)]
+
+  p = TestPipeline(runner=local_runner())
+  written = p | beam.Create([IncrementBatch.of(increments)], reshuffle=False) | CassandraCounterWrite(
+      CassandraConnection(('127.0.0.1',), cassandra_port), keyspace, 'site_stats')
+  refusals = written.dead_letters | beam.Map(_stage_offset_and_refusal)
+  assert_that(refusals, equal_to([
+      ('write', 1, f'Cassandra refused the increment for {(DAY, too_big_site)}', 'site_id'),
+      ('write', 3, f'Cassandra refused the increment for {(DAY, too_big_site)}', 'site_id'),
+      ('write', 11, f'Cassandra refused the increment for {(DAY, 7)}', 'views')]), label='RefusedMessages')
+  assert_that(written.written, is_empty(), label='NothingOnTheMainOutput')
+  result = p.run()
+  result.wait_until_finish()
+
+  assert read_counters(cassandra_session, keyspace) == {(DAY, 1): (4, 1), (DAY, 2): (3, 0),
+                                                        (DAY, 7): (MAX_COUNT - 2, 1)}
+  assert _counter(result, metrics.dead_lettered('write')) == 3
+  assert _counter(result, metrics.MESSAGES_COUNTED) == len(increments) - 3
