@@ -1,7 +1,7 @@
 """The documentation's commands and links are checked, so that a renamed option or a moved page fails a test.
 
-Every invocation in a code block of README.md or docs/*.md (``python -m beam_pipeline``, ``python -m
-beam_pipeline.<module>``, ``./run_*.sh``) may only use options its command declares; every relative link
+Every invocation in a code block of README.md, docs/*.md and templates/README.md (``python -m beam_pipeline``,
+``python -m beam_pipeline.<module>``, ``./run_*.sh``) may only use options its command declares; every relative link
 resolves; every option of ``SiteStatsOptions`` is documented in docs/options.md. Needs no service.
 """
 
@@ -21,7 +21,8 @@ from beam_pipeline.launch.dataflow_template import build_parser as dataflow_pars
 from beam_pipeline.options.known_flags import unknown_options
 from beam_pipeline.options.site_stats import SiteStatsOptions
 
-PAGES = [REPO_ROOT / 'README.md', *sorted((REPO_ROOT / 'docs').glob('*.md'))]
+PAGES = [REPO_ROOT / 'README.md', *sorted((REPO_ROOT / 'docs').glob('*.md')),
+         REPO_ROOT / 'templates' / 'README.md']
 FENCE = re.compile(r'^\s*```\s*(\w*)')
 OUTPUT_BLOCKS = ('text', 'console')  # what a command prints, not what to type
 # Where a documented command starts; group 1 names it.
@@ -31,7 +32,8 @@ FLAG = re.compile(r'(?<![\w-])--[A-Za-z][\w-]*')
 # A shell command ends at an operator that follows a blank; ``<topic>`` placeholders have none before ``>``.
 COMMAND_END = re.compile(r'\s(?:&&|\|\||\||;|2?>>?)(?=\s|$)')
 LINK = re.compile(r'!?\[[^\]]*\]\(([^)\s]+)\)')
-JOB_COMMANDS = ('python -m beam_pipeline', './run_flink.sh', './run_backfill.sh', 'python -m beam_pipeline.launch.backfill')
+JOB_COMMANDS = ('python -m beam_pipeline', './run_flink.sh', './run_backfill.sh',
+                'python -m beam_pipeline.launch.backfill')
 
 
 def code_lines(text: str):
