@@ -26,7 +26,8 @@ import time
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from beam_pipeline import REPO_ROOT
+
 CONTENDERS = ['raw_kafka_python', 'naive_python', 'go_seed', 'pipeline_direct', 'pipeline_streaming',
               'pipeline_flink', 'pipeline_flink_cluster']
 
@@ -119,7 +120,8 @@ def run_benchmark(args) -> List[dict]:
   from beam_pipeline.io.cassandra import schema
   from beam_pipeline.io.cassandra.connection import CassandraConnection
   from beam_pipeline.io.kafka.admin import delete_topics, ensure_topics
-  from beam_pipeline.testing.jobs import TopicOffsets, expected_counters, read_counters
+  from beam_pipeline.testing.counters import expected_counters, read_counters
+  from beam_pipeline.testing.topics import TopicOffsets
 
   stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%SZ')
   topic = f'bench-{stamp}'

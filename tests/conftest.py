@@ -1,62 +1,75 @@
 """Fixtures on the real local services: Kafka and Cassandra are started through ./run_local.sh when needed.
 
 Every test gets its own topic and keyspace, so tests never see each other's data. If a service cannot be
-started, the whole run fails: nothing is skipped.
+started, the whole run fails: nothing is skipped. What the fixtures do lives in beam_pipeline/testing/.
+
+A test that uses any service fixture is marked ``needs_services``; the others make ``./run_tests.sh --quick``.
 """
 
 import logging
-import os
-import re
-import subprocess
-import uuid
 
 import pytest
+from hypothesis import settings
 
-from beam_pipeline.io.cassandra import schema
-from beam_pipeline.io.cassandra.connection import build_cluster
 from beam_pipeline.devservices.stack import LocalStack
-from beam_pipeline.io.security import KafkaSecurity
-from beam_pipeline.io.kafka.admin import delete_topics, ensure_topics
-from beam_pipeline.testing.jobs import REPO_ROOT
-
-TEST_PARTITIONS = 4
+from beam_pipeline.io.cassandra.connection import build_cluster
+from beam_pipeline.processes.local_process import ServiceStartError
+from beam_pipeline.testing import services
+from beam_pipeline.testing.datasets import fresh_keyspace, fresh_topic
 
 logging.getLogger('cassandra').setLevel(logging.ERROR)
 logging.getLogger('kafka').setLevel(logging.WARNING)
 
+# Generated examples per property: many by default; ./run_tests.sh --quick passes --hypothesis-profile=quick.
+settings.register_profile('thorough', max_examples=2000, deadline=None)
+settings.register_profile('quick', max_examples=200, deadline=None)
+settings.load_profile('thorough')
 
-def started_stack(secure: bool = False) -> LocalStack:
-  """The plain (or secured) local pair, started with ./run_local.sh up [--secure] unless it already answers."""
-  stack = LocalStack.from_environment(REPO_ROOT, secure=secure)
-  if not stack.all_ready():
-    command = [str(REPO_ROOT / 'run_local.sh'), 'up', *(['--secure'] if secure else [])]
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-      pytest.fail(f'{" ".join(command[1:])} failed; the tests need real Kafka and Cassandra.\n'
-                  f'{result.stdout}\n{result.stderr}', pytrace=False)
-  return stack
+# The fixtures that start or reach a service; every other fixture that needs one depends on one of these.
+SERVICE_FIXTURES = {'local_stack', 'secure_stack', 'flink_job_server', 'flink_cluster'}
+_SERVICES_USED = pytest.StashKey[bool]()
 
 
-def fresh_topic(request, bootstrap_servers: str, security: KafkaSecurity = KafkaSecurity()):
-  """Yields a new topic with TEST_PARTITIONS partitions and its ``-dlq`` topic; deletes both afterwards."""
-  name = _unique_name(request, 't')
-  ensure_topics(bootstrap_servers, [name, f'{name}-dlq'], TEST_PARTITIONS, security=security)
-  yield name
-  delete_topics(bootstrap_servers, [name, f'{name}-dlq'], security=security)
+def pytest_collection_modifyitems(items):
+  for item in items:
+    if SERVICE_FIXTURES.intersection(getattr(item, 'fixturenames', ())):
+      item.add_marker(pytest.mark.needs_services)
 
 
-def fresh_keyspace(request, session):
-  """Yields a new keyspace holding the site_stats table; drops it afterwards (unless KEEP_TEST_KEYSPACES)."""
-  name = _unique_name(request, 'ks')[:48]
-  schema.create_schema(session, name)
-  yield name
-  if not os.environ.get('KEEP_TEST_KEYSPACES'):
-    session.execute(f'DROP KEYSPACE IF EXISTS {name}')
+def pytest_runtest_setup(item):
+  if item.get_closest_marker('needs_services'):
+    item.config.stash[_SERVICES_USED] = True
+
+
+def pytest_terminal_summary(terminalreporter, config):
+  """After a run that used the services: which are still running, and the commands that stop them."""
+  if not config.stash.get(_SERVICES_USED, False):
+    return
+  running = services.left_running()
+  if not running:
+    return
+  terminalreporter.section('local services left running')
+  for stop_command, lines in running:
+    for line in lines:
+      terminalreporter.write_line(line)
+    terminalreporter.write_line(f'  stop them with: {stop_command}')
+
+
+def _started(start, what: str):
+  try:
+    return start()
+  except ServiceStartError as error:
+    pytest.fail(f'{what} did not start; the tests need it.\n{error}', pytrace=False)
 
 
 @pytest.fixture(scope='session')
 def local_stack() -> LocalStack:
-  return started_stack()
+  return _started(services.started_stack, 'the local Kafka and Cassandra')
+
+
+@pytest.fixture(scope='session')
+def secure_stack() -> LocalStack:
+  return _started(lambda: services.started_stack(secure=True), 'the secured Kafka and Cassandra')
 
 
 @pytest.fixture(scope='session')
@@ -81,44 +94,25 @@ def cassandra_session(cassandra_cluster):
   return cassandra_cluster.connect()
 
 
-def _unique_name(request, prefix: str) -> str:
-  test = re.sub(r'[^a-z0-9]+', '_', request.node.name.lower()).strip('_')[:24]
-  return f'{prefix}_{test}_{uuid.uuid4().hex[:8]}'
-
-
 @pytest.fixture
 def topic(request, bootstrap_servers) -> str:
-  yield from fresh_topic(request, bootstrap_servers)
+  with fresh_topic(bootstrap_servers, request.node.name) as name:
+    yield name
 
 
 @pytest.fixture
 def keyspace(request, cassandra_session) -> str:
-  yield from fresh_keyspace(request, cassandra_session)
+  with fresh_keyspace(cassandra_session, request.node.name) as name:
+    yield name
 
 
 @pytest.fixture(scope='session')
 def flink_job_server(local_stack):
-  """The embedded Flink job server (a Flink mini cluster inside it), started unless it runs; resolving its jars
-  is part of starting it. A failure fails the run."""
-  from beam_pipeline.runners.flink.job_server import FlinkJobServer
-  from beam_pipeline.processes.jvm import JvmSetupError
-  from beam_pipeline.processes.local_process import ServiceStartError
-  server = FlinkJobServer(REPO_ROOT)
-  try:
-    server.ensure_running()
-  except (JvmSetupError, ServiceStartError) as error:
-    pytest.fail(f'the embedded Flink job server did not start; the Flink tests need it.\n{error}', pytrace=False)
-  return server
+  """The embedded Flink job server (a Flink mini cluster inside it), started unless it runs."""
+  return _started(services.started_job_server, 'the embedded Flink job server')
 
 
 @pytest.fixture(scope='session')
 def flink_cluster(local_stack):
   """The local Flink session cluster, started with ./run_local.sh flink-up unless it answers."""
-  from beam_pipeline.devservices.flink import FlinkSessionCluster
-  cluster = FlinkSessionCluster(REPO_ROOT)
-  if not cluster.all_ready():
-    result = subprocess.run([str(REPO_ROOT / 'run_local.sh'), 'flink-up'], capture_output=True, text=True)
-    if result.returncode != 0:
-      pytest.fail(f'flink-up failed; the session cluster tests need it.\n{result.stdout}\n{result.stderr}',
-                  pytrace=False)
-  return cluster
+  return _started(services.started_flink_cluster, 'the Flink session cluster')

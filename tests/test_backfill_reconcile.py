@@ -8,12 +8,14 @@ import time
 
 import pytest
 
+from beam_pipeline import REPO_ROOT
 from beam_pipeline.io.cassandra.schema import LEASE_TABLE
 from beam_pipeline.io.kafka.admin import delete_topics
+from beam_pipeline.testing.counters import expected_counters, read_counters
+from beam_pipeline.testing.datasets import produce_dataset
 from beam_pipeline.testing.jobs import (
-    REPO_ROOT, committed_offsets, end_offsets, expected_counters, job_args, produce_dataset, read_counters,
-    read_dead_letters, read_topic, run_bounded, start_streaming_job, stop_streaming_job, wait_until_caught_up,
-    wait_until_committed)
+    job_args, run_bounded, start_streaming_job, stop_streaming_job, wait_until_caught_up, wait_until_committed)
+from beam_pipeline.testing.topics import committed_offsets, end_offsets, read_dead_letters, read_topic
 
 FEBRUARY = '2017-02-01..2017-02-28'
 RECONCILED = [datetime.date(2017, 2, 3), datetime.date(2017, 2, 4)]

@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 
-from tests.conftest import REPO_ROOT
+from beam_pipeline import REPO_ROOT
 
 REQUIRED = {'name', 'msgs_per_s', 'cpu_s', 'peak_rss_mb', 'cassandra_writes', 'exact'}
 

@@ -9,9 +9,10 @@ import sys
 import apache_beam
 import pytest
 
+from beam_pipeline import REPO_ROOT
+from beam_pipeline.compat.beam import add_declared_arguments
 from beam_pipeline.launch import dataflow_template as dataflow_launch
 from beam_pipeline.options.site_stats import SiteStatsOptions
-from tests.conftest import REPO_ROOT
 
 SETTINGS = ['--project', 'demo-project', '--region', 'europe-west1',
             '--image', 'europe-west1-docker.pkg.dev/demo-project/pipelines/site-stats:1',
@@ -32,15 +33,34 @@ def _transform_names(result):
   return [t.unique_name for t in result.job.proto_pipeline.components.transforms.values()]
 
 
+def _transforms_by_name(result):
+  return {t.unique_name: t for t in result.job.proto_pipeline.components.transforms.values()}
+
+
+def _dead_letter_producer(transforms, stage: str):
+  """The primitive step inside ``stage`` whose output tagged ``dead_letters`` is the stage's dead-letter output."""
+  dead_letters = transforms[stage].outputs['dead_letters']
+  producers = [t for name, t in transforms.items() if name.startswith(f'{stage}/') and not t.subtransforms
+               and t.outputs.get('dead_letters') == dead_letters]
+  assert len(producers) == 1, (stage, [t.unique_name for t in producers])
+  return producers[0]
+
+
 @pytest.mark.parametrize('extra,job_type', [([], 'JOB_TYPE_STREAMING'), (['--bounded'], 'JOB_TYPE_BATCH')])
-def test_the_dry_run_builds_the_four_stages_and_the_dead_letter_branch(extra, job_type):
+def test_the_dry_run_builds_the_four_stages_and_each_stages_dead_letters_flow_into_the_dead_letter_branch(
+    extra, job_type):
   result = _dry_run_job(*extra)
 
-  names = _transform_names(result)
+  transforms = _transforms_by_name(result)
   for stage in STAGES:
-    assert stage in names, (stage, sorted(n for n in names if '/' not in n))
+    assert stage in transforms, (stage, sorted(n for n in transforms if '/' not in n))
   for stage in ('ParseJson', 'Validate', 'CassandraCounterWrite'):
-    assert f'WriteDeadLetters/PublishToKafka{stage}' in names, sorted(n for n in names if 'DeadLetters' in n)
+    branch = transforms.get(f'WriteDeadLetters/PublishToKafka{stage}')
+    assert branch is not None, sorted(n for n in transforms if 'DeadLetters' in n)
+    producer = _dead_letter_producer(transforms, stage)
+    # What the branch reads is the PCollection the stage's own step emits under the dead_letters tag.
+    assert list(branch.inputs.values()) == [producer.outputs['dead_letters']], (stage, dict(branch.inputs))
+    assert transforms['WriteDeadLetters'].inputs[stage] == transforms[stage].outputs['dead_letters']
   assert result.job.proto.type.name == job_type
 
 
@@ -71,9 +91,9 @@ def test_run_dataflow_refuses_to_start_without_its_settings():
 
 
 def _declared_options():
-  parser = argparse.ArgumentParser()
-  SiteStatsOptions._add_argparse_args(parser)  # pylint: disable=protected-access
-  return {action.dest for action in parser._actions if action.dest != 'help'}
+  parser = argparse.ArgumentParser(add_help=False)
+  add_declared_arguments(SiteStatsOptions, parser)
+  return set(vars(parser.parse_args([])))
 
 
 def test_metadata_describes_exactly_the_pipeline_options():

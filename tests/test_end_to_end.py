@@ -8,9 +8,10 @@ import time
 import pytest
 
 from beam_pipeline.tools.produce import INVALID_KINDS
-from beam_pipeline.testing.jobs import (
-    add_counters, committed_offsets, end_offsets, expected_counters, job_args, produce_dataset, read_counters,
-    read_dead_letters, run_bounded)
+from beam_pipeline.testing.counters import add_counters, expected_counters, read_counters
+from beam_pipeline.testing.datasets import produce_dataset
+from beam_pipeline.testing.jobs import job_args, run_bounded
+from beam_pipeline.testing.topics import commit_offsets, committed_offsets, end_offsets, read_dead_letters
 
 
 def _original_payload(dead_letter: dict):
@@ -95,12 +96,17 @@ def test_start_and_stop_times_select_a_window(bootstrap_servers, topic, keyspace
   assert read_counters(cassandra_session, keyspace) == expected_counters(before)
 
 
-def test_start_offset_latest_skips_what_is_already_there(bootstrap_servers, topic, keyspace, cassandra_port):
-  produce_dataset(bootstrap_servers, topic, count=100, keys=5, seed=31)
+def test_start_offset_latest_skips_what_is_already_there_only_where_the_group_has_committed_nothing(
+    bootstrap_servers, topic, keyspace, cassandra_port):
+  produce_dataset(bootstrap_servers, topic, count=400, keys=5, bad_ratio=0, seed=31)
+  held = end_offsets(bootstrap_servers, topic)
+  assert all(held.values()), held  # every partition holds messages, so reading any of them would show
+  # Partitions 0 and 1 have a committed offset (their start): the group resumes there; 2 and 3 start at their end.
+  commit_offsets(bootstrap_servers, f'{topic}-group', topic, {0: 0, 1: 0})
 
   summary = run_bounded(*job_args(bootstrap_servers, topic, keyspace, cassandra_port, '--start_offset', 'latest'))
 
-  assert summary.read == 0
+  assert summary.read == summary.counted == held[0] + held[1]
 
 
 # The launcher's preflight refuses these before anything runs (tests/test_preflight.py); a job submitted with

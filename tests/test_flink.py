@@ -8,13 +8,15 @@ import subprocess
 import sys
 import time
 
+from beam_pipeline import REPO_ROOT
 from beam_pipeline.runners.flink.options import FLINK_JAVA_OPTIONS
 from beam_pipeline.runners.flink.rest import rest_get
 from beam_pipeline.options.known_flags import unknown_options
+from beam_pipeline.testing.counters import expected_counters, flink_job_counters, read_counters
+from beam_pipeline.testing.datasets import produce_dataset
 from beam_pipeline.testing.jobs import (
-    REPO_ROOT, TopicOffsets, committed_offsets, end_offsets, expected_counters, flink_job_counters, job_args,
-    produce_dataset, read_counters, read_dead_letters, run_bounded, start_streaming_job, stop_streaming_job,
-    wait_until_caught_up)
+    job_args, run_bounded, start_streaming_job, stop_streaming_job, wait_until_caught_up)
+from beam_pipeline.testing.topics import committed_offsets, end_offsets, read_dead_letters, TopicOffsets
 
 EMBEDDED = ('--runner', 'FlinkRunner')
 _SUMMARY = re.compile(r'summary: read (\d+), counted (\d+), dead-lettered (\d+) \(parse (\d+), validate (\d+)\)')

@@ -5,7 +5,8 @@ import uuid
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from tests.conftest import REPO_ROOT, TEST_PARTITIONS
+from beam_pipeline import REPO_ROOT
+from beam_pipeline.testing.datasets import TEST_PARTITIONS
 
 
 def test_a_message_produced_with_kafka_python_is_read_back(bootstrap_servers, topic):

@@ -8,10 +8,12 @@ import time
 
 import pytest
 
+from beam_pipeline import REPO_ROOT
 from beam_pipeline.io.kafka.admin import delete_topics, ensure_topics
-from tests.conftest import TEST_PARTITIONS
-from beam_pipeline.testing.jobs import (
-    REPO_ROOT, expected_counters, job_args, produce_dataset, read_counters, read_dead_letters, run_bounded)
+from beam_pipeline.testing.counters import expected_counters, read_counters
+from beam_pipeline.testing.datasets import produce_dataset, TEST_PARTITIONS
+from beam_pipeline.testing.jobs import job_args, run_bounded
+from beam_pipeline.testing.topics import read_dead_letters
 
 
 def _launch(*args: str, timeout_s: float = 120) -> subprocess.CompletedProcess:

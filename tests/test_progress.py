@@ -12,10 +12,10 @@ import sys
 import termios
 import time
 
+from beam_pipeline import REPO_ROOT
 from beam_pipeline.launch.progress import ReadProgress
-from tests.conftest import TEST_PARTITIONS
-from beam_pipeline.testing.jobs import (
-    REPO_ROOT, job_args, produce_dataset, start_streaming_job, stop_streaming_job, wait_until_committed)
+from beam_pipeline.testing.datasets import produce_dataset, TEST_PARTITIONS
+from beam_pipeline.testing.jobs import job_args, start_streaming_job, stop_streaming_job, wait_until_committed
 
 _PROGRESS_LINE = re.compile(r'progress: read ([\d,]+) of ([\d,]+) \((\d+)%\), ([\d,]+) msgs/s, about ([\d,]+)s left')
 

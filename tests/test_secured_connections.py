@@ -17,15 +17,12 @@ from beam_pipeline.devservices.stack import LocalStack
 from beam_pipeline.options.site_stats import SiteStatsOptions
 from beam_pipeline.pipeline import build_graph
 from beam_pipeline.io.security import KafkaSecurity
-from tests.conftest import fresh_keyspace, fresh_topic, started_stack
-from beam_pipeline.testing.jobs import expected_counters, produce_dataset, read_counters, read_dead_letters, run_bounded
+from beam_pipeline.testing.counters import expected_counters, read_counters
+from beam_pipeline.testing.datasets import fresh_keyspace, fresh_topic, produce_dataset
+from beam_pipeline.testing.jobs import run_bounded
+from beam_pipeline.testing.topics import read_dead_letters
 
 _PASSWORD_VARIABLE = 'SITE_STATS_TEST_KAFKA_PASSWORD'
-
-
-@pytest.fixture(scope='module')
-def secure_stack() -> LocalStack:
-  return started_stack(secure=True)
 
 
 @pytest.fixture(scope='module')
@@ -37,12 +34,14 @@ def secure_session(secure_stack):
 
 @pytest.fixture
 def secure_topic(request, secure_stack):
-  yield from fresh_topic(request, secure_stack.kafka.address, secure_stack.kafka.client_security())
+  with fresh_topic(secure_stack.kafka.address, request.node.name, secure_stack.kafka.client_security()) as name:
+    yield name
 
 
 @pytest.fixture
 def secure_keyspace(request, secure_session):
-  yield from fresh_keyspace(request, secure_session)
+  with fresh_keyspace(secure_session, request.node.name) as name:
+    yield name
 
 
 def _secrets(stack: LocalStack):

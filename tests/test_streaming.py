@@ -2,9 +2,10 @@
 
 import time
 
-from beam_pipeline.testing.jobs import (
-    add_counters, expected_counters, job_args, produce_dataset, read_counters, read_dead_letters,
-    start_streaming_job, stop_streaming_job, wait_until_caught_up)
+from beam_pipeline.testing.counters import add_counters, expected_counters, read_counters
+from beam_pipeline.testing.datasets import produce_dataset
+from beam_pipeline.testing.jobs import job_args, start_streaming_job, stop_streaming_job, wait_until_caught_up
+from beam_pipeline.testing.topics import read_dead_letters
 
 
 def test_streaming_counts_while_producing_and_resumes_after_restart_without_double_counting(

@@ -5,9 +5,11 @@ from pathlib import Path
 
 from beam_pipeline.runners.local.runner import WORKER_MODULE
 
+from beam_pipeline.testing.counters import add_counters, expected_counters, read_counters
+from beam_pipeline.testing.datasets import produce_dataset
 from beam_pipeline.testing.jobs import (
-    add_counters, committed_offsets, end_offsets, expected_counters, job_args, produce_dataset, read_counters,
-    read_dead_letters, run_bounded, start_streaming_job, stop_streaming_job, wait_until_caught_up)
+    job_args, run_bounded, start_streaming_job, stop_streaming_job, wait_until_caught_up)
+from beam_pipeline.testing.topics import committed_offsets, end_offsets, read_dead_letters
 
 TWO_WORKER_PROCESSES = ('--direct_num_workers', '2', '--direct_running_mode', 'multi_processing')
 

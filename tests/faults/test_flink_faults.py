@@ -10,10 +10,13 @@ import time
 
 import pytest
 
+from beam_pipeline import REPO_ROOT
 from beam_pipeline.runners.flink.rest import cancel_flink_job, rest_get
-from tests.faults.conftest import CASSANDRA_OUTAGE_S, wait_for_session
-from beam_pipeline.testing.jobs import (
-    REPO_ROOT, TopicOffsets, add_counters, expected_counters, job_args, produce_dataset, read_counters, run_bounded)
+from beam_pipeline.testing.counters import add_counters, expected_counters, read_counters
+from beam_pipeline.testing.datasets import produce_dataset
+from beam_pipeline.testing.jobs import job_args, run_bounded
+from beam_pipeline.testing.outages import CASSANDRA_OUTAGE_S, wait_for_session
+from beam_pipeline.testing.topics import TopicOffsets
 
 # The generator's views per valid message are below this.
 _MAX_VIEWS_PER_MESSAGE = 99

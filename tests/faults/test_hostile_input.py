@@ -9,7 +9,9 @@ from kafka import KafkaProducer
 
 from beam_pipeline.transforms.parse import parse_value
 from beam_pipeline.transforms.validate import SiteEventSchema
-from beam_pipeline.testing.jobs import job_args, read_counters, read_dead_letters, run_bounded
+from beam_pipeline.testing.counters import read_counters
+from beam_pipeline.testing.jobs import job_args, run_bounded
+from beam_pipeline.testing.topics import read_dead_letters
 
 VALID = b'{"date": "2017-02-04", "site_id": 12, "views": 3, "clicks": 1}'
 

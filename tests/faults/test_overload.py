@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT
-from beam_pipeline.testing.jobs import TopicOffsets, job_args, read_counters, start_streaming_job, stop_streaming_job
+from beam_pipeline import REPO_ROOT
+from beam_pipeline.testing.counters import read_counters
+from beam_pipeline.testing.jobs import job_args, start_streaming_job, stop_streaming_job
+from beam_pipeline.testing.topics import TopicOffsets
 
 RATE = float(os.environ.get('OVERLOAD_RATE', '35000'))
 REPORT_DIR = Path(os.environ.get('FAULT_REPORT_DIR', REPO_ROOT / '.local' / 'reports'))

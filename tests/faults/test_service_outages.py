@@ -5,10 +5,12 @@ These stop and start the shared local services, so they restore them whatever ha
 
 import time
 
-from tests.faults.conftest import CASSANDRA_OUTAGE_S, wait_for_session
+from beam_pipeline.testing.counters import add_counters, expected_counters, read_counters
+from beam_pipeline.testing.datasets import produce_dataset
 from beam_pipeline.testing.jobs import (
-    add_counters, committed_offsets, end_offsets, expected_counters, job_args, produce_dataset, read_counters,
-    run_bounded, start_streaming_job, stop_streaming_job, wait_until_caught_up, wait_until_committed)
+    job_args, run_bounded, start_streaming_job, stop_streaming_job, wait_until_caught_up, wait_until_committed)
+from beam_pipeline.testing.outages import CASSANDRA_OUTAGE_S, wait_for_session
+from beam_pipeline.testing.topics import committed_offsets, end_offsets
 
 
 def _restart(service):

@@ -6,10 +6,9 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewPartitions
 
 from beam_pipeline.tools import produce
-from tests.conftest import TEST_PARTITIONS
-from beam_pipeline.testing.jobs import (
-    add_counters, expected_counters, job_args, produce_dataset, start_streaming_job, stop_streaming_job,
-    wait_until_caught_up)
+from beam_pipeline.testing.counters import add_counters, expected_counters
+from beam_pipeline.testing.datasets import produce_dataset, TEST_PARTITIONS
+from beam_pipeline.testing.jobs import job_args, start_streaming_job, stop_streaming_job, wait_until_caught_up
 
 GROWN_PARTITIONS = TEST_PARTITIONS + 2
 

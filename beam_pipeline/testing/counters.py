@@ -1,0 +1,49 @@
+"""Counters: those a dataset should give, those Cassandra holds, those a running Flink job shows.
+
+A counter map is ``{(date, site_id): (views, clicks)}``, so that what was expected and what was written compare
+with ``==``.
+"""
+
+from typing import Dict, Tuple
+
+from beam_pipeline.tools import produce
+
+CounterMap = Dict[Tuple, Tuple[int, int]]
+
+
+def read_counters(session, keyspace: str, table: str = 'site_stats') -> CounterMap:
+  return {(row.date.date(), row.site_id): (row.views, row.clicks)
+          for row in session.execute(f'SELECT date, site_id, views, clicks FROM {keyspace}.{table}')}
+
+
+def expected_counters(expected: produce.ExpectedTotals) -> CounterMap:
+  return {key: (views, clicks) for key, (views, clicks) in expected.per_key.items()}
+
+
+def add_counters(*parts: CounterMap) -> CounterMap:
+  """Per-key sums of several expected-counter maps."""
+  total: CounterMap = {}
+  for part in parts:
+    for key, (views, clicks) in part.items():
+      old_views, old_clicks = total.get(key, (0, 0))
+      total[key] = (old_views + views, old_clicks + clicks)
+  return total
+
+
+def flink_job_counters(rest_address: str, job_name: str) -> Dict[str, int]:
+  """The site_stats counters of the Flink job named ``job_name``, as Flink's REST API shows them while it runs:
+  each operator's ``<subtask>.<operator>.site_stats_<counter>`` metrics, summed per counter."""
+  from beam_pipeline.runners.flink.rest import rest_get
+  job = next(j for j in rest_get(rest_address, '/jobs/overview')['jobs'] if j['name'] == job_name)
+  totals: Dict[str, int] = {}
+  for vertex in rest_get(rest_address, f'/jobs/{job["jid"]}')['vertices']:
+    path = f'/jobs/{job["jid"]}/vertices/{vertex["id"]}/metrics'
+    names = [m['id'] for m in rest_get(rest_address, path) if '.site_stats_' in m['id']]
+    if names:
+      for metric in rest_get(rest_address, f'{path}?get={",".join(names)}'):
+        counter = metric['id'].rsplit('.site_stats_', 1)[1]
+        try:
+          totals[counter] = totals.get(counter, 0) + int(metric['value'])
+        except ValueError:
+          pass  # a distribution, not a counter
+  return totals

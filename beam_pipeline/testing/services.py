@@ -1,0 +1,61 @@
+"""The local services the tests run against, started when they do not answer, and what a run leaves running.
+
+Starting goes through ``./run_local.sh`` (as a developer would), so a test run and a developer share one set of
+services; a service that cannot be started raises ServiceStartError with that command's output.
+"""
+
+import subprocess
+from typing import List, Tuple
+
+from beam_pipeline import REPO_ROOT
+from beam_pipeline.devservices.flink import FlinkSessionCluster
+from beam_pipeline.devservices.stack import LocalStack
+from beam_pipeline.processes.jvm import JvmSetupError
+from beam_pipeline.processes.local_process import ServiceStartError
+from beam_pipeline.runners.flink.job_server import FlinkJobServer
+
+
+def _run_local(*command: str) -> None:
+  result = subprocess.run([str(REPO_ROOT / 'run_local.sh'), *command], capture_output=True, text=True)
+  if result.returncode != 0:
+    raise ServiceStartError(f'./run_local.sh {" ".join(command)} failed:\n{result.stdout}\n{result.stderr}')
+
+
+def started_stack(secure: bool = False) -> LocalStack:
+  """The plain (or secured) Kafka + Cassandra pair, started with ./run_local.sh up [--secure] unless it answers."""
+  stack = LocalStack.from_environment(REPO_ROOT, secure=secure)
+  if not stack.all_ready():
+    _run_local('up', *(['--secure'] if secure else []))
+  return stack
+
+
+def started_flink_cluster() -> FlinkSessionCluster:
+  """The Flink session cluster, started with ./run_local.sh flink-up unless it answers."""
+  cluster = FlinkSessionCluster(REPO_ROOT)
+  if not cluster.all_ready():
+    _run_local('flink-up')
+  return cluster
+
+
+def started_job_server() -> FlinkJobServer:
+  """The embedded Flink job server (a Flink mini cluster inside it), started unless it runs; resolving its jars
+  is part of starting it."""
+  server = FlinkJobServer(REPO_ROOT)
+  try:
+    server.ensure_running()
+  except JvmSetupError as error:
+    raise ServiceStartError(str(error)) from error
+  return server
+
+
+def left_running() -> List[Tuple[str, List[str]]]:
+  """The local services running now, as (the command that stops them, their status lines), one entry per set."""
+  sets = [('./run_local.sh down', LocalStack.from_environment(REPO_ROOT)),
+          ('./run_local.sh down --secure', LocalStack.from_environment(REPO_ROOT, secure=True)),
+          ('./run_local.sh flink-down', FlinkSessionCluster(REPO_ROOT))]
+  running = []
+  for stop_command, services in sets:
+    lines = [line for line in services.status() if ': running' in line]
+    if lines:
+      running.append((stop_command, lines))
+  return running
