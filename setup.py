@@ -26,7 +26,8 @@ setuptools.setup(
         'tqdm>=4.66,<5',
     ],
     extras_require={
-        'test': ['pytest>=8,<10', 'hypothesis>=6.100,<7'],
+        # import-linter: the layer contracts in .importlinter, checked by tests/test_layers.py.
+        'test': ['pytest>=8,<10', 'hypothesis>=6.100,<7', 'import-linter>=2.1,<3'],
         # Only for launching on Dataflow (and its offline --dry_run); workers and local runs do not need it.
         'dataflow': [f'apache-beam[gcp]=={BEAM_VERSION}'],
         'bench': ['matplotlib>=3.8,<4'],
