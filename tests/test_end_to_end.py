@@ -98,7 +98,7 @@ def test_start_and_stop_times_select_a_window(bootstrap_servers, topic, keyspace
 
 def test_start_offset_latest_skips_what_is_already_there_only_where_the_group_has_committed_nothing(
     bootstrap_servers, topic, keyspace, cassandra_port):
-  produce_dataset(bootstrap_servers, topic, count=400, keys=5, bad_ratio=0, seed=31)
+  produce_dataset(bootstrap_servers, topic, count=400, keys=100, bad_ratio=0, seed=31)
   held = end_offsets(bootstrap_servers, topic)
   assert all(held.values()), held  # every partition holds messages, so reading any of them would show
   # Partitions 0 and 1 have a committed offset (their start): the group resumes there; 2 and 3 start at their end.
