@@ -5,13 +5,13 @@ reads it only where a client is built, on the worker. So it appears in no comman
 display data, no pickled DoFn and no error message.
 """
 
-import argparse
 import dataclasses
 import os
 import ssl
 from typing import Optional
 
 from beam_pipeline.compat.kafka import redact_admin_client_configuration
+from beam_pipeline.switches import add_switch
 
 KAFKA_SECURITY_PROTOCOLS = ('PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL')
 KAFKA_SASL_MECHANISMS = ('PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512')
@@ -142,23 +142,13 @@ class CassandraSecurity:
     return config
 
 
-def parse_bool(value: str) -> bool:
-  """An option's true/false value, as command lines and Flex template parameters spell it."""
-  if value.lower() in ('true', '1', 'yes'):
-    return True
-  if value.lower() in ('false', '0', 'no'):
-    return False
-  raise argparse.ArgumentTypeError(f'expected true or false, got {value!r}')
-
-
 def add_cassandra_security_arguments(parser) -> None:
   """The Cassandra security options, shared by the job and the schema command."""
   parser.add_argument('--cassandra_username', help='User for Cassandra password authentication.')
   parser.add_argument('--cassandra_password_env', metavar='VARIABLE',
                       help='Name of the environment variable holding the Cassandra password.')
   parser.add_argument('--cassandra_password_file', metavar='PATH', help='File holding the Cassandra password.')
-  parser.add_argument('--cassandra_ssl', nargs='?', const=True, default=False, type=parse_bool,
-                      help='Connect to Cassandra over TLS (client encryption).')
+  add_switch(parser, '--cassandra_ssl', False, help='Connect to Cassandra over TLS (client encryption).')
   parser.add_argument('--cassandra_ssl_ca_file', metavar='PEM',
                       help="With --cassandra_ssl: CA certificates to trust (default: the system's).")
 
