@@ -4,7 +4,8 @@
 #   ./run_tests.sh                  the default suite (includes a short case of every fault kind); at the end it
 #                                   lists the local services left running and the commands that stop them
 #   ./run_tests.sh --quick          only the tests that need no service (under a minute)
-#   ./run_tests.sh --slow           only the full-size fault cases: 100 000 hostile messages, a 5-minute overload
+#   ./run_tests.sh --slow           only the full-size cases: 100 000 hostile messages, a 5-minute overload, the
+#                                   benchmark with every contender (the default run has a short case of each)
 #   ./run_tests.sh -k schema        any pytest arguments pass through
 set -euo pipefail
 cd "$(dirname "$0")"

@@ -5,6 +5,7 @@ import json
 import random
 
 import marshmallow
+import pytest
 from kafka import KafkaProducer
 
 from beam_pipeline.transforms.parse import parse_value
@@ -52,9 +53,11 @@ def _contract(value: bytes):
   return event['date'], event['site_id'], event['views'], event['clicks']
 
 
+# Every kind of hostile message is in both sizes; the full size runs with ./run_tests.sh --slow.
+@pytest.mark.parametrize('count', [10000, pytest.param(100000, marks=pytest.mark.slow)], ids=lambda n: f'{n}')
 def test_hostile_messages_are_counted_or_dead_lettered_exactly_once(bootstrap_servers, topic, keyspace,
-                                                                   cassandra_port, cassandra_session):
-  messages = list(_hostile_messages(100000, seed=101))
+                                                                   cassandra_port, cassandra_session, count):
+  messages = list(_hostile_messages(count, seed=101))
   producer = KafkaProducer(bootstrap_servers=bootstrap_servers, acks='all', max_request_size=8 * 1024 * 1024,
                            linger_ms=20)
   for value in messages:
