@@ -72,6 +72,7 @@ def _check_source(site: SiteStatsOptions, standard: StandardOptions) -> None:
     raise OptionError(f'--partition_headroom={site.partition_headroom} must be 0 or more')
   if site.max_bundle_seconds <= 0:
     raise OptionError(f'--max_bundle_seconds={site.max_bundle_seconds} must be positive')
+  configs.consumer_settings(site)
 
 
 def _check_sink(site: SiteStatsOptions) -> None:

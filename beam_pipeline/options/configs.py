@@ -11,6 +11,7 @@ from beam_pipeline.errors import OptionError
 from beam_pipeline.io.cassandra.connection import CassandraConnection
 from beam_pipeline.io.cassandra.schema import replication_cql
 from beam_pipeline.io.kafka.config import KafkaReadConfig
+from beam_pipeline.io.kafka.consumer_settings import ConsumerSettingError, ConsumerSettings, parse_consumer_settings
 from beam_pipeline.io.security import CassandraSecurity, KafkaSecurity, cassandra_security_from, secret_source
 from beam_pipeline.options.site_stats import SiteStatsOptions
 from beam_pipeline.transforms.dates import parse_dates
@@ -59,6 +60,14 @@ def parse_partition_offsets(value: Optional[str], option: str) -> Dict[int, int]
       raise OptionError(f'--{option}={value!r}: use partition=offset pairs such as 0=100,1=250')
     offsets[int(partition)] = int(offset)
   return offsets
+
+
+def consumer_settings(site: SiteStatsOptions) -> ConsumerSettings:
+  """--kafka_consumer_config's settings."""
+  try:
+    return parse_consumer_settings(site.kafka_consumer_config or ())
+  except ConsumerSettingError as error:
+    raise OptionError(f'--kafka_consumer_config {error}') from None
 
 
 def requested_dates(site: SiteStatsOptions) -> List[datetime.date]:
@@ -114,7 +123,7 @@ def read_config(site: SiteStatsOptions) -> KafkaReadConfig:
       max_records_per_bundle=site.max_records_per_bundle, max_bundle_seconds=site.max_bundle_seconds,
       connect_timeout_s=site.kafka_connect_timeout_s, security=kafka_security(site),
       partition_headroom=site.partition_headroom, progress_interval_s=site.progress_interval_s,
-      commit_offsets=not window, use_committed_offsets=not window,
+      commit_offsets=not window, use_committed_offsets=not window, consumer_settings=consumer_settings(site),
       start_offsets=tuple(sorted(parse_partition_offsets(site.start_offsets, 'start_offsets').items())),
       stop_offsets=tuple(sorted(parse_partition_offsets(site.stop_offsets, 'stop_offsets').items())))
 

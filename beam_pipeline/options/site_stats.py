@@ -70,6 +70,12 @@ def _add_kafka_arguments(parser) -> None:
                      help='Streaming: how many partitions the topic may gain while the job runs and still be '
                           'read (from their first offset) without a restart. Partitions beyond that are read '
                           'after the next restart.')
+  kafka.add_argument('--kafka_consumer_config', action='append', metavar='KEY=VALUE',
+                     help='A kafka-python consumer setting for every consumer the job makes (readers, planner, '
+                          'launch checks, committer), such as fetch_min_bytes=65536; repeat it for several. '
+                          'Settings the job owns (group_id, enable_auto_commit, auto_offset_reset, deserializers, '
+                          'bootstrap_servers, security_protocol, sasl_*, ssl_*) are refused, naming the option to '
+                          'use instead; a client_id prefixes each consumer\'s role.')
   kafka.add_argument('--max_bundle_seconds', type=float, default=DEFAULT_MAX_BUNDLE_SECONDS,
                      help='How long one partition reads into a bundle before the reader checkpoints.')
 

@@ -1,6 +1,7 @@
 """The Kafka source in pure Python (kafka-python), so the same graph runs without a JVM on every runner.
 
     config.py    KafkaReadConfig: what to read, and the consumers it makes
+    consumer_settings.py  --kafka_consumer_config: kafka-python settings passed through, checked and typed
     metadata.py  topics and partitions as the brokers report them
     planning.py  one PartitionRead per partition, with offsets resolved at job start
     restriction.py  the offset-range restriction each partition is read under

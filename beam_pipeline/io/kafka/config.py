@@ -5,6 +5,7 @@ from typing import Optional, Tuple
 
 from beam_pipeline.compat.kafka import refresh_metadata
 from beam_pipeline.errors import KafkaReadError
+from beam_pipeline.io.kafka.consumer_settings import ConsumerSettings
 from beam_pipeline.io.security import KafkaSecurity
 
 # How long to wait, by default, for a broker or a topic's metadata before calling the source unreachable.
@@ -43,6 +44,9 @@ class KafkaReadConfig:
   partition_headroom: int = 0
   # Streaming: how often each reader logs the rate and lag of the partitions it reads (0: never).
   progress_interval_s: float = DEFAULT_PROGRESS_INTERVAL_S
+  # kafka-python settings passed through to every consumer (checked by consumer_settings.parse_consumer_settings);
+  # a client_id there prefixes each consumer's role.
+  consumer_settings: ConsumerSettings = ()
 
   @property
   def commits_at_end(self) -> bool:
@@ -53,20 +57,25 @@ class KafkaReadConfig:
     """A kafka-python consumer that is assigned partitions by hand; it never joins the group."""
     from kafka import KafkaConsumer
     from kafka.errors import NoBrokersAvailable
+    # The job's own choices for settings a user may pass through (--kafka_consumer_config overrides them).
+    settings = {
+        'max_partition_fetch_bytes': 4 * 1024 * 1024,
+        'fetch_max_bytes': 32 * 1024 * 1024,
+        # A fetch response may be as large as fetch_max_bytes; kafka-python's 1 MB frame cap would drop it.
+        'receive_message_max_bytes': 64 * 1024 * 1024,
+        'request_timeout_ms': 30000,
+        'api_version_auto_timeout_ms': int(self.connect_timeout_s * 1000),
+        **dict(self.consumer_settings)}
+    client_prefix = settings.pop('client_id', 'site-stats')
     try:
       return KafkaConsumer(
           bootstrap_servers=self.bootstrap_servers.split(','),
           group_id=self.consumer_group,
-          client_id=f'site-stats-{client_role}',
+          client_id=f'{client_prefix}-{client_role}',
           enable_auto_commit=False,
           # Where a stored position fell off the log (retention), continue from the oldest message left.
           auto_offset_reset='earliest',
-          max_partition_fetch_bytes=4 * 1024 * 1024,
-          fetch_max_bytes=32 * 1024 * 1024,
-          # A fetch response may be as large as fetch_max_bytes; kafka-python's 1 MB frame cap would drop it.
-          receive_message_max_bytes=64 * 1024 * 1024,
-          request_timeout_ms=30000,
-          api_version_auto_timeout_ms=int(self.connect_timeout_s * 1000),
+          **settings,
           **self.security.client_config())
     except NoBrokersAvailable:
       raise KafkaReadError(
