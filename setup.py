@@ -24,6 +24,8 @@ setuptools.setup(
         'marshmallow>=4.0,<5',
         # The progress bar of bounded runs on a terminal.
         'tqdm>=4.66,<5',
+        # The local runner's metrics endpoint (--metrics_port); its parser reads endpoints in the tests.
+        'prometheus_client>=0.20,<1',
     ],
     extras_require={
         # import-linter: the layer contracts in .importlinter, checked by tests/test_layers.py.

@@ -1,5 +1,9 @@
-"""Names of the pipeline's Beam metrics, stated once: the stages count under them, the summary reads them."""
+"""Names of the pipeline's Beam metrics, stated once: the stages count under them, the summary reads them, and
+``PROMETHEUS`` says under which Prometheus name each one is served (the local runner's ``--metrics_port``;
+``monitoring/rules.yml`` gives Flink's reporter series the same names)."""
 
+import dataclasses
+from typing import Optional, Tuple
 
 NAMESPACE = 'site_stats'
 
@@ -19,6 +23,12 @@ RECONCILE_KEYS_CORRECTED = 'reconcile_keys_corrected'
 RECONCILE_VIEWS_CORRECTED = 'reconcile_views_corrected'
 RECONCILE_CLICKS_CORRECTED = 'reconcile_clicks_corrected'
 DATE_TOTAL_PREFIX = 'date_total_'
+# Gauges of a streaming reader, one per partition (see partition_metric).
+PARTITION_LAG = 'partition_lag'  # messages between the read position and the partition's end
+COMMITTED_OFFSET = 'committed_offset'  # the next offset the consumer group will read from
+# Beam's user metrics carry no labels, so a per-partition gauge names its topic and partition; Kafka topic names
+# cannot hold this character.
+_PARTITION_SEPARATOR = '/'
 
 
 def date_total(measure: str, day_iso: str) -> str:
@@ -27,3 +37,67 @@ def date_total(measure: str, day_iso: str) -> str:
 
 def dead_lettered(stage: str) -> str:
   return DEAD_LETTERED_PREFIX + stage
+
+
+def partition_metric(metric: str, topic: str, partition: int) -> str:
+  return f'{metric}{_PARTITION_SEPARATOR}{topic}{_PARTITION_SEPARATOR}{partition}'
+
+
+@dataclasses.dataclass(frozen=True)
+class PrometheusMetric:
+  """How a Beam metric is served to Prometheus. ``name`` is the family's: a counter's samples add ``_total``, a
+  summary's ``_count`` and ``_sum``. ``scale`` turns the Beam value into base units (milliseconds to seconds)."""
+  name: str
+  kind: str  # counter, gauge or summary
+  help: str
+  labels: Tuple[str, ...] = ()
+  scale: float = 1.0
+
+
+def _counter(name: str, help_text: str, labels: Tuple[str, ...] = ()) -> PrometheusMetric:
+  return PrometheusMetric(f'{NAMESPACE}_{name}', 'counter', help_text, labels)
+
+
+_PER_PARTITION = ('topic', 'partition')
+
+# Beam metric -> Prometheus metric. A Beam name that ends in a label value (dead_lettered_<stage>, the partition
+# gauges) is listed under its prefix. The per-date totals of a reconcile are not served: one series per date.
+PROMETHEUS = {
+    MESSAGES_READ: _counter('messages_read', 'Messages read from Kafka.'),
+    MESSAGES_PARSED: _counter('messages_parsed', 'Messages that are one JSON object.'),
+    MESSAGES_VALID: _counter('messages_valid', 'Messages that keep the data contract.'),
+    MESSAGES_COUNTED: _counter('messages_counted', 'Messages added to the Cassandra counters.'),
+    DEAD_LETTERED_PREFIX: _counter('dead_lettered', 'Messages refused, by the stage that refused them.', ('stage',)),
+    DEAD_LETTERS_PUBLISHED: _counter('dead_letters_published', 'Dead letters published to the dead-letter topic.'),
+    SKIPPED_OTHER_DATES: _counter('skipped_other_dates', 'Valid messages outside --dates.'),
+    CASSANDRA_WRITES: _counter('cassandra_writes', 'Counter UPDATE statements (one per key per bundle).'),
+    CASSANDRA_REQUESTS: _counter('cassandra_requests', 'Cassandra round trips: single UPDATEs and counter batches.'),
+    CASSANDRA_BUNDLE_WRITE_MS: PrometheusMetric(
+        f'{NAMESPACE}_cassandra_bundle_write_seconds', 'summary', 'Time a bundle took to write its counters.',
+        scale=0.001),
+    CASSANDRA_WRITE_BATCH: PrometheusMetric(
+        f'{NAMESPACE}_cassandra_bundle_writes', 'summary', 'UPDATE statements a bundle wrote.'),
+    RECONCILE_KEYS_CHECKED: _counter('reconcile_keys_checked', 'Keys a reconcile compared.'),
+    RECONCILE_KEYS_CORRECTED: _counter('reconcile_keys_corrected', 'Keys a reconcile corrected.'),
+    RECONCILE_VIEWS_CORRECTED: _counter('reconcile_views_corrected', 'Views a reconcile added (may be negative).'),
+    RECONCILE_CLICKS_CORRECTED: _counter('reconcile_clicks_corrected', 'Clicks a reconcile added (may be negative).'),
+    PARTITION_LAG: PrometheusMetric(
+        f'{NAMESPACE}_partition_lag', 'gauge', 'Messages between the read position and the partition\'s end.',
+        _PER_PARTITION),
+    COMMITTED_OFFSET: PrometheusMetric(
+        f'{NAMESPACE}_committed_offset', 'gauge', 'The offset the consumer group committed last (its next read).',
+        _PER_PARTITION),
+}
+
+
+def prometheus_series(beam_name: str) -> Optional[Tuple[PrometheusMetric, Tuple[str, ...]]]:
+  """The Prometheus metric a Beam metric of NAMESPACE is served as, with its label values; None: not served."""
+  if beam_name in PROMETHEUS:
+    return PROMETHEUS[beam_name], ()
+  if beam_name.startswith(DEAD_LETTERED_PREFIX):
+    return PROMETHEUS[DEAD_LETTERED_PREFIX], (beam_name[len(DEAD_LETTERED_PREFIX):],)
+  metric, separator, topic_and_partition = beam_name.partition(_PARTITION_SEPARATOR)
+  if separator and metric in (PARTITION_LAG, COMMITTED_OFFSET):
+    topic, _, partition = topic_and_partition.rpartition(_PARTITION_SEPARATOR)
+    return PROMETHEUS[metric], (topic, partition)
+  return None

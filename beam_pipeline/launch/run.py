@@ -11,6 +11,7 @@ from apache_beam.runners.runner import PipelineResult
 
 from beam_pipeline.io.kafka.planning import plan_partition_reads
 from beam_pipeline.launch.preflight import preflight
+from beam_pipeline.launch.prometheus_endpoint import PrometheusEndpoint
 from beam_pipeline.launch.progress import ReadProgress, follow, messages_read_in
 from beam_pipeline.launch.summary import RunSummary, summarize
 from beam_pipeline.options import configs
@@ -22,14 +23,21 @@ from beam_pipeline.runners.flink import runner as flink_runner
 _LOGGER = logging.getLogger(__name__)
 
 
-def local_runner(progress: Optional[ReadProgress] = None):
+def local_runner(progress: Optional[ReadProgress] = None, endpoint: Optional[PrometheusEndpoint] = None):
+  """The local runner; each bundle's metrics, as it completes, feed the progress and the metrics endpoint."""
   from beam_pipeline.runners.local.runner import LocalRunner
-  if progress is None:
+  listeners = []
+  if progress is not None:
+    listeners.append(lambda response: progress.add(messages_read_in(response)))
+  if endpoint is not None:
+    listeners.append(endpoint.metrics.add_bundle)
+  if not listeners:
     return LocalRunner()
-  return LocalRunner(on_bundle_done=lambda response: progress.add(messages_read_in(response)))
+  return LocalRunner(on_bundle_done=lambda response: [listener(response) for listener in listeners])
 
 
-def choose_runner(options: PipelineOptions, progress: Optional[ReadProgress] = None):
+def choose_runner(options: PipelineOptions, progress: Optional[ReadProgress] = None,
+                  endpoint: Optional[PrometheusEndpoint] = None):
   """The Python FnApiRunner for local runs; any other runner (Flink, Dataflow) exactly as asked.
 
   Beam's DirectRunner first tries to download the Prism runner, which fails offline; local jobs run on Beam's
@@ -38,7 +46,7 @@ def choose_runner(options: PipelineOptions, progress: Optional[ReadProgress] = N
   """
   name = options.view_as(StandardOptions).runner
   if name in LOCAL_RUNNER_NAMES:
-    return local_runner(progress)
+    return local_runner(progress, endpoint)
   if flink_runner.is_flink_run(options):
     site = options.view_as(SiteStatsOptions)
     return flink_runner.flink_runner(options, site.bounded, site.topic)
@@ -64,6 +72,18 @@ def _check_and_plan(site: SiteStatsOptions, dry_run: bool, waits: bool) -> Optio
   return ReadProgress(planned, site.progress_interval_s)
 
 
+def _metrics_endpoint(port: Optional[int], runs_locally: bool) -> Optional[PrometheusEndpoint]:
+  if not port:
+    return None
+  if not runs_locally:
+    _LOGGER.warning('--metrics_port %d ignored: only the local runner serves metrics itself; Flink serves them on '
+                    'its Prometheus reporter, Dataflow in Cloud Monitoring (docs/metrics.md)', port)
+    return None
+  endpoint = PrometheusEndpoint(port)
+  _LOGGER.info('metrics for Prometheus at http://localhost:%d/metrics', port)
+  return endpoint
+
+
 def run(argv: Optional[List[str]] = None,
         wait: Optional[bool] = None) -> Tuple[PipelineResult, Optional[RunSummary]]:
   """Checks what the job needs (see preflight), builds the job and starts it.
@@ -80,7 +100,8 @@ def run(argv: Optional[List[str]] = None,
   runs_locally = options.view_as(StandardOptions).runner in LOCAL_RUNNER_NAMES
   on_flink = flink_runner.is_flink_run(options)
   runs_here = runs_locally or (on_flink and flink_runner.is_embedded(options))
-  runner = choose_runner(options, progress)
+  endpoint = _metrics_endpoint(site.metrics_port, runs_locally)
+  runner = choose_runner(options, progress, endpoint)
   try:
     pipeline = beam.Pipeline(runner=runner, options=options)
     build_graph(pipeline, site)
@@ -102,6 +123,8 @@ def run(argv: Optional[List[str]] = None,
   finally:
     if progress is not None:
       progress.close()
+    if endpoint is not None:
+      endpoint.close()
   try:
     summary = summarize(result, time.monotonic() - started)
   except (NotImplementedError, AttributeError):

@@ -161,6 +161,9 @@ def _add_launch_arguments(parser) -> None:
                       help='How often a bounded run logs its progress when its output is not a terminal (a '
                            'terminal shows a bar), and a streaming reader logs its rate and lag per partition; 0 '
                            'turns both off.')
+  launch.add_argument('--metrics_port', type=int, metavar='PORT',
+                      help='Local runner: serve the running job\'s metrics to Prometheus at '
+                           'http://localhost:PORT/metrics (see docs/metrics.md).')
   launch.add_argument('--log_level', default='INFO', choices=LOG_LEVELS,
                       help='Log level of the launcher (DEBUG also prints the traceback of a failure).')
   add_switch(launch, '--verbose', False,

@@ -22,6 +22,10 @@ class FinalizedOffsetCommitter:
     self._consumer_group = consumer_group
     self._committed: Dict = {}
 
+  def committed_offset(self, tp) -> Optional[int]:
+    """The offset this reader committed last for ``tp`` (the group's next read), None before its first commit."""
+    return self._committed.get(tp)
+
   def commit(self, tp, next_offset: int) -> None:
     """The group may now move past what the finalized bundle read (never backwards)."""
     from kafka.errors import KafkaError

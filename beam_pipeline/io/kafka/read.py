@@ -183,7 +183,8 @@ class _StreamPartitionFn(_ReadPartitionFn):
   def _observe_read(self, tp, read: int, next_offset: int) -> None:
     with self._lock:
       highwater = self._consumer.highwater(tp)  # the partition's end, as of the last fetch
-    self._rates.observe(tp.topic, tp.partition, read, None if highwater is None else max(highwater - next_offset, 0))
+    self._rates.observe(tp.topic, tp.partition, read, None if highwater is None else max(highwater - next_offset, 0),
+                        self._committer.committed_offset(tp))
 
   def _partition_exists(self, element: PartitionRead) -> bool:
     if element.partition in self._existing_partitions:
