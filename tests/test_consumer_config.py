@@ -59,6 +59,15 @@ def test_values_take_the_types_kafka_python_expects():
       'fetch_min_bytes': 65536, 'check_crcs': False, 'fetch_max_wait_ms': 100, 'api_version': (2, 5, 0)}
 
 
+def test_the_isolation_level_option_and_the_passthrough_must_agree():
+  site = _checked('isolation_level=read_committed')
+  assert dict(configs.consumer_settings(site)) == {'isolation_level': 'read_committed'}
+  with pytest.raises(OptionError, match='^--kafka_isolation_level read_uncommitted and --kafka_consumer_config '
+                                        'isolation_level=read_committed disagree'):
+    check_options(PipelineOptions([*BASE, '--kafka_isolation_level', 'read_uncommitted',
+                                   '--kafka_consumer_config', 'isolation_level=read_committed']))
+
+
 def test_a_refused_secret_fails_in_one_line_with_exit_2_and_is_never_printed():
   result = subprocess.run(
       [sys.executable, '-m', 'beam_pipeline', *BASE, '--kafka_consumer_config', 'fetch_min_bytes=1024',

@@ -63,11 +63,17 @@ def parse_partition_offsets(value: Optional[str], option: str) -> Dict[int, int]
 
 
 def consumer_settings(site: SiteStatsOptions) -> ConsumerSettings:
-  """--kafka_consumer_config's settings."""
+  """--kafka_consumer_config's settings, with --kafka_isolation_level among them when it is given."""
   try:
-    return parse_consumer_settings(site.kafka_consumer_config or ())
+    settings = dict(parse_consumer_settings(site.kafka_consumer_config or ()))
   except ConsumerSettingError as error:
     raise OptionError(f'--kafka_consumer_config {error}') from None
+  if site.kafka_isolation_level:
+    passed = settings.setdefault('isolation_level', site.kafka_isolation_level)
+    if passed != site.kafka_isolation_level:
+      raise OptionError(f'--kafka_isolation_level {site.kafka_isolation_level} and --kafka_consumer_config '
+                        f'isolation_level={passed} disagree: give one of them')
+  return tuple(sorted(settings.items()))
 
 
 def requested_dates(site: SiteStatsOptions) -> List[datetime.date]:

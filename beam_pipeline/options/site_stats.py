@@ -16,6 +16,7 @@ from beam_pipeline.switches import add_switch
 from beam_pipeline.runners.flink.options import FlinkJavaRunnerOptions  # pylint: disable=unused-import
 
 START_OFFSETS = ('earliest', 'latest')
+ISOLATION_LEVELS = ('read_uncommitted', 'read_committed')
 SINK_MODES = ('increment', 'reconcile')
 LOG_LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR')
 
@@ -76,6 +77,9 @@ def _add_kafka_arguments(parser) -> None:
                           'Settings the job owns (group_id, enable_auto_commit, auto_offset_reset, deserializers, '
                           'bootstrap_servers, security_protocol, sasl_*, ssl_*) are refused, naming the option to '
                           'use instead; a client_id prefixes each consumer\'s role.')
+  kafka.add_argument('--kafka_isolation_level', choices=ISOLATION_LEVELS,
+                     help='read_committed: skip the messages of aborted transactions, and a bounded run stops at '
+                          'the last stable offset (default read_uncommitted: every message is read).')
   kafka.add_argument('--max_bundle_seconds', type=float, default=DEFAULT_MAX_BUNDLE_SECONDS,
                      help='How long one partition reads into a bundle before the reader checkpoints.')
 
