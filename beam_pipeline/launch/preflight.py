@@ -1,6 +1,6 @@
 """Preflight: what the launcher checks, on every runner, before anything is submitted.
 
-The brokers answer, the source topic exists, the dead-letter topic exists (or is created, as Kafka Connect does
+The brokers answer, every source topic exists, the dead-letter topic exists (or is created, as Kafka Connect does
 for its dead-letter queue), Cassandra answers, and the counter table exists with the expected columns (or is
 created, with ``--create_schema``). Each failure is a PreflightError whose message is one line saying what is
 wrong and which option or command fixes it; its ``exit_code`` is 2 for a setting that names something missing
@@ -17,7 +17,7 @@ from typing import Callable, List, Optional, Tuple
 from beam_pipeline.io.cassandra.connection import CassandraConnection
 from beam_pipeline.compat.kafka import broker_count, cluster_topics
 from beam_pipeline.io.kafka.config import KafkaReadConfig, security_settings_hint
-from beam_pipeline.io.kafka.metadata import missing_topic_message, topic_is_missing
+from beam_pipeline.io.kafka.metadata import missing_topic_message, missing_topics
 from beam_pipeline.io.cassandra.schema import LEASE_TABLE, create_schema, schema_command
 from beam_pipeline.io.security import SecretError
 from beam_pipeline.io.kafka.admin import TopicCreationError, create_topic, default_replication_factor
@@ -70,14 +70,15 @@ def check_kafka(config: KafkaReadConfig, dead_letter_topic: Optional[str], creat
         f'{servers} took a connection but did not answer as a Kafka broker within {timeout_s:.0f}s: check '
         f'--bootstrap_servers (the port) and {security_settings_hint(config.security)}') from None
   try:
-    missing = topic_is_missing(consumer, config.topic, timeout_s)
+    missing = missing_topics(consumer, config.topics, timeout_s)
     if missing is None:
       raise ServiceUnreachable(f'the Kafka brokers at {servers} sent no topic list within {timeout_s:.0f}s')
     if missing:
-      raise BadSetting(missing_topic_message(config.topic, servers))
+      raise BadSetting(missing_topic_message(missing, servers))
     if dead_letter_topic is None or dead_letter_topic in (cluster_topics(consumer, timeout_s) or ()):
       return []
-    partitions = len(consumer.partitions_for_topic(config.topic))
+    # As many partitions as the widest source topic, so that its dead letters may spread as its messages do.
+    partitions = max(len(consumer.partitions_for_topic(topic)) for topic in config.topics)
     brokers = broker_count(consumer)
   finally:
     consumer.close(autocommit=False)

@@ -42,9 +42,14 @@ def check_options(options: PipelineOptions) -> List[str]:
 
 def _check_source(site: SiteStatsOptions, standard: StandardOptions) -> None:
   if not site.topic:
-    raise OptionError('--topic is required: the Kafka topic holding the events')
-  if not _TOPIC.fullmatch(site.topic):
-    raise OptionError(f'--topic={site.topic!r} is not a Kafka topic name (letters, digits, ".", "_", "-")')
+    raise OptionError('--topic is required: the Kafka topic holding the events (or several, comma-separated)')
+  names = configs.topics(site)
+  for name in names:
+    if not _TOPIC.fullmatch(name):
+      raise OptionError(f'--topic={site.topic!r}: {name!r} is not a Kafka topic name (letters, digits, ".", "_", '
+                        '"-"; several names are separated by commas)')
+  if len(set(names)) < len(names):
+    raise OptionError(f'--topic={site.topic!r} names a topic twice')
   if not site.bootstrap_servers or not all(
       _HOST_PORT.fullmatch(s.strip()) for s in site.bootstrap_servers.split(',')):
     raise OptionError(f'--bootstrap_servers={site.bootstrap_servers!r}: use host:port[,host:port...]')
@@ -61,7 +66,7 @@ def _check_source(site: SiteStatsOptions, standard: StandardOptions) -> None:
     if getattr(site, option):
       if not site.bounded:
         raise OptionError(f'--{option} sets a window, so it needs --bounded')
-      configs.parse_partition_offsets(getattr(site, option), option)
+      configs.parse_partition_offsets(getattr(site, option), option, names)
   if site.bounded and standard.streaming:
     raise OptionError('--bounded reads a fixed range and finishes; drop --streaming (or drop --bounded)')
   if site.max_records_per_bundle < 1:
@@ -104,6 +109,10 @@ def _check_sink(site: SiteStatsOptions) -> None:
     raise OptionError('--report_only goes with --sink_mode reconcile')
   if site.dead_letter_topic and not _TOPIC.fullmatch(site.dead_letter_topic):
     raise OptionError(f'--dead_letter_topic={site.dead_letter_topic!r} is not a Kafka topic name')
+  published_to = configs.dead_letter_outputs(site)[0]
+  if published_to in configs.topics(site):
+    raise OptionError(f'the dead-letter topic {published_to} is also a topic the job reads (--topic): name another '
+                      'with --dead_letter_topic')
   if site.dead_letter_replication_factor is not None and site.dead_letter_replication_factor < 1:
     raise OptionError(f'--dead_letter_replication_factor={site.dead_letter_replication_factor} must be at least 1')
   if site.schema_replication:

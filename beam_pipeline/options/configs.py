@@ -49,16 +49,30 @@ def cassandra_security(site: SiteStatsOptions) -> CassandraSecurity:
     raise OptionError(str(error)) from None
 
 
-def parse_partition_offsets(value: Optional[str], option: str) -> Dict[int, int]:
-  """``0=100,1=250`` as {0: 100, 1: 250}."""
+def topics(site: SiteStatsOptions) -> List[str]:
+  """The topics --topic names (a comma-separated list), in its order."""
+  return [name.strip() for name in (site.topic or '').split(',')]
+
+
+def parse_partition_offsets(value: Optional[str], option: str, topic_names: List[str]) -> Dict[Tuple[str, int], int]:
+  """``events:0=100,events:1=250`` as {('events', 0): 100, ('events', 1): 250}; a job that reads one topic may
+  leave it out (``0=100,1=250``)."""
   if not value:
     return {}
+  usage = 'use topic:partition=offset pairs such as events:0=100,events:1=250 (or 0=100,1=250 for one topic)'
   offsets = {}
   for item in value.split(','):
-    partition, separator, offset = item.strip().partition('=')
+    where, separator, offset = item.strip().partition('=')
+    topic, colon, partition = where.rpartition(':')
     if not separator or not partition.isdigit() or not offset.isdigit():
-      raise OptionError(f'--{option}={value!r}: use partition=offset pairs such as 0=100,1=250')
-    offsets[int(partition)] = int(offset)
+      raise OptionError(f'--{option}={value!r}: {usage}')
+    if not colon:
+      if len(topic_names) != 1:
+        raise OptionError(f'--{option}={value!r}: name each partition\'s topic when several are read ({usage})')
+      topic = topic_names[0]
+    if topic not in topic_names:
+      raise OptionError(f'--{option}={value!r}: topic {topic!r} is not one that --topic names')
+    offsets[(topic, int(partition))] = int(offset)
   return offsets
 
 
@@ -89,7 +103,8 @@ def is_window_run(site: SiteStatsOptions) -> bool:
 
 
 def dead_letter_topic(site: SiteStatsOptions) -> str:
-  return site.dead_letter_topic or f'{site.topic}-dlq'
+  """--dead_letter_topic, or ``<topic>-dlq`` after the first topic --topic names (one for all of them)."""
+  return site.dead_letter_topic or f'{topics(site)[0]}-dlq'
 
 
 def dead_letter_outputs(site: SiteStatsOptions) -> Tuple[Optional[str], Optional[str]]:
@@ -120,18 +135,22 @@ def optional_time_ms(value: Optional[str], option: str) -> Optional[int]:
   return parse_time_ms(value, option) if value else None
 
 
+def _offsets_option(site: SiteStatsOptions, option: str) -> Tuple[Tuple[str, int, int], ...]:
+  offsets = parse_partition_offsets(getattr(site, option), option, topics(site))
+  return tuple(sorted((topic, partition, offset) for (topic, partition), offset in offsets.items()))
+
+
 def read_config(site: SiteStatsOptions) -> KafkaReadConfig:
   window = is_window_run(site)
   return KafkaReadConfig(
-      bootstrap_servers=site.bootstrap_servers, topic=site.topic, consumer_group=site.consumer_group,
+      bootstrap_servers=site.bootstrap_servers, topics=tuple(topics(site)), consumer_group=site.consumer_group,
       start_offset=site.start_offset, start_time_ms=optional_time_ms(site.start_time, 'start_time'),
       stop_time_ms=optional_time_ms(site.stop_time, 'stop_time'), bounded=site.bounded,
       max_records_per_bundle=site.max_records_per_bundle, max_bundle_seconds=site.max_bundle_seconds,
       connect_timeout_s=site.kafka_connect_timeout_s, security=kafka_security(site),
       partition_headroom=site.partition_headroom, progress_interval_s=site.progress_interval_s,
       commit_offsets=not window, use_committed_offsets=not window, consumer_settings=consumer_settings(site),
-      start_offsets=tuple(sorted(parse_partition_offsets(site.start_offsets, 'start_offsets').items())),
-      stop_offsets=tuple(sorted(parse_partition_offsets(site.stop_offsets, 'stop_offsets').items())))
+      start_offsets=_offsets_option(site, 'start_offsets'), stop_offsets=_offsets_option(site, 'stop_offsets'))
 
 
 def cassandra_connection(site: SiteStatsOptions) -> CassandraConnection:

@@ -42,7 +42,9 @@ def _add_kafka_arguments(parser) -> None:
                        help='Kafka brokers to bootstrap from, host:port[,host:port...].')
   except argparse.ArgumentError:
     pass  # Beam declares the same flag, with the same meaning, for its Kafka Streams runner: share it.
-  kafka.add_argument('--topic', help='Topic holding the JSON events (required).')
+  kafka.add_argument('--topic', metavar='TOPIC[,TOPIC...]',
+                     help='Topic holding the JSON events (required); several, comma-separated, are counted into '
+                          'the same table.')
   kafka.add_argument('--consumer_group', default='site-stats',
                      help='Consumer group whose committed offsets the job starts from and advances once a '
                           'bundle is durably processed.')
@@ -58,10 +60,11 @@ def _add_kafka_arguments(parser) -> None:
   add_switch(kafka, '--bounded', False,
               help='Read each partition up to its end at job start (or --stop_time), then finish. '
                    'Without it the job streams until cancelled.')
-  kafka.add_argument('--start_offsets', metavar='P=OFFSET,...',
-                     help='With --bounded: the window starts at these offsets (partition=offset, comma-separated).')
-  kafka.add_argument('--stop_offsets', metavar='P=OFFSET,...',
-                     help='With --bounded: the window stops before these offsets (partition=offset, ...).')
+  kafka.add_argument('--start_offsets', metavar='TOPIC:P=OFFSET,...',
+                     help='With --bounded: the window starts at these offsets (topic:partition=offset, '
+                          'comma-separated; partition=offset when one topic is read).')
+  kafka.add_argument('--stop_offsets', metavar='TOPIC:P=OFFSET,...',
+                     help='With --bounded: the window stops before these offsets (topic:partition=offset, ...).')
   kafka.add_argument('--max_records_per_bundle', type=int, default=DEFAULT_MAX_RECORDS_PER_BUNDLE,
                      help='How many records one partition contributes to a bundle before the reader '
                           'checkpoints; bounds memory and how much a failed bundle replays.')
@@ -133,7 +136,8 @@ def _add_kafka_security_arguments(parser) -> None:
 def _add_dead_letters_arguments(parser) -> None:
   dead_letters = parser.add_argument_group('Dead letters')
   dead_letters.add_argument('--dead_letter_topic',
-                            help='Kafka topic for refused messages (default: <topic>-dlq), created when missing. '
+                            help='Kafka topic for refused messages (default: <topic>-dlq, after the first topic '
+                                 'when several are read), created when missing. '
                                  'Window runs (reconcile, backfills from --start_time, --start_offsets or '
                                  '--dates) publish dead letters only to a topic or path given explicitly.')
   dead_letters.add_argument('--dead_letter_path',

@@ -25,7 +25,7 @@ DEFAULT_PROGRESS_INTERVAL_S = 10.0
 @dataclasses.dataclass(frozen=True)
 class KafkaReadConfig:
   bootstrap_servers: str
-  topic: str
+  topics: Tuple[str, ...]  # read into one stream; a single name may be given as a string
   consumer_group: Optional[str]
   start_offset: str = 'earliest'
   start_time_ms: Optional[int] = None
@@ -34,8 +34,8 @@ class KafkaReadConfig:
   # A window backfill neither starts from nor moves the group's offsets.
   commit_offsets: bool = True
   use_committed_offsets: bool = True
-  start_offsets: Tuple[Tuple[int, int], ...] = ()  # (partition, offset) pairs
-  stop_offsets: Tuple[Tuple[int, int], ...] = ()
+  start_offsets: Tuple[Tuple[str, int, int], ...] = ()  # (topic, partition, offset)
+  stop_offsets: Tuple[Tuple[str, int, int], ...] = ()
   max_records_per_bundle: int = DEFAULT_MAX_RECORDS_PER_BUNDLE
   max_bundle_seconds: float = DEFAULT_MAX_BUNDLE_SECONDS
   connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
@@ -47,6 +47,10 @@ class KafkaReadConfig:
   # kafka-python settings passed through to every consumer (checked by consumer_settings.parse_consumer_settings);
   # a client_id there prefixes each consumer's role.
   consumer_settings: ConsumerSettings = ()
+
+  def __post_init__(self):
+    if isinstance(self.topics, str):
+      object.__setattr__(self, 'topics', (self.topics,))
 
   @property
   def commits_at_end(self) -> bool:

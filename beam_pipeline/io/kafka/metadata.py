@@ -1,7 +1,7 @@
 """Topics and partitions as the brokers report them, and the one statement of what a missing topic means."""
 
 import time
-from typing import Iterable, Optional
+from typing import Dict, List, Optional, Sequence
 
 from beam_pipeline.compat.kafka import cluster_topics
 from beam_pipeline.errors import KafkaReadError
@@ -12,40 +12,42 @@ from beam_pipeline.io.kafka.config import KafkaReadConfig
 MISSING_TOPIC_RECHECK_S = 1.0
 
 
-def missing_topic_message(topic: str, bootstrap_servers: str) -> str:
-  return (f'topic {topic!r} does not exist on {bootstrap_servers}: check --topic (and --bootstrap_servers), '
-          'or create the topic')
+def missing_topic_message(topics: Sequence[str], bootstrap_servers: str) -> str:
+  names = ', '.join(repr(topic) for topic in topics)
+  what = f'topic {names} does not exist' if len(topics) == 1 else f'topics {names} do not exist'
+  return f'{what} on {bootstrap_servers}: check --topic (and --bootstrap_servers), or create the topic'
 
 
-
-
-def topic_is_missing(consumer, topic: str, timeout_s: float) -> Optional[bool]:
-  """Whether the brokers say, twice ``MISSING_TOPIC_RECHECK_S`` apart, that ``topic`` does not exist; None when
+def missing_topics(consumer, topics: Sequence[str], timeout_s: float) -> Optional[List[str]]:
+  """Those of ``topics`` that the brokers say, twice ``MISSING_TOPIC_RECHECK_S`` apart, do not exist; None when
   they did not answer within ``timeout_s``."""
   deadline = time.monotonic() + timeout_s
+  missing = list(topics)
   for attempt in range(2):
-    topics = cluster_topics(consumer, max(deadline - time.monotonic(), 0.1))
-    if topics is None:
+    existing = cluster_topics(consumer, max(deadline - time.monotonic(), 0.1))
+    if existing is None:
       return None
-    if topic in topics:
-      return False
-    if attempt == 0:
-      time.sleep(MISSING_TOPIC_RECHECK_S)
-  return True
+    missing = [topic for topic in missing if topic not in existing]
+    if not missing or attempt == 1:
+      return missing
+    time.sleep(MISSING_TOPIC_RECHECK_S)
+  return missing
 
 
-def wait_for_partitions(consumer, config: KafkaReadConfig) -> Iterable[int]:
-  """The topic's partition numbers; raises KafkaReadError naming the topic as soon as the brokers say it does
+def wait_for_partitions(consumer, config: KafkaReadConfig) -> Dict[str, List[int]]:
+  """Each topic's partition numbers; raises KafkaReadError naming the topics as soon as the brokers say they do
   not exist, or if they do not answer in time."""
   deadline = time.monotonic() + config.connect_timeout_s
   while True:
-    if topic_is_missing(consumer, config.topic, max(deadline - time.monotonic(), 0.1)):
-      raise KafkaReadError(missing_topic_message(config.topic, config.bootstrap_servers))
-    partitions = consumer.partitions_for_topic(config.topic)
-    if partitions:
-      return sorted(partitions)
+    missing = missing_topics(consumer, config.topics, max(deadline - time.monotonic(), 0.1))
+    if missing:
+      raise KafkaReadError(missing_topic_message(missing, config.bootstrap_servers))
+    partitions = {topic: sorted(consumer.partitions_for_topic(topic) or ()) for topic in config.topics}
+    waiting = [topic for topic, numbers in partitions.items() if not numbers]
+    if not waiting:
+      return partitions
     if time.monotonic() > deadline:
       raise KafkaReadError(
-          f'the brokers at {config.bootstrap_servers} sent no metadata for topic {config.topic!r} within '
+          f'the brokers at {config.bootstrap_servers} sent no metadata for topic {waiting[0]!r} within '
           f'{config.connect_timeout_s:.0f}s')
     time.sleep(0.5)

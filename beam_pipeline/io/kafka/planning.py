@@ -13,23 +13,27 @@ _LOGGER = logging.getLogger(__name__)
 
 
 def plan_partition_reads(config: KafkaReadConfig, log_plan: bool = False) -> List[PartitionRead]:
-  """One PartitionRead per partition, with offsets resolved now (and, streaming, one per partition the topic may
-  gain). The reader plans at job start; a bounded run's launcher plans too, to know how much it will read."""
+  """One PartitionRead per partition of each topic, with offsets resolved now (and, streaming, one per partition
+  each topic may gain). The reader plans at job start; a bounded run's launcher plans too, to know how much it
+  will read."""
   from kafka import TopicPartition
   consumer = config.connected_consumer('planner')
   try:
-    partitions = [TopicPartition(config.topic, p) for p in wait_for_partitions(consumer, config)]
+    numbers = wait_for_partitions(consumer, config)
+    partitions = [TopicPartition(topic, p) for topic in config.topics for p in numbers[topic]]
     beginning = consumer.beginning_offsets(partitions)
+    # With isolation_level read_committed, the last stable offset: a bounded run stops before open transactions.
     end = consumer.end_offsets(partitions)
     start_at_time = _offsets_at(consumer, partitions, config.start_time_ms, end)
     stop_at_time = _offsets_at(consumer, partitions, config.stop_time_ms, end)
-    start_offsets, stop_offsets = dict(config.start_offsets), dict(config.stop_offsets)
+    start_offsets = {(topic, partition): offset for topic, partition, offset in config.start_offsets}
+    stop_offsets = {(topic, partition): offset for topic, partition, offset in config.stop_offsets}
     reads = []
     for tp in partitions:
       committed = (consumer.committed(tp, timeout_ms=int(config.connect_timeout_s * 1000))
                    if config.consumer_group and config.use_committed_offsets else None)
-      if tp.partition in start_offsets:
-        start = start_offsets[tp.partition]
+      if tp in start_offsets:
+        start = start_offsets[tp]
       elif committed is not None:
         start = committed
       elif start_at_time is not None:
@@ -42,25 +46,28 @@ def plan_partition_reads(config: KafkaReadConfig, log_plan: bool = False) -> Lis
         start = beginning[tp]
       if config.bounded:
         stop = stop_at_time[tp] if stop_at_time is not None else end[tp]
-        stop = min(stop_offsets.get(tp.partition, stop), end[tp])
+        stop = min(stop_offsets.get(tp, stop), end[tp])
         stop = max(stop, start)
       else:
         stop = UNBOUNDED_STOP_OFFSET
-      reads.append(PartitionRead(config.topic, tp.partition, start, stop))
+      reads.append(PartitionRead(tp.topic, tp.partition, start, stop))
       if log_plan:
         _LOGGER.info('%s: reading offsets [%d, %s)%s', tp, start, stop if config.bounded else 'unbounded',
                      ' from the committed offset' if committed is not None else '')
     if not config.bounded and config.partition_headroom:
-      # Partitions the topic may gain later: all they will hold is new, so they are read from their start.
-      first = max(tp.partition for tp in partitions) + 1
-      for partition in range(first, first + config.partition_headroom):
-        reads.append(PartitionRead(config.topic, partition, 0, UNBOUNDED_STOP_OFFSET, awaits_creation=True))
-      if log_plan:
-        _LOGGER.info('%s: partitions %d..%d will be read if the topic gains them',
-                     config.topic, first, first + config.partition_headroom - 1)
+      for topic in config.topics:
+        reads += _partitions_to_come(topic, max(numbers[topic]) + 1, config.partition_headroom, log_plan)
     return reads
   finally:
     consumer.close(autocommit=False)
+
+
+def _partitions_to_come(topic: str, first: int, headroom: int, log_plan: bool) -> List[PartitionRead]:
+  """Partitions the topic may gain later: all they will hold is new, so they are read from their start."""
+  if log_plan:
+    _LOGGER.info('%s: partitions %d..%d will be read if the topic gains them', topic, first, first + headroom - 1)
+  return [PartitionRead(topic, partition, 0, UNBOUNDED_STOP_OFFSET, awaits_creation=True)
+          for partition in range(first, first + headroom)]
 
 
 def _offsets_at(consumer, partitions, time_ms, end) -> Optional[Dict]:

@@ -176,28 +176,37 @@ class _StreamPartitionFn(_ReadPartitionFn):
 
   def setup(self):
     super().setup()
-    self._existing_partitions = set()
+    self._existing_partitions = set()  # (topic, partition)
+    self._watched_topics = set()  # the topics of the partitions this instance waits for
     self._partitions_checked_at = float('-inf')
-    self._rates = PartitionRateLog(self._config.progress_interval_s)
+    self._rates = {}  # by topic: each logs one line per interval
+
+  def _rate_log(self, topic: str) -> PartitionRateLog:
+    if topic not in self._rates:
+      self._rates[topic] = PartitionRateLog(self._config.progress_interval_s)
+    return self._rates[topic]
 
   def _observe_read(self, tp, read: int, next_offset: int) -> None:
     with self._lock:
       highwater = self._consumer.highwater(tp)  # the partition's end, as of the last fetch
-    self._rates.observe(tp.topic, tp.partition, read, None if highwater is None else max(highwater - next_offset, 0),
-                        self._committer.committed_offset(tp))
+    lag = None if highwater is None else max(highwater - next_offset, 0)
+    self._rate_log(tp.topic).observe(tp.topic, tp.partition, read, lag, self._committer.committed_offset(tp))
 
   def _partition_exists(self, element: PartitionRead) -> bool:
-    if element.partition in self._existing_partitions:
+    wanted = (element.topic, element.partition)
+    if wanted in self._existing_partitions:
       return True
+    self._watched_topics.add(element.topic)
     if time.monotonic() - self._partitions_checked_at >= _PARTITION_CHECK_INTERVAL_S:
       self._partitions_checked_at = time.monotonic()
       with self._lock:
         refresh_metadata(self._consumer, _PARTITION_CHECK_TIMEOUT_S)
-        partitions = self._consumer.partitions_for_topic(element.topic) or set()
-      for partition in sorted(partitions - self._existing_partitions):
-        _LOGGER.info('%s: partition %d exists', element.topic, partition)
+        partitions = {(topic, partition) for topic in self._watched_topics
+                      for partition in self._consumer.partitions_for_topic(topic) or ()}
+      for topic, partition in sorted(partitions - self._existing_partitions):
+        _LOGGER.info('%s: partition %d exists', topic, partition)
       self._existing_partitions |= partitions
-    return element.partition in self._existing_partitions
+    return wanted in self._existing_partitions
 
   @beam.DoFn.unbounded_per_element()
   def process(
@@ -216,12 +225,12 @@ class _StreamPartitionFn(_ReadPartitionFn):
 
 
 class ReadFromKafka(beam.PTransform):
-  """Reads a topic as RecordBatches (the messages of one partition from one poll, each batch stamped with the time
+  """Reads topics as RecordBatches (the messages of one partition from one poll, each batch stamped with the time
   of its newest message): bounded (up to the end at job start, or a stop time) or streaming."""
 
   def __init__(self, config: KafkaReadConfig):
     super().__init__()
-    if not config.topic:
+    if not config.topics:
       raise ValueError('ReadFromKafka needs a topic')
     if not config.bootstrap_servers:
       raise ValueError('ReadFromKafka needs bootstrap servers')
@@ -247,7 +256,7 @@ class ReadFromKafka(beam.PTransform):
   def display_data(self):
     return {
         'bootstrap_servers': self._config.bootstrap_servers,
-        'topic': self._config.topic,
+        'topic': ','.join(self._config.topics),
         'consumer_group': self._config.consumer_group or '',
         'bounded': self._config.bounded,
         'security_protocol': self._config.security.protocol,
