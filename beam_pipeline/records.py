@@ -26,6 +26,12 @@ class PartitionRead(NamedTuple):
   awaits_creation: bool = False
 
 
+class NewTopicsRead(NamedTuple):
+  """Streaming with a topic pattern: read the matching topics that are not in ``known_topics`` (those the job
+  planned PartitionReads for), every partition from its first offset, as they are created."""
+  known_topics: Tuple[str, ...]
+
+
 # Kafka offsets are signed 64-bit; a streaming read's range is open up to the largest one.
 UNBOUNDED_STOP_OFFSET = 2**63 - 1
 

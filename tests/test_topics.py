@@ -93,7 +93,8 @@ def test_a_missing_topic_among_several_is_refused_at_launch_in_one_line_naming_i
     (['--topic', 'a,,b'], "--topic='a,,b': '' is not a Kafka topic name"),
     (['--topic', 'a,b', '--dead_letter_topic', 'b'], 'the dead-letter topic b is also a topic the job reads'),
     (['--topic', 'a,a-dlq'], 'the dead-letter topic a-dlq is also a topic the job reads'),
-    (['--topic', 'a,b', '--bounded', '--start_offsets', '0=10'], "--start_offsets='0=10': name each partition's topic"),
+    (['--topic', 'a,b', '--bounded', '--start_offsets', '0=10'],
+     "--start_offsets='0=10': name each partition's topic"),
     (['--topic', 'a,b', '--bounded', '--stop_offsets', 'c:0=10'], "--stop_offsets='c:0=10': topic 'c' is not one that --topic names"),
 ])
 def test_bad_topic_lists_and_offsets_are_refused_naming_the_option(args, message):

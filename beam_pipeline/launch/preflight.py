@@ -17,7 +17,8 @@ from typing import Callable, List, Optional, Tuple
 from beam_pipeline.io.cassandra.connection import CassandraConnection
 from beam_pipeline.compat.kafka import broker_count, cluster_topics
 from beam_pipeline.io.kafka.config import KafkaReadConfig, security_settings_hint
-from beam_pipeline.io.kafka.metadata import missing_topic_message, missing_topics
+from beam_pipeline.io.kafka.metadata import (
+    matching_topics, missing_topic_message, missing_topics, no_matching_topic_message)
 from beam_pipeline.io.cassandra.schema import LEASE_TABLE, create_schema, schema_command
 from beam_pipeline.io.security import SecretError
 from beam_pipeline.io.kafka.admin import TopicCreationError, create_topic, default_replication_factor
@@ -70,15 +71,11 @@ def check_kafka(config: KafkaReadConfig, dead_letter_topic: Optional[str], creat
         f'{servers} took a connection but did not answer as a Kafka broker within {timeout_s:.0f}s: check '
         f'--bootstrap_servers (the port) and {security_settings_hint(config.security)}') from None
   try:
-    missing = missing_topics(consumer, config.topics, timeout_s)
-    if missing is None:
-      raise ServiceUnreachable(f'the Kafka brokers at {servers} sent no topic list within {timeout_s:.0f}s')
-    if missing:
-      raise BadSetting(missing_topic_message(missing, servers))
+    topics = _source_topics(consumer, config, timeout_s)
     if dead_letter_topic is None or dead_letter_topic in (cluster_topics(consumer, timeout_s) or ()):
       return []
     # As many partitions as the widest source topic, so that its dead letters may spread as its messages do.
-    partitions = max(len(consumer.partitions_for_topic(topic)) for topic in config.topics)
+    partitions = max((len(consumer.partitions_for_topic(topic)) for topic in topics), default=1)
     brokers = broker_count(consumer)
   finally:
     consumer.close(autocommit=False)
@@ -99,6 +96,28 @@ def check_kafka(config: KafkaReadConfig, dead_letter_topic: Optional[str], creat
       return f'dead-letter topic {dead_letter_topic} exists (created meanwhile by another client)'
     return f'created dead-letter topic {dead_letter_topic} ({partitions} partitions, replication factor {replication})'
   return [create]
+
+
+def _source_topics(consumer, config: KafkaReadConfig, timeout_s: float) -> List[str]:
+  """Every topic --topic names, or those --topic_pattern matches (none is refused for a bounded run; a streaming
+  one waits for them); PreflightError when a named topic is missing."""
+  servers = config.bootstrap_servers
+  no_answer = ServiceUnreachable(f'the Kafka brokers at {servers} sent no topic list within {timeout_s:.0f}s')
+  if not config.topic_pattern:
+    missing = missing_topics(consumer, config.topics, timeout_s)
+    if missing is None:
+      raise no_answer
+    if missing:
+      raise BadSetting(missing_topic_message(missing, servers))
+    return list(config.topics)
+  matching = matching_topics(consumer, config.topic_pattern, timeout_s)
+  if matching is None:
+    raise no_answer
+  if not matching and config.bounded:
+    raise BadSetting(no_matching_topic_message(config.topic_pattern, servers))
+  _LOGGER.info('--topic_pattern %r matches %d topics on %s%s', config.topic_pattern, len(matching), servers,
+               f': {", ".join(matching)}' if matching else '; the job waits for one to be created')
+  return matching
 
 
 def table_shape_problems(table_metadata) -> List[str]:

@@ -49,7 +49,7 @@ def choose_runner(options: PipelineOptions, progress: Optional[ReadProgress] = N
     return local_runner(progress, endpoint)
   if flink_runner.is_flink_run(options):
     site = options.view_as(SiteStatsOptions)
-    return flink_runner.flink_runner(options, site.bounded, site.topic)
+    return flink_runner.flink_runner(options, site.bounded, site.topic or site.topic_pattern)
   return None  # beam.Pipeline resolves --runner itself
 
 

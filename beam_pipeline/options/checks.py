@@ -41,8 +41,12 @@ def check_options(options: PipelineOptions) -> List[str]:
 
 
 def _check_source(site: SiteStatsOptions, standard: StandardOptions) -> None:
-  if not site.topic:
-    raise OptionError('--topic is required: the Kafka topic holding the events (or several, comma-separated)')
+  if site.topic and site.topic_pattern:
+    raise OptionError('give --topic or --topic_pattern, not both')
+  if not site.topic and not site.topic_pattern:
+    raise OptionError('--topic is required: the Kafka topic holding the events (or several, comma-separated), or '
+                      '--topic_pattern REGEX')
+  _check_topic_pattern(site)
   names = configs.topics(site)
   for name in names:
     if not _TOPIC.fullmatch(name):
@@ -66,7 +70,7 @@ def _check_source(site: SiteStatsOptions, standard: StandardOptions) -> None:
     if getattr(site, option):
       if not site.bounded:
         raise OptionError(f'--{option} sets a window, so it needs --bounded')
-      configs.parse_partition_offsets(getattr(site, option), option, names)
+      configs.parse_partition_offsets(getattr(site, option), option, names, site.topic_pattern)
   if site.bounded and standard.streaming:
     raise OptionError('--bounded reads a fixed range and finishes; drop --streaming (or drop --bounded)')
   if site.max_records_per_bundle < 1:
@@ -78,6 +82,20 @@ def _check_source(site: SiteStatsOptions, standard: StandardOptions) -> None:
   if site.max_bundle_seconds <= 0:
     raise OptionError(f'--max_bundle_seconds={site.max_bundle_seconds} must be positive')
   configs.consumer_settings(site)
+
+
+def _check_topic_pattern(site: SiteStatsOptions) -> None:
+  if site.topic_discovery_interval_s <= 0:
+    raise OptionError(f'--topic_discovery_interval_s={site.topic_discovery_interval_s} must be positive')
+  if not site.topic_pattern:
+    return
+  try:
+    re.compile(site.topic_pattern)
+  except re.error as error:
+    raise OptionError(f'--topic_pattern={site.topic_pattern!r} is not a regular expression: {error}') from None
+  if not site.dead_letter_topic and not configs.is_window_run(site):
+    raise OptionError('--topic_pattern needs --dead_letter_topic: one topic for the dead letters of every '
+                      'matching topic, which the pattern does not match')
 
 
 def _check_sink(site: SiteStatsOptions) -> None:
@@ -109,10 +127,11 @@ def _check_sink(site: SiteStatsOptions) -> None:
     raise OptionError('--report_only goes with --sink_mode reconcile')
   if site.dead_letter_topic and not _TOPIC.fullmatch(site.dead_letter_topic):
     raise OptionError(f'--dead_letter_topic={site.dead_letter_topic!r} is not a Kafka topic name')
-  published_to = configs.dead_letter_outputs(site)[0]
-  if published_to in configs.topics(site):
-    raise OptionError(f'the dead-letter topic {published_to} is also a topic the job reads (--topic): name another '
-                      'with --dead_letter_topic')
+  published_to = site.dead_letter_topic if site.topic_pattern else configs.dead_letter_outputs(site)[0]
+  if published_to in configs.topics(site) or (published_to and site.topic_pattern and re.fullmatch(
+      site.topic_pattern, published_to)):
+    raise OptionError(f'the dead-letter topic {published_to} is also a topic the job reads (--topic or '
+                      '--topic_pattern): name another with --dead_letter_topic')
   if site.dead_letter_replication_factor is not None and site.dead_letter_replication_factor < 1:
     raise OptionError(f'--dead_letter_replication_factor={site.dead_letter_replication_factor} must be at least 1')
   if site.schema_replication:

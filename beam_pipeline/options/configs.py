@@ -5,6 +5,7 @@ Each conversion raises OptionError, naming the option, for a value that cannot w
 
 import datetime
 import json
+import re
 from typing import Dict, List, Optional, Tuple
 
 from beam_pipeline.errors import OptionError
@@ -50,13 +51,14 @@ def cassandra_security(site: SiteStatsOptions) -> CassandraSecurity:
 
 
 def topics(site: SiteStatsOptions) -> List[str]:
-  """The topics --topic names (a comma-separated list), in its order."""
-  return [name.strip() for name in (site.topic or '').split(',')]
+  """The topics --topic names (a comma-separated list), in its order; none with --topic_pattern."""
+  return [name.strip() for name in site.topic.split(',')] if site.topic else []
 
 
-def parse_partition_offsets(value: Optional[str], option: str, topic_names: List[str]) -> Dict[Tuple[str, int], int]:
+def parse_partition_offsets(value: Optional[str], option: str, topic_names: List[str],
+                            pattern: Optional[str] = None) -> Dict[Tuple[str, int], int]:
   """``events:0=100,events:1=250`` as {('events', 0): 100, ('events', 1): 250}; a job that reads one topic may
-  leave it out (``0=100,1=250``)."""
+  leave it out (``0=100,1=250``). Each topic is one of ``topic_names`` or matches ``pattern``."""
   if not value:
     return {}
   usage = 'use topic:partition=offset pairs such as events:0=100,events:1=250 (or 0=100,1=250 for one topic)'
@@ -70,8 +72,9 @@ def parse_partition_offsets(value: Optional[str], option: str, topic_names: List
       if len(topic_names) != 1:
         raise OptionError(f'--{option}={value!r}: name each partition\'s topic when several are read ({usage})')
       topic = topic_names[0]
-    if topic not in topic_names:
-      raise OptionError(f'--{option}={value!r}: topic {topic!r} is not one that --topic names')
+    if topic not in topic_names and not (pattern and re.fullmatch(pattern, topic)):
+      raise OptionError(f'--{option}={value!r}: topic {topic!r} is not one that --topic names (or '
+                        '--topic_pattern matches)')
     offsets[(topic, int(partition))] = int(offset)
   return offsets
 
@@ -103,7 +106,8 @@ def is_window_run(site: SiteStatsOptions) -> bool:
 
 
 def dead_letter_topic(site: SiteStatsOptions) -> str:
-  """--dead_letter_topic, or ``<topic>-dlq`` after the first topic --topic names (one for all of them)."""
+  """--dead_letter_topic, or ``<topic>-dlq`` after the first topic --topic names (one for all of them); a
+  --topic_pattern run needs --dead_letter_topic (checks.py says so)."""
   return site.dead_letter_topic or f'{topics(site)[0]}-dlq'
 
 
@@ -136,7 +140,7 @@ def optional_time_ms(value: Optional[str], option: str) -> Optional[int]:
 
 
 def _offsets_option(site: SiteStatsOptions, option: str) -> Tuple[Tuple[str, int, int], ...]:
-  offsets = parse_partition_offsets(getattr(site, option), option, topics(site))
+  offsets = parse_partition_offsets(getattr(site, option), option, topics(site), site.topic_pattern)
   return tuple(sorted((topic, partition, offset) for (topic, partition), offset in offsets.items()))
 
 
@@ -150,7 +154,8 @@ def read_config(site: SiteStatsOptions) -> KafkaReadConfig:
       connect_timeout_s=site.kafka_connect_timeout_s, security=kafka_security(site),
       partition_headroom=site.partition_headroom, progress_interval_s=site.progress_interval_s,
       commit_offsets=not window, use_committed_offsets=not window, consumer_settings=consumer_settings(site),
-      start_offsets=_offsets_option(site, 'start_offsets'), stop_offsets=_offsets_option(site, 'stop_offsets'))
+      start_offsets=_offsets_option(site, 'start_offsets'), stop_offsets=_offsets_option(site, 'stop_offsets'),
+      topic_pattern=site.topic_pattern, topic_discovery_interval_s=site.topic_discovery_interval_s)
 
 
 def cassandra_connection(site: SiteStatsOptions) -> CassandraConnection:

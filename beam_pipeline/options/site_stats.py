@@ -9,7 +9,7 @@ from beam_pipeline.io.cassandra.connection import DEFAULT_PORT as DEFAULT_CASSAN
 from beam_pipeline.io.cassandra.counter_write import DEFAULT_MAX_CONCURRENT_WRITES, DEFAULT_STATEMENTS_PER_BATCH
 from beam_pipeline.io.kafka.config import (
     DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_MAX_BUNDLE_SECONDS, DEFAULT_MAX_RECORDS_PER_BUNDLE, DEFAULT_PARTITION_HEADROOM,
-    DEFAULT_PROGRESS_INTERVAL_S)
+    DEFAULT_PROGRESS_INTERVAL_S, DEFAULT_TOPIC_DISCOVERY_INTERVAL_S)
 from beam_pipeline.io.security import KAFKA_SASL_MECHANISMS, KAFKA_SECURITY_PROTOCOLS, add_cassandra_security_arguments
 from beam_pipeline.switches import add_switch
 # Imported for what it declares: the Flink runner's own options are then known flags.
@@ -43,8 +43,13 @@ def _add_kafka_arguments(parser) -> None:
   except argparse.ArgumentError:
     pass  # Beam declares the same flag, with the same meaning, for its Kafka Streams runner: share it.
   kafka.add_argument('--topic', metavar='TOPIC[,TOPIC...]',
-                     help='Topic holding the JSON events (required); several, comma-separated, are counted into '
-                          'the same table.')
+                     help='Topic holding the JSON events (this or --topic_pattern is required); several, '
+                          'comma-separated, are counted into the same table.')
+  kafka.add_argument('--topic_pattern', metavar='REGEX',
+                     help='Read every topic whose whole name matches this regular expression (Python syntax) '
+                          'instead of --topic; a streaming job also reads matching topics created while it runs.')
+  kafka.add_argument('--topic_discovery_interval_s', type=float, default=DEFAULT_TOPIC_DISCOVERY_INTERVAL_S,
+                     help='Streaming with --topic_pattern: how often to look for new matching topics.')
   kafka.add_argument('--consumer_group', default='site-stats',
                      help='Consumer group whose committed offsets the job starts from and advances once a '
                           'bundle is durably processed.')
@@ -137,7 +142,7 @@ def _add_dead_letters_arguments(parser) -> None:
   dead_letters = parser.add_argument_group('Dead letters')
   dead_letters.add_argument('--dead_letter_topic',
                             help='Kafka topic for refused messages (default: <topic>-dlq, after the first topic '
-                                 'when several are read), created when missing. '
+                                 'when several are read; required with --topic_pattern), created when missing. '
                                  'Window runs (reconcile, backfills from --start_time, --start_offsets or '
                                  '--dates) publish dead letters only to a topic or path given explicitly.')
   dead_letters.add_argument('--dead_letter_path',

@@ -4,7 +4,8 @@
     consumer_settings.py  --kafka_consumer_config: kafka-python settings passed through, checked and typed
     metadata.py  topics and partitions as the brokers report them
     planning.py  one PartitionRead per partition, with offsets resolved at job start
-    restriction.py  the offset-range restriction each partition is read under
+    restriction.py  a partition's offset range; the positions reached in a pattern's new topics
+    new_topics.py  a topic pattern's topics created while a streaming job runs
     read.py      ReadFromKafka, the splittable DoFn that reads the partitions
     commit.py    CommitPlannedOffsets, a bounded catch-up's commit after every write is durable
     admin.py     topic creation and deletion (the dead-letter topic, the tools)

@@ -18,6 +18,8 @@ DEFAULT_MAX_RECORDS_PER_BUNDLE = 100000
 DEFAULT_MAX_BUNDLE_SECONDS = 5.0
 # Streaming: partitions the topic may gain while the job runs and still be read without a restart.
 DEFAULT_PARTITION_HEADROOM = 8
+# Streaming with a topic pattern: how often to look for new matching topics.
+DEFAULT_TOPIC_DISCOVERY_INTERVAL_S = 30.0
 # Streaming: how often each reader logs the rate and lag of the partitions it reads (0: never).
 DEFAULT_PROGRESS_INTERVAL_S = 10.0
 
@@ -47,6 +49,10 @@ class KafkaReadConfig:
   # kafka-python settings passed through to every consumer (checked by consumer_settings.parse_consumer_settings);
   # a client_id there prefixes each consumer's role.
   consumer_settings: ConsumerSettings = ()
+  # Instead of topics: every topic whose whole name matches, resolved when the job plans its reads.
+  topic_pattern: Optional[str] = None
+  # Streaming with a topic pattern: how often to look for matching topics created since the job planned its reads.
+  topic_discovery_interval_s: float = DEFAULT_TOPIC_DISCOVERY_INTERVAL_S
 
   def __post_init__(self):
     if isinstance(self.topics, str):

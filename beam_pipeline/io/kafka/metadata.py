@@ -1,5 +1,6 @@
 """Topics and partitions as the brokers report them, and the one statement of what a missing topic means."""
 
+import re
 import time
 from typing import Dict, List, Optional, Sequence
 
@@ -34,15 +35,30 @@ def missing_topics(consumer, topics: Sequence[str], timeout_s: float) -> Optiona
   return missing
 
 
-def wait_for_partitions(consumer, config: KafkaReadConfig) -> Dict[str, List[int]]:
+def no_matching_topic_message(pattern: str, bootstrap_servers: str) -> str:
+  return (f'no topic on {bootstrap_servers} matches --topic_pattern {pattern!r}: check the pattern (it must match '
+          'whole names) and --bootstrap_servers, or create a matching topic')
+
+
+def matching_topics(consumer, pattern: str, timeout_s: float) -> Optional[List[str]]:
+  """The topics whose whole name matches ``pattern``, sorted (Kafka's internal topics never); None when the
+  brokers did not answer within ``timeout_s``."""
+  existing = cluster_topics(consumer, timeout_s)
+  if existing is None:
+    return None
+  compiled = re.compile(pattern)
+  return sorted(topic for topic in existing if compiled.fullmatch(topic) and not topic.startswith('__'))
+
+
+def wait_for_partitions(consumer, config: KafkaReadConfig, topics: Sequence[str]) -> Dict[str, List[int]]:
   """Each topic's partition numbers; raises KafkaReadError naming the topics as soon as the brokers say they do
   not exist, or if they do not answer in time."""
   deadline = time.monotonic() + config.connect_timeout_s
   while True:
-    missing = missing_topics(consumer, config.topics, max(deadline - time.monotonic(), 0.1))
+    missing = missing_topics(consumer, topics, max(deadline - time.monotonic(), 0.1))
     if missing:
       raise KafkaReadError(missing_topic_message(missing, config.bootstrap_servers))
-    partitions = {topic: sorted(consumer.partitions_for_topic(topic) or ()) for topic in config.topics}
+    partitions = {topic: sorted(consumer.partitions_for_topic(topic) or ()) for topic in topics}
     waiting = [topic for topic, numbers in partitions.items() if not numbers]
     if not waiting:
       return partitions

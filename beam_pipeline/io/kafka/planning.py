@@ -6,21 +6,39 @@ from typing import Dict, List, Optional
 import apache_beam as beam
 
 from beam_pipeline.io.kafka.config import KafkaReadConfig
-from beam_pipeline.io.kafka.metadata import wait_for_partitions
-from beam_pipeline.records import UNBOUNDED_STOP_OFFSET, PartitionRead
+from beam_pipeline.errors import KafkaReadError
+from beam_pipeline.io.kafka.metadata import matching_topics, no_matching_topic_message, wait_for_partitions
+from beam_pipeline.records import UNBOUNDED_STOP_OFFSET, NewTopicsRead, PartitionRead
 
 _LOGGER = logging.getLogger(__name__)
 
 
-def plan_partition_reads(config: KafkaReadConfig, log_plan: bool = False) -> List[PartitionRead]:
-  """One PartitionRead per partition of each topic, with offsets resolved now (and, streaming, one per partition
-  each topic may gain). The reader plans at job start; a bounded run's launcher plans too, to know how much it
-  will read."""
+def _topics_to_read(consumer, config: KafkaReadConfig, log_plan: bool) -> List[str]:
+  """The topics named, or those matching the pattern now; KafkaReadError when a bounded read has none."""
+  if not config.topic_pattern:
+    return list(config.topics)
+  topics = matching_topics(consumer, config.topic_pattern, config.connect_timeout_s)
+  if topics is None:
+    raise KafkaReadError(f'the brokers at {config.bootstrap_servers} sent no topic list within '
+                         f'{config.connect_timeout_s:.0f}s')
+  if not topics and config.bounded:
+    raise KafkaReadError(no_matching_topic_message(config.topic_pattern, config.bootstrap_servers))
+  if log_plan:
+    _LOGGER.info('--topic_pattern %r matches %d topics now%s', config.topic_pattern, len(topics),
+                 f': {", ".join(topics)}' if topics else '; waiting for one to be created')
+  return topics
+
+
+def plan_partition_reads(config: KafkaReadConfig, log_plan: bool = False) -> List:
+  """One PartitionRead per partition of each topic, with offsets resolved now; streaming, also one per partition
+  each topic may gain and, with a topic pattern, a NewTopicsRead for the matching topics created later. The
+  reader plans at job start; a bounded run's launcher plans too, to know how much it will read."""
   from kafka import TopicPartition
   consumer = config.connected_consumer('planner')
   try:
-    numbers = wait_for_partitions(consumer, config)
-    partitions = [TopicPartition(topic, p) for topic in config.topics for p in numbers[topic]]
+    topics = _topics_to_read(consumer, config, log_plan)
+    numbers = wait_for_partitions(consumer, config, topics) if topics else {}
+    partitions = [TopicPartition(topic, p) for topic in topics for p in numbers[topic]]
     beginning = consumer.beginning_offsets(partitions)
     # With isolation_level read_committed, the last stable offset: a bounded run stops before open transactions.
     end = consumer.end_offsets(partitions)
@@ -55,8 +73,10 @@ def plan_partition_reads(config: KafkaReadConfig, log_plan: bool = False) -> Lis
         _LOGGER.info('%s: reading offsets [%d, %s)%s', tp, start, stop if config.bounded else 'unbounded',
                      ' from the committed offset' if committed is not None else '')
     if not config.bounded and config.partition_headroom:
-      for topic in config.topics:
+      for topic in topics:
         reads += _partitions_to_come(topic, max(numbers[topic]) + 1, config.partition_headroom, log_plan)
+    if not config.bounded and config.topic_pattern:
+      reads.append(NewTopicsRead(tuple(topics)))
     return reads
   finally:
     consumer.close(autocommit=False)

@@ -12,6 +12,7 @@ the offsets it planned to stop at in a last stage, ``CommitPlannedOffsets``, whi
 every stage it waits on has finished.
 """
 
+import functools
 import gc
 import logging
 import threading
@@ -30,9 +31,10 @@ from beam_pipeline.compat.kafka import refresh_metadata
 from beam_pipeline.io.kafka.commit import FinalizedOffsetCommitter
 from beam_pipeline.io.kafka.config import KafkaReadConfig
 from beam_pipeline.io.kafka.lag import PartitionRateLog
+from beam_pipeline.io.kafka.new_topics import NewTopicsWatch
 from beam_pipeline.io.kafka.planning import PlanPartitionReadsFn
 from beam_pipeline.io.kafka.restriction import PartitionRestrictionProvider
-from beam_pipeline.records import PartitionRead, RecordBatch
+from beam_pipeline.records import NewTopicsRead, PartitionRead, RecordBatch
 
 _LOGGER = logging.getLogger(__name__)
 # Batches are emitted as ready-made windowed values: the reader's output is always in the global window, and
@@ -170,6 +172,7 @@ class _StreamPartitionFn(_ReadPartitionFn):
 
   It also reads partitions the topic gains while the job runs. The planner gives it one element per partition
   number the topic may grow into (``awaits_creation``); such an element checkpoints until its partition exists.
+  With a topic pattern, one NewTopicsRead element reads the matching topics created while it runs (new_topics.py).
   A separate watcher transform would be the textbook shape, but the local runner never runs a stage that follows
   an endless one; this way the reads stay in one splittable DoFn, which every runner runs.
   """
@@ -180,6 +183,10 @@ class _StreamPartitionFn(_ReadPartitionFn):
     self._watched_topics = set()  # the topics of the partitions this instance waits for
     self._partitions_checked_at = float('-inf')
     self._rates = {}  # by topic: each logs one line per interval
+    self._new_topics = None
+    if self._config.topic_pattern:
+      self._new_topics = NewTopicsWatch(self._consumer, self._lock, self._config.topic_pattern,
+                                        self._config.topic_discovery_interval_s)
 
   def _rate_log(self, topic: str) -> PartitionRateLog:
     if topic not in self._rates:
@@ -216,12 +223,53 @@ class _StreamPartitionFn(_ReadPartitionFn):
       finalizer=beam.DoFn.BundleFinalizerParam,
       tracker=beam.DoFn.RestrictionParam(PartitionRestrictionProvider()),
       watermark=beam.DoFn.WatermarkEstimatorParam(ManualWatermarkEstimator.default_provider())):
+    if isinstance(element, NewTopicsRead):
+      yield from self._read_new_topics(element, tracker, watermark, finalizer)
+      return
     if element.awaits_creation and not self._partition_exists(element):
       # Whatever the partition will hold is written after this check: the watermark may move up to it.
       _advance_watermark(watermark, Timestamp.now())
       tracker.defer_remainder(Duration(seconds=_PARTITION_CHECK_INTERVAL_S))
       return
     yield from self._read_range(element, tracker, watermark, finalizer)
+
+  def _read_new_topics(self, element: NewTopicsRead, tracker, watermark, finalizer):
+    """Reads every partition of the new matching topics, a bundle's worth at a time, from where the restriction
+    says (a partition not read yet: from its first offset)."""
+    config = self._config
+    partitions = self._new_topics.partitions(element.known_topics)
+    positions = tracker.current_restriction().as_dict()
+    emitted, reached, deadline = 0, {}, time.monotonic() + config.max_bundle_seconds
+    if partitions:
+      with self._lock:
+        self._consumer.assign(partitions)
+        for tp in partitions:
+          self._consumer.seek(tp, positions.get((tp.topic, tp.partition), 0))  # below the log's start: its start
+    try:
+      while partitions and emitted < config.max_records_per_bundle and time.monotonic() < deadline:
+        with self._lock:
+          fetched = self._consumer.poll(timeout_ms=int(_POLL_TIMEOUT_S * 1000),
+                                        max_records=config.max_records_per_bundle - emitted)
+        if not fetched:
+          break
+        for tp, records in fetched.items():
+          if not tracker.try_claim(((tp.topic, tp.partition), records[-1].offset + 1)):
+            return
+          batch, newest = _batch_of(tp, records)
+          yield batch
+          emitted += len(records)
+          reached[tp] = (records[-1].offset + 1, reached.get(tp, (0, 0))[1] + len(records))
+          if newest is not None:
+            _advance_watermark(watermark, newest)
+      if not emitted:
+        _advance_watermark(watermark, Timestamp.now())  # caught up: what comes next is written after now
+      tracker.defer_remainder(None if emitted else _IDLE_RESUME_DELAY)
+    finally:
+      self._read.inc(emitted)
+      for tp, (next_offset, read) in reached.items():
+        self._observe_read(tp, read, next_offset)
+        if config.commit_offsets and config.consumer_group:
+          finalizer.register(functools.partial(self._committer.commit, tp, next_offset))
 
 
 class ReadFromKafka(beam.PTransform):
@@ -230,8 +278,8 @@ class ReadFromKafka(beam.PTransform):
 
   def __init__(self, config: KafkaReadConfig):
     super().__init__()
-    if not config.topics:
-      raise ValueError('ReadFromKafka needs a topic')
+    if not config.topics and not config.topic_pattern:
+      raise ValueError('ReadFromKafka needs topics or a topic pattern')
     if not config.bootstrap_servers:
       raise ValueError('ReadFromKafka needs bootstrap servers')
     if config.start_offset not in ('earliest', 'latest'):
@@ -256,7 +304,7 @@ class ReadFromKafka(beam.PTransform):
   def display_data(self):
     return {
         'bootstrap_servers': self._config.bootstrap_servers,
-        'topic': ','.join(self._config.topics),
+        'topic': ','.join(self._config.topics) or f'pattern {self._config.topic_pattern}',
         'consumer_group': self._config.consumer_group or '',
         'bounded': self._config.bounded,
         'security_protocol': self._config.security.protocol,
