@@ -8,8 +8,10 @@
 #   ./run_local.sh venv       only create/refresh .venv
 #   ./run_local.sh flink-up   a Flink session cluster: JobManager, TaskManager, Python SDK worker pool, job server
 #   ./run_local.sh flink-down stop it (add --wipe to delete its checkpoints too); flink-status: what runs where
+#   ./run_local.sh prometheus-up|prometheus-down [--wipe]|prometheus-status   Prometheus with monitoring/'s rules
 # Ports: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), CASSANDRA_PORT (9042), CASSANDRA_STORAGE_PORT (7000),
-#        FLINK_REST_PORT (8081), FLINK_RPC_PORT (6123), FLINK_WORKER_POOL_PORT (50000), FLINK_JOB_SERVER_PORT (8099).
+#        FLINK_REST_PORT (8081), FLINK_RPC_PORT (6123), FLINK_WORKER_POOL_PORT (50000), FLINK_JOB_SERVER_PORT (8099),
+#        FLINK_PROMETHEUS_PORT (9249, +1 for the TaskManager), PROMETHEUS_PORT (9090), METRICS_PORT (9300).
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
@@ -39,7 +41,7 @@ command=${1:-demo}
 [ $# -gt 0 ] && shift
 case "$command" in
   venv) ensure_venv ;;
-  up|down|status|flink-up|flink-down|flink-status)
+  up|down|status|flink-up|flink-down|flink-status|prometheus-up|prometheus-down|prometheus-status)
     ensure_venv
     exec "$PY" -m beam_pipeline.devservices "$command" --home "$ROOT" "$@" ;;
   demo)
@@ -48,5 +50,5 @@ case "$command" in
     exec "$PY" -m beam_pipeline.tools.demo \
       --bootstrap_servers "127.0.0.1:${KAFKA_PORT:-9092}" \
       --cassandra_hosts 127.0.0.1 --cassandra_port "${CASSANDRA_PORT:-9042}" "$@" ;;
-  *) echo "usage: $0 [up|down [--wipe]|status|venv|flink-up|flink-down [--wipe]|flink-status]  (no argument: the demo)" >&2; exit 2 ;;
+  *) echo "usage: $0 [up|down [--wipe]|status|venv|flink-up|flink-down [--wipe]|flink-status|prometheus-up|prometheus-down [--wipe]|prometheus-status]  (no argument: the demo)" >&2; exit 2 ;;
 esac

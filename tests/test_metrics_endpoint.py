@@ -1,29 +1,17 @@
 """The local runner's Prometheus endpoint (``--metrics_port``), scraped while a streaming job runs against the real
 Kafka and Cassandra: its counters equal what was produced, every partition's lag reaches 0 and its committed
-offset the partition's end."""
+offset the partition's end, and every series the Grafana dashboard queries is among those it serves."""
 
 import time
-import urllib.request
 
-from prometheus_client.parser import text_string_to_metric_families
-
+from beam_pipeline import REPO_ROOT
+from beam_pipeline.devservices.prometheus import dashboard_expressions, scrape, series_names
 from beam_pipeline.processes.ports import free_port
 from beam_pipeline.testing.datasets import TEST_PARTITIONS, produce_dataset
 from beam_pipeline.testing.jobs import job_args, start_streaming_job, stop_streaming_job
 from beam_pipeline.testing.topics import end_offsets
 
 _TIMEOUT_S = 180
-
-
-def scrape(address: str) -> dict:
-  """Sample name -> {labels as a sorted tuple of pairs: value}, as prometheus_client's parser reads the endpoint."""
-  with urllib.request.urlopen(f'http://{address}/metrics', timeout=5) as response:
-    text = response.read().decode()
-  samples = {}
-  for family in text_string_to_metric_families(text):
-    for sample in family.samples:
-      samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
-  return samples
 
 
 def _per_partition(samples: dict, name: str, topic: str) -> dict:
@@ -71,3 +59,5 @@ def test_a_streaming_job_serves_its_counters_and_each_partitions_lag_and_offset_
       dict(expected.invalid_by_stage))
   assert _per_partition(samples, 'site_stats_partition_lag', topic) == {p: 0 for p in range(TEST_PARTITIONS)}
   assert samples['site_stats_cassandra_bundle_write_seconds_count'][()] > 0
+  queried = set().union(*map(series_names, dashboard_expressions(REPO_ROOT)))
+  assert queried and queried <= set(samples), queried - set(samples)

@@ -1,5 +1,5 @@
-"""``python -m beam_pipeline.devservices up|down|status|flink-up|flink-down|flink-status``: what ``./run_local.sh`` calls
-to manage the services."""
+"""``python -m beam_pipeline.devservices up|down|status|flink-up|flink-down|flink-status|prometheus-up|...``: what
+``./run_local.sh`` calls to manage the services."""
 
 import argparse
 import logging
@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from beam_pipeline.devservices.flink import FlinkSessionCluster
+from beam_pipeline.devservices.prometheus import PrometheusServer
 from beam_pipeline.processes.jvm import JvmSetupError
 from beam_pipeline.processes.local_process import ServiceStartError
 from beam_pipeline.devservices.stack import LocalStack
@@ -14,8 +15,10 @@ from beam_pipeline.devservices.stack import LocalStack
 
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(prog='python -m beam_pipeline.devservices', description=__doc__)
-  parser.add_argument('command', choices=['up', 'down', 'status', 'flink-up', 'flink-down', 'flink-status'],
-                      help='flink-*: the Flink session cluster (JobManager, TaskManager, SDK worker pool, job server)')
+  parser.add_argument('command', choices=['up', 'down', 'status', 'flink-up', 'flink-down', 'flink-status',
+                                          'prometheus-up', 'prometheus-down', 'prometheus-status'],
+                      help='flink-*: the Flink session cluster (JobManager, TaskManager, SDK worker pool, job server); '
+                           'prometheus-*: Prometheus scraping the job and Flink, with monitoring/rules.yml')
   parser.add_argument('--home', type=Path, default=Path.cwd(),
                       help='the repository root: services/ holds the poms, .local/ receives jars, data, logs')
   parser.add_argument('--wipe', action='store_true', help='with down: also delete the services\' data')
@@ -29,9 +32,11 @@ def main(argv=None) -> int:
 
   if args.command.startswith('flink-'):
     stack = FlinkSessionCluster(args.home.resolve())
+  elif args.command.startswith('prometheus-'):
+    stack = PrometheusServer(args.home.resolve())
   else:
     stack = LocalStack.from_environment(args.home.resolve(), secure=args.secure)
-  command = args.command.replace('flink-', '')
+  command = args.command.split('-')[-1]
   try:
     lines = getattr(stack, command)(**({'wipe': args.wipe} if command == 'down' else {}))
   except (ServiceStartError, JvmSetupError, ValueError) as error:

@@ -4,7 +4,8 @@ that submitted it. All run from the jars Maven resolves (``services/flink/pom.xm
 
 Ports: ``FLINK_REST_PORT`` (8081, the JobManager's REST API and web UI), ``FLINK_RPC_PORT`` (6123),
 ``FLINK_WORKER_POOL_PORT`` (50000), ``FLINK_JOB_SERVER_PORT`` (8099, the session cluster's job server; it also
-takes the two ports below it for its artifact and expansion services).
+takes the two ports below it for its artifact and expansion services), ``FLINK_PROMETHEUS_PORT`` (9249, the
+JobManager's Prometheus reporter; the TaskManager's is on the next port).
 """
 
 import os
@@ -19,7 +20,7 @@ from beam_pipeline.processes.lifecycle import all_ready, ensure_running_line, st
 from beam_pipeline.processes.local_process import LocalProcess
 from beam_pipeline.processes.ports import port_from_environment, port_open
 from beam_pipeline.runners.flink.job_server import FlinkJobServer
-from beam_pipeline.runners.flink.jvm import LOG4J2, FlinkJvm
+from beam_pipeline.runners.flink.jvm import LOG4J2, FlinkJvm, prometheus_port, prometheus_reporter_settings
 from beam_pipeline.runners.flink.rest import rest_get
 
 _JOB_MANAGER_CLASS = 'org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint'
@@ -61,6 +62,8 @@ def _session_cluster_settings(base: Path, rpc_port: int, rest_port: int) -> dict
       'taskmanager.cpu.cores': str(os.cpu_count() or 1),
       **_TASK_MANAGER_MEMORY,
       'parallelism.default': '1',
+      # Each process overrides the port on its command line (-D): the JobManager's and the TaskManager's differ.
+      **prometheus_reporter_settings(str(prometheus_port())),
       # No restart strategy is named: a batch job is then not restarted (a restarted batch region would count
       # again what it had written), and streaming jobs bring their own (runners/flink/runner.py).
       # Checkpoints on disk, so that a restarted job resumes from the last one.
@@ -80,10 +83,13 @@ class FlinkJobManager(FlinkJvm):
     super().__init__(home, rest_port, instance='flink-jobmanager')
     self.rpc_port = rpc_port
     self.conf_dir = conf_dir
+    self.prometheus_port = prometheus_port()
 
   def start(self) -> int:
-    return self.process.start(self._java_command(_JOB_MANAGER_CLASS, '--configDir', str(self.conf_dir)),
-                              cwd=self.base)
+    return self.process.start(
+        self._java_command(_JOB_MANAGER_CLASS, '--configDir', str(self.conf_dir),
+                           f'-Dmetrics.reporter.prom.port={self.prometheus_port}'),
+        cwd=self.base)
 
   def is_ready(self) -> bool:
     try:
@@ -102,12 +108,14 @@ class FlinkTaskManager(FlinkJvm):
   def __init__(self, home: Path, rest_port: int, conf_dir: Path):
     super().__init__(home, rest_port, instance='flink-taskmanager')
     self.conf_dir = conf_dir
+    self.prometheus_port = prometheus_port() + 1
 
   def start(self) -> int:
     # Direct memory: framework and task off-heap plus the network buffers.
     flags = ('-XX:MaxDirectMemorySize=384m', '-XX:MaxMetaspaceSize=256m')
     return self.process.start(
-        self._java_command(_TASK_MANAGER_CLASS, '--configDir', str(self.conf_dir), jvm_flags=flags),
+        self._java_command(_TASK_MANAGER_CLASS, '--configDir', str(self.conf_dir),
+                           f'-Dmetrics.reporter.prom.port={self.prometheus_port}', jvm_flags=flags),
         cwd=self.base)
 
   def is_ready(self) -> bool:
@@ -188,6 +196,8 @@ class FlinkSessionCluster:
     self._write_config()
     report += [ensure_running_line(service) for service in self.services]
     report.append(f'Flink web UI and REST API: http://{self.master}')
+    report.append(f'Flink metrics for Prometheus: http://127.0.0.1:{self.job_manager.prometheus_port}/metrics '
+                  f'(JobManager), http://127.0.0.1:{self.task_manager.prometheus_port}/metrics (TaskManager)')
     return report
 
   def _other_job_servers(self) -> List[LocalProcess]:

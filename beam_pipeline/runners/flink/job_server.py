@@ -3,7 +3,7 @@ mini cluster inside itself (embedded Flink), for ``host:port`` on that cluster.
 
 The embedded job server picks free ports and records them; each embedded job's mini cluster serves Flink's REST
 API and web UI on a port of ``FLINK_EMBEDDED_REST_PORTS`` (8180-8199), which is also how a stopped run cancels
-its job.
+its job, and its metrics to Prometheus on the first free port of ``jvm.embedded_prometheus_ports`` (9251-9270).
 """
 
 import json
@@ -14,7 +14,7 @@ from typing import List, Optional, Tuple
 
 from beam_pipeline.processes.lifecycle import ensure_running_line
 from beam_pipeline.processes.ports import free_port
-from beam_pipeline.runners.flink.jvm import FlinkJvm
+from beam_pipeline.runners.flink.jvm import FlinkJvm, embedded_prometheus_ports, prometheus_reporter_settings
 
 EMBEDDED_MASTER = '[local]'
 _JOB_SERVER_CLASS = 'org.apache.beam.runners.flink.FlinkJobServerDriver'
@@ -81,10 +81,12 @@ class FlinkJobServer(FlinkJvm):
     conf_dir = self.base / 'conf'
     conf_dir.mkdir(parents=True, exist_ok=True)
     # Every embedded job runs on a mini cluster of its own; their REST APIs take ports from a known range, so that
-    # a job can be found (and cancelled) there.
-    (conf_dir / 'flink-conf.yaml').write_text(
-        'rest.address: 127.0.0.1\nrest.bind-address: 127.0.0.1\n'
-        f'rest.bind-port: {embedded_rest_ports_setting()}\n')
+    # a job can be found (and cancelled) there, and so do their Prometheus reporters, so that they can be scraped.
+    reporters = embedded_prometheus_ports()
+    settings = {'rest.address': '127.0.0.1', 'rest.bind-address': '127.0.0.1',
+                'rest.bind-port': embedded_rest_ports_setting(),
+                **prometheus_reporter_settings(f'{reporters[0]}-{reporters[-1]}')}
+    (conf_dir / 'flink-conf.yaml').write_text(''.join(f'{key}: {value}\n' for key, value in settings.items()))
     return conf_dir
 
   def is_ready(self) -> bool:

@@ -1,9 +1,10 @@
 """A JVM on the Flink classpath (``.local/jars/flink``, resolved from ``services/flink/pom.xml``): the job server
-and the session cluster's JobManager and TaskManager all start this way."""
+and the session cluster's JobManager and TaskManager all start this way, each with Flink's Prometheus reporter."""
 
 from typing import List, Tuple
 
 from beam_pipeline.processes import jvm
+from beam_pipeline.processes.ports import port_from_environment
 
 SUPPORTED_JAVA = (17, 11)
 
@@ -34,6 +35,28 @@ logger.checkpoint.level = WARN
 logger.sdkharness.name = org.apache.beam.runners.fnexecution
 logger.sdkharness.level = WARN
 """
+
+
+# How many embedded jobs (mini clusters) at once get a reporter port: as many as get a REST port.
+_EMBEDDED_REPORTERS = 20
+
+
+def prometheus_port() -> int:
+  """The first port of Flink's Prometheus reporters (``FLINK_PROMETHEUS_PORT``, 9249): the session cluster's
+  JobManager serves on it, its TaskManager on the next, embedded mini clusters on the ones after."""
+  return port_from_environment('FLINK_PROMETHEUS_PORT', 9249)
+
+
+def embedded_prometheus_ports() -> range:
+  first = prometheus_port() + 2
+  return range(first, first + _EMBEDDED_REPORTERS)
+
+
+def prometheus_reporter_settings(port: str) -> dict:
+  """flink-conf.yaml settings of Flink's Prometheus reporter, on ``port`` or on the first free port of a range
+  (``9251-9270``). Flink serves it on every interface; it has no setting for the address."""
+  return {'metrics.reporter.prom.factory.class': 'org.apache.flink.metrics.prometheus.PrometheusReporterFactory',
+          'metrics.reporter.prom.port': port}
 
 
 class FlinkJvm(jvm.JvmService):
