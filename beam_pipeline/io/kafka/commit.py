@@ -10,6 +10,10 @@ import apache_beam as beam
 from beam_pipeline.io.kafka.config import KafkaReadConfig
 
 _LOGGER = logging.getLogger(__name__)
+# The offset committed last from this process, by group and partition, for the committed-offset gauge: a runner
+# that finalizes a bundle only after a checkpoint (Flink) often does so on another instance of the reader than the
+# one that reads the partition next.
+_LAST_COMMITTED: Dict[tuple, int] = {}
 
 
 class FinalizedOffsetCommitter:
@@ -23,8 +27,8 @@ class FinalizedOffsetCommitter:
     self._committed: Dict = {}
 
   def committed_offset(self, tp) -> Optional[int]:
-    """The offset this reader committed last for ``tp`` (the group's next read), None before its first commit."""
-    return self._committed.get(tp)
+    """The offset committed last from this process for ``tp`` (the group's next read), None before any commit."""
+    return _LAST_COMMITTED.get((self._consumer_group, tp))
 
   def commit(self, tp, next_offset: int) -> None:
     """The group may now move past what the finalized bundle read (never backwards)."""
@@ -36,6 +40,8 @@ class FinalizedOffsetCommitter:
       with self._lock:
         self._consumer.commit({tp: OffsetAndMetadata(next_offset, '', -1)})
       self._committed[tp] = next_offset
+      key = (self._consumer_group, tp)
+      _LAST_COMMITTED[key] = max(next_offset, _LAST_COMMITTED.get(key, -1))
     except KafkaError as error:
       # Losing a commit only means a restart replays a little more; the data is already counted.
       _LOGGER.warning('committing offset %d for %s to group %r failed: %s', next_offset, tp, self._consumer_group,
