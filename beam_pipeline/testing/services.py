@@ -9,6 +9,7 @@ from typing import List, Tuple
 
 from beam_pipeline import REPO_ROOT
 from beam_pipeline.devservices.flink import FlinkSessionCluster
+from beam_pipeline.devservices.prometheus import PrometheusServer
 from beam_pipeline.devservices.stack import LocalStack
 from beam_pipeline.processes.jvm import JvmSetupError
 from beam_pipeline.processes.local_process import ServiceStartError
@@ -52,7 +53,8 @@ def left_running() -> List[Tuple[str, List[str]]]:
   """The local services running now, as (the command that stops them, their status lines), one entry per set."""
   sets = [('./run_local.sh down', LocalStack.from_environment(REPO_ROOT)),
           ('./run_local.sh down --secure', LocalStack.from_environment(REPO_ROOT, secure=True)),
-          ('./run_local.sh flink-down', FlinkSessionCluster(REPO_ROOT))]
+          ('./run_local.sh flink-down', FlinkSessionCluster(REPO_ROOT)),
+          ('./run_local.sh prometheus-down', PrometheusServer(REPO_ROOT))]
   running = []
   for stop_command, services in sets:
     lines = [line for line in services.status() if ': running' in line]

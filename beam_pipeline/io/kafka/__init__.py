@@ -5,7 +5,7 @@
     metadata.py  topics and partitions as the brokers report them
     planning.py  one PartitionRead per partition, with offsets resolved at job start
     restriction.py  a partition's offset range; the positions reached in a pattern's new topics
-    new_topics.py  a topic pattern's topics created while a streaming job runs
+    growth.py    partitions and (with a pattern) topics created while a streaming job runs
     read.py      ReadFromKafka, the splittable DoFn that reads the partitions
     commit.py    CommitPlannedOffsets, a bounded catch-up's commit after every write is durable
     admin.py     topic creation and deletion (the dead-letter topic, the tools)

@@ -27,11 +27,10 @@ from apache_beam.utils.timestamp import Duration, Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
 from beam_pipeline import metrics
-from beam_pipeline.compat.kafka import refresh_metadata
 from beam_pipeline.io.kafka.commit import FinalizedOffsetCommitter
 from beam_pipeline.io.kafka.config import KafkaReadConfig
 from beam_pipeline.io.kafka.lag import PartitionRateLog
-from beam_pipeline.io.kafka.new_topics import NewTopicsWatch
+from beam_pipeline.io.kafka.growth import PARTITION_CHECK_INTERVAL_S, NewPartitionsWatch, NewTopicsWatch
 from beam_pipeline.io.kafka.planning import PlanPartitionReadsFn
 from beam_pipeline.io.kafka.restriction import PartitionRestrictionProvider
 from beam_pipeline.records import NewTopicsRead, PartitionRead, RecordBatch
@@ -45,9 +44,6 @@ _GC_FIRST_GENERATION_THRESHOLD = 50000
 _POLL_TIMEOUT_S = 0.5
 # A streaming partition with nothing new is looked at again after this long.
 _IDLE_RESUME_DELAY = Duration(seconds=1)
-# How often a reader asks the brokers whether the topic gained partitions, and how long it waits for the answer.
-_PARTITION_CHECK_INTERVAL_S = 5.0
-_PARTITION_CHECK_TIMEOUT_S = 5.0
 
 
 class KafkaRead(NamedTuple):
@@ -172,16 +168,14 @@ class _StreamPartitionFn(_ReadPartitionFn):
 
   It also reads partitions the topic gains while the job runs. The planner gives it one element per partition
   number the topic may grow into (``awaits_creation``); such an element checkpoints until its partition exists.
-  With a topic pattern, one NewTopicsRead element reads the matching topics created while it runs (new_topics.py).
+  With a topic pattern, one NewTopicsRead element reads the matching topics created while it runs (growth.py).
   A separate watcher transform would be the textbook shape, but the local runner never runs a stage that follows
   an endless one; this way the reads stay in one splittable DoFn, which every runner runs.
   """
 
   def setup(self):
     super().setup()
-    self._existing_partitions = set()  # (topic, partition)
-    self._watched_topics = set()  # the topics of the partitions this instance waits for
-    self._partitions_checked_at = float('-inf')
+    self._new_partitions = NewPartitionsWatch(self._consumer, self._lock)
     self._rates = {}  # by topic: each logs one line per interval
     self._new_topics = None
     if self._config.topic_pattern:
@@ -199,22 +193,6 @@ class _StreamPartitionFn(_ReadPartitionFn):
     lag = None if highwater is None else max(highwater - next_offset, 0)
     self._rate_log(tp.topic).observe(tp.topic, tp.partition, read, lag, self._committer.committed_offset(tp))
 
-  def _partition_exists(self, element: PartitionRead) -> bool:
-    wanted = (element.topic, element.partition)
-    if wanted in self._existing_partitions:
-      return True
-    self._watched_topics.add(element.topic)
-    if time.monotonic() - self._partitions_checked_at >= _PARTITION_CHECK_INTERVAL_S:
-      self._partitions_checked_at = time.monotonic()
-      with self._lock:
-        refresh_metadata(self._consumer, _PARTITION_CHECK_TIMEOUT_S)
-        partitions = {(topic, partition) for topic in self._watched_topics
-                      for partition in self._consumer.partitions_for_topic(topic) or ()}
-      for topic, partition in sorted(partitions - self._existing_partitions):
-        _LOGGER.info('%s: partition %d exists', topic, partition)
-      self._existing_partitions |= partitions
-    return wanted in self._existing_partitions
-
   @beam.DoFn.unbounded_per_element()
   def process(
       self,
@@ -226,10 +204,10 @@ class _StreamPartitionFn(_ReadPartitionFn):
     if isinstance(element, NewTopicsRead):
       yield from self._read_new_topics(element, tracker, watermark, finalizer)
       return
-    if element.awaits_creation and not self._partition_exists(element):
+    if element.awaits_creation and not self._new_partitions.exists(element.topic, element.partition):
       # Whatever the partition will hold is written after this check: the watermark may move up to it.
       _advance_watermark(watermark, Timestamp.now())
-      tracker.defer_remainder(Duration(seconds=_PARTITION_CHECK_INTERVAL_S))
+      tracker.defer_remainder(Duration(seconds=PARTITION_CHECK_INTERVAL_S))
       return
     yield from self._read_range(element, tracker, watermark, finalizer)
 

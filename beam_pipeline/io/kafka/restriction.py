@@ -7,7 +7,7 @@ from apache_beam.io.iobase import RestrictionProgress, RestrictionTracker
 from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
 from apache_beam.transforms.core import RestrictionProvider
 
-from beam_pipeline.records import UNBOUNDED_STOP_OFFSET, NewTopicsRead, PartitionRead
+from beam_pipeline.records import UNBOUNDED_STOP_OFFSET, NewTopicsRead
 
 
 class CheckpointOnlyOffsetTracker(OffsetRestrictionTracker):

@@ -1,6 +1,8 @@
-"""Streaming with a topic pattern: finding the matching topics created after the job planned its reads.
+"""What the topics gain while a streaming job runs: partitions of the topics it reads, and (with a topic pattern)
+matching topics created after the job planned its reads.
 
-They are read by one element (a NewTopicsRead) whose restriction holds the position reached in each of their
+A partition the topic may gain has its own planned read, which waits until the partition exists. New topics are
+read by one element (a NewTopicsRead) whose restriction holds the position reached in each of their
 partitions. One element, because the planner cannot know the names of topics yet to come, and readers of separate
 elements, on separate workers, could not agree on which of them reads which new topic; one reader per partition
 keeps each partition's committed offset a single position. After a restart the planner finds those topics and
@@ -11,11 +13,42 @@ import logging
 import time
 from typing import List
 
+from beam_pipeline.compat.kafka import refresh_metadata
 from beam_pipeline.io.kafka.metadata import matching_topics
 
 _LOGGER = logging.getLogger(__name__)
 # How long one look for new topics waits for the brokers' answer.
 _DISCOVERY_TIMEOUT_S = 5.0
+# How often a reader asks the brokers whether the topics gained partitions, and how long it waits for the answer.
+PARTITION_CHECK_INTERVAL_S = 5.0
+_PARTITION_CHECK_TIMEOUT_S = 5.0
+
+
+class NewPartitionsWatch:
+  """Whether a partition a topic may gain exists yet, asked of the brokers at most every
+  PARTITION_CHECK_INTERVAL_S (a reader's consumer, shared with its reads: ``lock`` guards it)."""
+
+  def __init__(self, consumer, lock):
+    self._consumer = consumer
+    self._lock = lock
+    self._existing = set()  # (topic, partition)
+    self._watched_topics = set()  # the topics of the partitions waited for
+    self._checked_at = float('-inf')
+
+  def exists(self, topic: str, partition: int) -> bool:
+    if (topic, partition) in self._existing:
+      return True
+    self._watched_topics.add(topic)
+    if time.monotonic() - self._checked_at >= PARTITION_CHECK_INTERVAL_S:
+      self._checked_at = time.monotonic()
+      with self._lock:
+        refresh_metadata(self._consumer, _PARTITION_CHECK_TIMEOUT_S)
+        found = {(name, number) for name in self._watched_topics
+                 for number in self._consumer.partitions_for_topic(name) or ()}
+      for name, number in sorted(found - self._existing):
+        _LOGGER.info('%s: partition %d exists', name, number)
+      self._existing |= found
+    return (topic, partition) in self._existing
 
 
 class NewTopicsWatch:
