@@ -65,12 +65,12 @@ def _security_config(credentials: Optional[LocalCredentials]) -> str:
 authenticator: PasswordAuthenticator
 authorizer: CassandraAuthorizer
 client_encryption_options:
-enabled: true
-optional: false
-keystore: {credentials.keystore}
-keystore_password: {credentials.keystore_password}
-store_type: PKCS12
-require_client_auth: false
+  enabled: true
+  optional: false
+  keystore: {credentials.keystore}
+  keystore_password: {credentials.keystore_password}
+  store_type: PKCS12
+  require_client_auth: false
 """
 
 
