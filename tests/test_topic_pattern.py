@@ -45,14 +45,14 @@ def _args(bootstrap_servers, prefix, keyspace, cassandra_port, *extra):
   return args[:at] + ['--topic_pattern', f'{name}_[a-z]+'] + args[at + 2:]
 
 
-def test_a_bounded_run_counts_every_matching_topic_and_nothing_else(
-    bootstrap_servers, prefix, keyspace, cassandra_port, cassandra_session):
+def _assert_bounded_run_counts_every_matching_topic(bootstrap_servers, prefix, keyspace, cassandra_port,
+                                                     cassandra_session, *runner):
   first, second, other = _topics(bootstrap_servers, prefix, 'eu', 'us', 'x1')
   in_first = produce_dataset(bootstrap_servers, first, count=800, keys=40, bad_ratio=0.05, seed=501)
   in_second = produce_dataset(bootstrap_servers, second, count=500, keys=40, bad_ratio=0.05, seed=502)
   produce_dataset(bootstrap_servers, other, count=300, keys=40, seed=503)  # x1 has a digit: not matched
 
-  summary = run_bounded(*_args(bootstrap_servers, prefix, keyspace, cassandra_port))
+  summary = run_bounded(*_args(bootstrap_servers, prefix, keyspace, cassandra_port, *runner))
 
   assert read_counters(cassandra_session, keyspace) == add_counters(expected_counters(in_first),
                                                                     expected_counters(in_second))
@@ -62,6 +62,18 @@ def test_a_bounded_run_counts_every_matching_topic_and_nothing_else(
                                                               + in_second.messages - in_second.valid)
   for name in (first, second):
     assert committed_offsets(bootstrap_servers, f'{prefix[0]}-group', name) == end_offsets(bootstrap_servers, name)
+
+
+def test_a_bounded_run_counts_every_matching_topic_and_nothing_else(
+    bootstrap_servers, prefix, keyspace, cassandra_port, cassandra_session):
+  _assert_bounded_run_counts_every_matching_topic(bootstrap_servers, prefix, keyspace, cassandra_port,
+                                                  cassandra_session)
+
+
+def test_a_bounded_run_on_embedded_flink_counts_every_matching_topic_and_nothing_else(
+    flink_job_server, bootstrap_servers, prefix, keyspace, cassandra_port, cassandra_session):
+  _assert_bounded_run_counts_every_matching_topic(bootstrap_servers, prefix, keyspace, cassandra_port,
+                                                  cassandra_session, '--runner', 'FlinkRunner')
 
 
 def test_a_bounded_run_whose_pattern_matches_nothing_is_refused_at_launch_in_one_line(
