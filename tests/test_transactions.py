@@ -39,9 +39,12 @@ class _Transaction:
 @pytest.mark.parametrize('isolation', [
     ('--kafka_isolation_level', 'read_committed'),
     ('--kafka_consumer_config', 'isolation_level=read_committed'),
-])
+    ('--kafka_isolation_level', 'read_committed', '--runner', 'FlinkRunner'),
+], ids=['option', 'passthrough', 'embedded-flink'])
 def test_read_committed_counts_only_committed_transactions(
-    isolation, bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session):
+    isolation, request, bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session):
+  if 'FlinkRunner' in isolation:
+    request.getfixturevalue('flink_job_server')
   committed = _Transaction(bootstrap_servers, f'{topic}-a').send(topic, 400, seed=1)
   committed.commit()
   aborted = _Transaction(bootstrap_servers, f'{topic}-b').send(topic, 300, seed=2)
@@ -91,18 +94,3 @@ def test_a_bounded_read_committed_run_stops_before_an_open_transaction_and_the_n
   assert second.read == pending.expected.messages
   assert read_counters(cassandra_session, keyspace) == add_counters(expected_counters(before.expected),
                                                                     expected_counters(pending.expected))
-
-
-def test_read_committed_on_embedded_flink_counts_only_committed_transactions(
-    flink_job_server, bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session):
-  committed = _Transaction(bootstrap_servers, f'{topic}-a').send(topic, 400, seed=11)
-  committed.commit()
-  aborted = _Transaction(bootstrap_servers, f'{topic}-b').send(topic, 300, seed=12)
-  aborted.abort()
-
-  summary = run_bounded(*job_args(bootstrap_servers, topic, keyspace, cassandra_port,
-                                  '--kafka_isolation_level', 'read_committed', '--runner', 'FlinkRunner'))
-
-  assert read_counters(cassandra_session, keyspace) == expected_counters(committed.expected)
-  assert (summary.read, summary.counted) == (committed.expected.messages, committed.expected.valid)
-  assert committed_offsets(bootstrap_servers, f'{topic}-group', topic) == end_offsets(bootstrap_servers, topic)
