@@ -58,8 +58,8 @@ class _WriteMetrics:
       self._last_log = now
       _LOGGER.info('counted %d messages with %d Cassandra writes so far (this worker)', *self._totals)
 
-  def dead_lettered(self) -> None:
-    self._dead_lettered.inc()
+  def dead_lettered(self, count: int) -> None:
+    self._dead_lettered.inc(count)
 
 
 class CounterWriteFn(SessionPerBundleFn):
@@ -131,7 +131,8 @@ class CounterWriteFn(SessionPerBundleFn):
     sources = sums.messages_of([(key, key_sum) for key, key_sum, _ in refused])
     for (key, _, error), messages in zip(refused, sources):
       reason = f'Cassandra refused the increment for {key}: {error}'
+      # Counted once per refused write, not per message, as every other metric of the stage.
+      self._metrics.dead_lettered(len(messages))
       for source in messages:
-        self._metrics.dead_lettered()
         yield beam.pvalue.TaggedOutput(self.DEAD_LETTERS, GlobalWindows.windowed_value(
             DeadLetter(STAGE, reason, source), timestamp=Timestamp(micros=max(source.timestamp_ms, 0) * 1000)))
