@@ -14,6 +14,7 @@ _LOGGER = logging.getLogger(__name__)
 # that finalizes a bundle only after a checkpoint (Flink) often does so on another instance of the reader than the
 # one that reads the partition next.
 _LAST_COMMITTED: Dict[tuple, int] = {}
+_COMMITTED_TIMEOUT_MS = 5000
 
 
 class FinalizedOffsetCommitter:
@@ -26,9 +27,36 @@ class FinalizedOffsetCommitter:
     self._consumer_group = consumer_group
     self._committed: Dict = {}
 
+  def _remember(self, tp, committed: int) -> None:
+    self._committed[tp] = max(committed, self._committed.get(tp, -1))
+    key = (self._consumer_group, tp)
+    _LAST_COMMITTED[key] = max(committed, _LAST_COMMITTED.get(key, -1))
+
   def committed_offset(self, tp) -> Optional[int]:
     """The offset committed last from this process for ``tp`` (the group's next read), None before any commit."""
     return _LAST_COMMITTED.get((self._consumer_group, tp))
+
+  def is_behind(self, tp, next_offset: int) -> bool:
+    """Whether the group's offset for ``tp``, as far as this process knows, is below ``next_offset``."""
+    committed = self.committed_offset(tp)
+    return committed is None or committed < next_offset
+
+  def catch_up(self, tp, next_offset: int) -> None:
+    """Commits ``next_offset`` unless the group is there or beyond already (another process may have committed
+    more: a job restored from an older checkpoint must not move the group back)."""
+    from kafka.errors import KafkaError
+    if not self.is_behind(tp, next_offset):
+      return  # an earlier bundle's callback caught up already
+    try:
+      with self._lock:
+        committed = self._consumer.committed(tp, timeout_ms=_COMMITTED_TIMEOUT_MS)
+    except KafkaError as error:
+      _LOGGER.warning('reading the committed offset of %s for group %r failed: %s', tp, self._consumer_group, error)
+      return
+    if committed is not None and committed >= next_offset:
+      self._remember(tp, committed)
+      return
+    self.commit(tp, next_offset)
 
   def commit(self, tp, next_offset: int) -> None:
     """The group may now move past what the finalized bundle read (never backwards)."""
@@ -39,9 +67,7 @@ class FinalizedOffsetCommitter:
     try:
       with self._lock:
         self._consumer.commit({tp: OffsetAndMetadata(next_offset, '', -1)})
-      self._committed[tp] = next_offset
-      key = (self._consumer_group, tp)
-      _LAST_COMMITTED[key] = max(next_offset, _LAST_COMMITTED.get(key, -1))
+      self._remember(tp, next_offset)
     except KafkaError as error:
       # Losing a commit only means a restart replays a little more; the data is already counted.
       _LOGGER.warning('committing offset %d for %s to group %r failed: %s', next_offset, tp, self._consumer_group,

@@ -154,9 +154,16 @@ class _ReadPartitionFn(beam.DoFn):
       tracker.defer_remainder(_IDLE_RESUME_DELAY if emitted == 0 else None)
     finally:
       self._read.inc(emitted)
-      if finalizer is not None and last_offset is not None and config.commit_offsets and config.consumer_group:
-        next_offset = last_offset + 1
-        finalizer.register(lambda: self._committer.commit(tp, next_offset))
+      if finalizer is not None and config.commit_offsets and config.consumer_group:
+        if last_offset is not None:
+          next_offset = last_offset + 1
+          finalizer.register(lambda: self._committer.commit(tp, next_offset))
+        elif self._committer.is_behind(tp, restriction.start):
+          # Nothing new, but what the partition's earlier bundles read is written (they ended before this one
+          # started) and may not be committed yet: a runner may drop a finalization (Flink, when a bundle ends
+          # across a checkpoint). An idle partition commits it from its next bundles, so that its committed
+          # offset does not wait for a message that may never come.
+          finalizer.register(functools.partial(self._committer.catch_up, tp, restriction.start))
       self._observe_read(tp, emitted, restriction.start if last_offset is None else last_offset + 1)
 
   def _observe_read(self, tp, read: int, next_offset: int) -> None:
