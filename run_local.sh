@@ -6,12 +6,13 @@
 #   ./run_local.sh status     what runs where
 #   add --secure to up/down/status for the secured pair (SASL_SSL/TLS Kafka, Cassandra auth + TLS)
 #   ./run_local.sh venv       only create/refresh .venv
-#   ./run_local.sh flink-up   a Flink session cluster: JobManager, TaskManager, Python SDK worker pool, job server
+#   ./run_local.sh flink-up   a Flink session cluster: JobManager, TaskManager(s), Python SDK worker pool, job server
+#                             (FLINK_TASKMANAGERS TaskManagers, default 1, of FLINK_TASK_SLOTS slots, default one per core)
 #   ./run_local.sh flink-down stop it (add --wipe to delete its checkpoints too); flink-status: what runs where
 #   ./run_local.sh prometheus-up|prometheus-down [--wipe]|prometheus-status   Prometheus with monitoring/'s rules
 # Ports: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), CASSANDRA_PORT (9042), CASSANDRA_STORAGE_PORT (7000),
 #        FLINK_REST_PORT (8081), FLINK_RPC_PORT (6123), FLINK_WORKER_POOL_PORT (50000), FLINK_JOB_SERVER_PORT (8099),
-#        FLINK_PROMETHEUS_PORT (9249, +1 for the TaskManager), PROMETHEUS_PORT (9090), METRICS_PORT (9300).
+#        FLINK_PROMETHEUS_PORT (9249, +n for TaskManager n), PROMETHEUS_PORT (9090), METRICS_PORT (9300).
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)

@@ -24,6 +24,8 @@ class PartitionRead(NamedTuple):
   stop_offset: int  # UNBOUNDED_STOP_OFFSET for a streaming read
   # A partition the topic may gain while the job streams: wait until it exists, then read it.
   awaits_creation: bool = False
+  # Only steers which parallel reader a runner that keys the reads hands this one to (placement.py).
+  placement: int = 0
 
 
 class NewTopicsRead(NamedTuple):

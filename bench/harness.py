@@ -214,7 +214,7 @@ def _flink_contender(name: str, job: List[str], parallelism: int):
   cluster = FlinkSessionCluster(REPO_ROOT)
   if not cluster.all_ready():
     raise RuntimeError('pipeline_flink_cluster needs the Flink session cluster: ./run_local.sh flink-up')
-  jvms = (cluster.job_server, cluster.job_manager, cluster.task_manager)
+  jvms = (cluster.job_server, cluster.job_manager, *cluster.task_managers)
   return ([*job, *options, '--flink_master', cluster.master], tuple(s.process.pid() for s in jvms))
 
 

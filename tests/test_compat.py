@@ -181,6 +181,8 @@ EXTENSION_POINTS = {
     '_deserialize': fields.Field,  # a custom marshmallow field
     '_add_argparse_args': PipelineOptions,  # a job's own pipeline options
 }
+# The named tuple's own public methods: underscored so as not to clash with field names (collections docs).
+NAMED_TUPLE_METHODS = {'_replace', '_asdict', '_make', '_fields'}
 
 
 def _is_private(name: str) -> bool:
@@ -234,7 +236,8 @@ def private_uses(source: str, package_names: frozenset = frozenset()) -> list:
       origin = origins.get(base)
       # An extension point is the library's name, though we define it: called on another object, it is theirs.
       own = defined | package_names if base in ('self', 'cls', 'super()') else defined - EXTENSION_POINTS.keys()
-      if (origin is not None and _is_other_library(origin)) or (origin is None and node.attr not in own):
+      if (origin is not None and _is_other_library(origin)) or (
+          origin is None and node.attr not in own and node.attr not in NAMED_TUPLE_METHODS):
         found.append(f'line {node.lineno}: {ast.unparse(node)}')
   return found
 

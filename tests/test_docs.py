@@ -11,6 +11,7 @@ import importlib.util
 import re
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -190,3 +191,35 @@ def test_every_declared_option_is_in_the_options_page():
   documented = set(FLAG.findall((REPO_ROOT / 'docs' / 'options.md').read_text()))
   assert len(declared) > 30
   assert sorted(declared - documented) == []
+
+
+def _yaml_blocks(page: Path):
+  """The ```yaml blocks of a Markdown page, indented or not, as ``{key: value}``."""
+  blocks, current = [], None
+  for line in page.read_text().splitlines():
+    fence = FENCE.match(line)
+    if fence and current is not None:
+      blocks.append(dict(entry.split(': ', 1) for entry in current))
+      current = None
+    elif fence:
+      current = [] if fence.group(1) == 'yaml' else None
+    elif current is not None:
+      current.append(line.strip())
+  return blocks
+
+
+def _class_file_text(jar: Path) -> bytes:
+  with zipfile.ZipFile(jar) as archive:
+    return b''.join(archive.read(name) for name in archive.namelist() if name.endswith('.class'))
+
+
+def test_the_checkpoint_storage_snippet_names_only_settings_the_pinned_flink_declares():
+  from beam_pipeline.processes.jvm import resolve_jars
+  jars = REPO_ROOT / '.local' / 'jars' / 'flink'
+  resolve_jars(REPO_ROOT / 'services' / 'flink' / 'pom.xml', jars)
+  declared = b''.join(_class_file_text(jar) for jar in jars.glob('flink-*.jar'))
+  snippets = _yaml_blocks(REPO_ROOT / 'docs' / 'flink.md')
+  assert any('state.checkpoints.dir' in snippet for snippet in snippets)
+  for snippet in snippets:
+    for key in snippet:
+      assert key.encode() in declared, f'docs/flink.md: {key} is not a setting of the pinned Flink'

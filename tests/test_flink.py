@@ -12,7 +12,8 @@ from beam_pipeline import REPO_ROOT
 from beam_pipeline.runners.flink.options import FLINK_JAVA_OPTIONS
 from beam_pipeline.runners.flink.rest import rest_get
 from beam_pipeline.options.known_flags import unknown_options
-from beam_pipeline.testing.counters import expected_counters, flink_job_counters, read_counters
+from beam_pipeline.testing.counters import (
+    expected_counters, flink_counter_by_subtask, flink_job_counters, read_counters)
 from beam_pipeline.testing.datasets import produce_dataset
 from beam_pipeline.testing.jobs import (
     job_args, run_bounded, start_streaming_job, stop_streaming_job, wait_until_caught_up)
@@ -68,7 +69,8 @@ def test_streaming_on_embedded_flink_is_exact_commits_on_checkpoints_and_is_canc
   expected = produce_dataset(bootstrap_servers, topic, count=3000, keys=120, bad_ratio=0.05, seed=143)
   log = tmp_path / 'streaming.log'
   job = start_streaming_job(
-      job_args(bootstrap_servers, topic, keyspace, cassandra_port, *EMBEDDED, '--checkpointing_interval', '2000'),
+      job_args(bootstrap_servers, topic, keyspace, cassandra_port, *EMBEDDED, '--checkpointing_interval', '2000',
+               '--max_records_per_bundle', '200'),
       log)
   try:
     wait_until_caught_up(job, cassandra_session, keyspace, expected_counters(expected), bootstrap_servers,
@@ -91,13 +93,15 @@ def _cancel(rest_address: str, job_name: str) -> None:
                      check=True, capture_output=True)
 
 
-def test_a_streaming_job_on_the_session_cluster_outlives_its_submitter_is_exact_and_shows_its_counters_in_flink(
+def test_a_streaming_job_on_the_session_cluster_outlives_its_submitter_spreads_the_partitions_and_commits_them_all(
     flink_cluster, bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session):
   expected = produce_dataset(bootstrap_servers, topic, count=3000, keys=120, bad_ratio=0.05, seed=144)
   rest = flink_cluster.job_manager.address
 
+  # Several bundles per partition: the last one's commit must not wait for a message that never comes.
   submitted = _run_flink(*job_args(bootstrap_servers, topic, keyspace, cassandra_port),
-                         '--job_name', topic, '--checkpointing_interval', '2000')
+                         '--job_name', topic, '--checkpointing_interval', '2000', '--parallelism', '2',
+                         '--max_records_per_bundle', '200')
 
   try:
     assert submitted.returncode == 0, submitted.stderr[-3000:]
@@ -117,6 +121,10 @@ def test_a_streaming_job_on_the_session_cluster_outlives_its_submitter_is_exact_
     assert counters['messages_counted'] == expected.valid
     assert counters['dead_lettered_parse'] + counters['dead_lettered_validate'] == (
         expected.messages - expected.valid)
+    # Partition i is read by reader i mod 2, whatever the topic's name.
+    ends = end_offsets(bootstrap_servers, topic)
+    assert flink_counter_by_subtask(rest, topic, 'messages_read') == [
+        sum(end for partition, end in ends.items() if partition % 2 == reader) for reader in (0, 1)]
     # The job's Python log lines reach the TaskManager's log.
     assert f"topic='{topic}', partition=0): reading offsets" in flink_cluster.task_manager.process.log_file.read_text(
         errors='replace')

@@ -1,11 +1,12 @@
-"""The Flink session cluster for development (``./run_local.sh flink-up``): a JobManager, a TaskManager and a pool
-of Python SDK workers beside it, plus a job server for them, so that a job submitted there outlives the command
-that submitted it. All run from the jars Maven resolves (``services/flink/pom.xml``).
+"""The Flink session cluster for development (``./run_local.sh flink-up``): a JobManager, TaskManagers
+(``FLINK_TASKMANAGERS``, default 1, each with ``FLINK_TASK_SLOTS`` slots, default one per core) and a pool of Python
+SDK workers beside them, plus a job server for them, so that a job submitted there outlives the command that
+submitted it. All run from the jars Maven resolves (``services/flink/pom.xml``).
 
 Ports: ``FLINK_REST_PORT`` (8081, the JobManager's REST API and web UI), ``FLINK_RPC_PORT`` (6123),
 ``FLINK_WORKER_POOL_PORT`` (50000), ``FLINK_JOB_SERVER_PORT`` (8099, the session cluster's job server; it also
 takes the two ports below it for its artifact and expansion services), ``FLINK_PROMETHEUS_PORT`` (9249, the
-JobManager's Prometheus reporter; the TaskManager's is on the next port).
+JobManager's Prometheus reporter; TaskManager n's is on the n-th port after it).
 """
 
 import os
@@ -25,7 +26,16 @@ from beam_pipeline.runners.flink.rest import rest_get
 
 _JOB_MANAGER_CLASS = 'org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint'
 _TASK_MANAGER_CLASS = 'org.apache.flink.runtime.taskexecutor.TaskManagerRunner'
-TASK_SLOTS = 4
+
+
+def task_slots() -> int:
+  """Slots per TaskManager: ``FLINK_TASK_SLOTS``, by default one per core."""
+  return int(os.environ.get('FLINK_TASK_SLOTS') or os.cpu_count() or 1)
+
+
+def task_manager_count() -> int:
+  """How many TaskManagers the session cluster runs: ``FLINK_TASKMANAGERS``, by default 1."""
+  return max(int(os.environ.get('FLINK_TASKMANAGERS') or 1), 1)
 
 # The TaskManager's memory, spelled out: Flink's start scripts would derive the JVM's limits from a total, and
 # without them the TaskManager insists on every part. About 1.2 GB in all; the Python workers live outside it.
@@ -58,7 +68,7 @@ def _session_cluster_settings(base: Path, rpc_port: int, rest_port: int) -> dict
       'rest.port': str(rest_port),
       'taskmanager.host': '127.0.0.1',
       'taskmanager.bind-host': '127.0.0.1',
-      'taskmanager.numberOfTaskSlots': str(TASK_SLOTS),
+      'taskmanager.numberOfTaskSlots': str(task_slots()),
       'taskmanager.cpu.cores': str(os.cpu_count() or 1),
       **_TASK_MANAGER_MEMORY,
       'parallelism.default': '1',
@@ -100,15 +110,16 @@ class FlinkJobManager(FlinkJvm):
 
 
 class FlinkTaskManager(FlinkJvm):
-  """The session cluster's TaskManager; ready once the JobManager counts its slots."""
+  """One of the session cluster's TaskManagers (``number`` from 1); ready once the JobManager counts its slots."""
 
   start_timeout_s = 120
   heap = '512m'  # framework + task heap
 
-  def __init__(self, home: Path, rest_port: int, conf_dir: Path):
-    super().__init__(home, rest_port, instance='flink-taskmanager')
+  def __init__(self, home: Path, rest_port: int, conf_dir: Path, number: int = 1):
+    super().__init__(home, rest_port, instance='flink-taskmanager' if number == 1 else f'flink-taskmanager-{number}')
     self.conf_dir = conf_dir
-    self.prometheus_port = prometheus_port() + 1
+    self.number = number
+    self.prometheus_port = prometheus_port() + number
 
   def start(self) -> int:
     # Direct memory: framework and task off-heap plus the network buffers.
@@ -120,7 +131,7 @@ class FlinkTaskManager(FlinkJvm):
 
   def is_ready(self) -> bool:
     try:
-      return rest_get(self.address, '/overview', timeout_s=2).get('slots-total', 0) >= TASK_SLOTS
+      return rest_get(self.address, '/overview', timeout_s=2).get('slots-total', 0) >= task_slots() * self.number
     except (OSError, urllib.error.URLError, ValueError):
       return False
 
@@ -170,7 +181,9 @@ class FlinkSessionCluster:
     self.rest_port = port_from_environment('FLINK_REST_PORT', 8081)
     self.rpc_port = port_from_environment('FLINK_RPC_PORT', 6123)
     self.job_manager = FlinkJobManager(home, self.rest_port, self.rpc_port, self.conf_dir)
-    self.task_manager = FlinkTaskManager(home, self.rest_port, self.conf_dir)
+    self.task_managers = [FlinkTaskManager(home, self.rest_port, self.conf_dir, number)
+                          for number in range(1, task_manager_count() + 1)]
+    self.task_manager = self.task_managers[0]
     self.worker_pool = SdkWorkerPool(home, port_from_environment('FLINK_WORKER_POOL_PORT', 50000))
     self.job_server = FlinkJobServer(home, self.master, port=port_from_environment('FLINK_JOB_SERVER_PORT', 8099))
 
@@ -180,7 +193,7 @@ class FlinkSessionCluster:
 
   @property
   def services(self):
-    return (self.job_manager, self.task_manager, self.worker_pool, self.job_server)
+    return (self.job_manager, *self.task_managers, self.worker_pool, self.job_server)
 
   def _write_config(self) -> None:
     self.conf_dir.mkdir(parents=True, exist_ok=True)
@@ -196,21 +209,23 @@ class FlinkSessionCluster:
     self._write_config()
     report += [ensure_running_line(service) for service in self.services]
     report.append(f'Flink web UI and REST API: http://{self.master}')
+    task_managers = ', '.join(f'http://127.0.0.1:{tm.prometheus_port}/metrics' for tm in self.task_managers)
     report.append(f'Flink metrics for Prometheus: http://127.0.0.1:{self.job_manager.prometheus_port}/metrics '
-                  f'(JobManager), http://127.0.0.1:{self.task_manager.prometheus_port}/metrics (TaskManager)')
+                  f'(JobManager), {task_managers} (TaskManager{"s" if len(self.task_managers) > 1 else ""})')
     return report
 
-  def _other_job_servers(self) -> List[LocalProcess]:
-    """Job servers started for runs (embedded Flink, other masters): they run until flink-down too."""
-    ours = self.job_server.process.pid_file.name
+  def _other_processes(self) -> List[LocalProcess]:
+    """Job servers started for runs (embedded Flink, other masters), which run until flink-down too, and
+    TaskManagers beyond those FLINK_TASKMANAGERS now asks for (started when it asked for more)."""
+    ours = {service.process.pid_file.name for service in self.services}
     return [LocalProcess(pid_file.stem, self.home / '.local')
-            for pid_file in sorted((self.home / '.local' / 'run').glob('flink-job-server-*.pid'))
-            if pid_file.name != ours]
+            for pattern in ('flink-job-server-*.pid', 'flink-taskmanager-*.pid')
+            for pid_file in sorted((self.home / '.local' / 'run').glob(pattern)) if pid_file.name not in ours]
 
   def down(self, wipe: bool = False) -> List[str]:
     """Stops the session cluster, and every job server a run started."""
     report = [stop_line(service) for service in reversed(self.services)]
-    for process in self._other_job_servers():
+    for process in self._other_processes():
       if process.stop():
         report.append(f'{process.name}: stopped')
     if wipe and self.base.exists():
@@ -220,7 +235,7 @@ class FlinkSessionCluster:
 
   def status(self) -> List[str]:
     lines = status_lines(self.services)
-    for process in self._other_job_servers():
+    for process in self._other_processes():
       pid = process.pid()
       if pid is not None:
         lines.append(f'{process.name}: running (pid {pid}); log {process.log_file}')

@@ -8,6 +8,8 @@ import json
 import re
 from typing import Dict, List, Optional, Tuple
 
+from apache_beam.options.pipeline_options import FlinkRunnerOptions
+
 from beam_pipeline.errors import OptionError
 from beam_pipeline.io.cassandra.connection import CassandraConnection
 from beam_pipeline.io.cassandra.schema import replication_cql
@@ -155,7 +157,15 @@ def read_config(site: SiteStatsOptions) -> KafkaReadConfig:
       partition_headroom=site.partition_headroom, progress_interval_s=site.progress_interval_s,
       commit_offsets=not window, use_committed_offsets=not window, consumer_settings=consumer_settings(site),
       start_offsets=_offsets_option(site, 'start_offsets'), stop_offsets=_offsets_option(site, 'stop_offsets'),
-      topic_pattern=site.topic_pattern, topic_discovery_interval_s=site.topic_discovery_interval_s)
+      topic_pattern=site.topic_pattern, topic_discovery_interval_s=site.topic_discovery_interval_s,
+      **_parallel_readers(site))
+
+
+def _parallel_readers(site: SiteStatsOptions) -> Dict[str, int]:
+  """How many readers the job runs in parallel, where the runner says (Flink's --parallelism, which the Flink
+  runner sets when it is not given), so that the reads are spread evenly over them."""
+  flink = site.view_as(FlinkRunnerOptions)
+  return {'parallel_readers': max(flink.parallelism or 0, 0), 'max_parallelism': max(flink.max_parallelism or 0, 0)}
 
 
 def cassandra_connection(site: SiteStatsOptions) -> CassandraConnection:

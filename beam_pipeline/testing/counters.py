@@ -4,7 +4,8 @@ A counter map is ``{(date, site_id): (views, clicks)}``, so that what was expect
 with ``==``.
 """
 
-from typing import Dict, Tuple
+import urllib.parse
+from typing import Dict, List, Tuple
 
 from beam_pipeline.tools import produce
 
@@ -47,3 +48,18 @@ def flink_job_counters(rest_address: str, job_name: str) -> Dict[str, int]:
         except ValueError:
           pass  # a distribution, not a counter
   return totals
+
+
+def flink_counter_by_subtask(rest_address: str, job_name: str, counter: str) -> List[int]:
+  """One site_stats counter of the Flink job named ``job_name``, per subtask of the vertex that reports it (the
+  fused reading vertex for messages_read), in subtask order."""
+  from beam_pipeline.runners.flink.rest import rest_get
+  job = next(j for j in rest_get(rest_address, '/jobs/overview')['jobs'] if j['name'] == job_name)
+  for vertex in rest_get(rest_address, f'/jobs/{job["jid"]}')['vertices']:
+    path = f'/jobs/{job["jid"]}/vertices/{vertex["id"]}'
+    name = next((m['id'] for m in rest_get(rest_address, f'{path}/subtasks/0/metrics')
+                 if m['id'].endswith(f'.site_stats_{counter}')), None)
+    if name:
+      return [int(rest_get(rest_address, f'{path}/subtasks/{subtask}/metrics?get={urllib.parse.quote(name)}')[0]
+                  ['value']) for subtask in range(vertex['parallelism'])]
+  raise LookupError(f'no vertex of {job_name} reports {counter}')

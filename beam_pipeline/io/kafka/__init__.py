@@ -4,6 +4,7 @@
     consumer_settings.py  --kafka_consumer_config: kafka-python settings passed through, checked and typed
     metadata.py  topics and partitions as the brokers report them
     planning.py  one PartitionRead per partition, with offsets resolved at job start
+    placement.py  the reads spread evenly over the runner's parallel readers
     restriction.py  a partition's offset range; the positions reached in a pattern's new topics
     growth.py    partitions and (with a pattern) topics created while a streaming job runs
     read.py      ReadFromKafka, the splittable DoFn that reads the partitions

@@ -53,6 +53,10 @@ class KafkaReadConfig:
   topic_pattern: Optional[str] = None
   # Streaming with a topic pattern: how often to look for matching topics created since the job planned its reads.
   topic_discovery_interval_s: float = DEFAULT_TOPIC_DISCOVERY_INTERVAL_S
+  # How many parallel readers the runner runs (0: not known), and its max parallelism (0: the runner's default):
+  # the reads are spread evenly over them (placement.py).
+  parallel_readers: int = 0
+  max_parallelism: int = 0
 
   def __post_init__(self):
     if isinstance(self.topics, str):

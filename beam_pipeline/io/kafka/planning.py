@@ -7,6 +7,7 @@ import apache_beam as beam
 
 from beam_pipeline.io.kafka.config import KafkaReadConfig
 from beam_pipeline.errors import KafkaReadError
+from beam_pipeline.io.kafka.placement import spread_over_readers
 from beam_pipeline.io.kafka.metadata import matching_topics, no_matching_topic_message, wait_for_partitions
 from beam_pipeline.records import UNBOUNDED_STOP_OFFSET, NewTopicsRead, PartitionRead
 
@@ -77,7 +78,7 @@ def plan_partition_reads(config: KafkaReadConfig, log_plan: bool = False) -> Lis
         reads += _partitions_to_come(topic, max(numbers[topic]) + 1, config.partition_headroom, log_plan)
     if not config.bounded and config.topic_pattern:
       reads.append(NewTopicsRead(tuple(topics)))
-    return reads
+    return spread_over_readers(reads, config.parallel_readers, config.max_parallelism)
   finally:
     consumer.close(autocommit=False)
 

@@ -6,16 +6,20 @@ The job is submitted through Beam's portable runner to a Flink job server this p
 - ``--flink_master [local]`` (the default): embedded Flink, a mini cluster inside the job server. The run is
   waited for, like a local run, and its Python code runs in this process (``LOOPBACK``); stopping the command
   (Ctrl-C, SIGTERM) cancels the job.
-- ``--flink_master HOST:PORT``: a Flink cluster's REST address. A bounded run is waited for (``LOOPBACK``); a
-  streaming job returns once Flink reports it RUNNING, and its Python code runs in the SDK worker pool beside the
-  TaskManager (``EXTERNAL``, ``--environment_config``, default ``localhost:FLINK_WORKER_POOL_PORT``), so the job
-  outlives the command that submitted it.
+- ``--flink_master HOST:PORT``: a Flink cluster's REST address. Its Python code runs in the SDK worker pool beside
+  each TaskManager (``EXTERNAL``, ``--environment_config``, default ``localhost:FLINK_WORKER_POOL_PORT``). A bounded
+  run is waited for; a streaming job returns once Flink reports it RUNNING and outlives the command.
+
+Unless given, ``--parallelism`` is made explicit (embedded: one per core; a cluster: its ``parallelism.default``)
+so that the partitions are spread evenly over the parallel readers (``io/kafka/placement.py``); on a cluster
+``--sdk_worker_parallelism`` follows it: as many Python processes per TaskManager as parallel readers.
 
 Offsets are committed when Flink completes a checkpoint (bundle finalization), so a streaming job gets
 ``--checkpointing_interval`` (10 s) unless one is given.
 """
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -78,20 +82,28 @@ def flink_runner(options: PipelineOptions, bounded: bool, topic: str) -> Portabl
   the runner to submit with."""
   portable = options.view_as(PortableOptions)
   master = flink_master(options)
-  waits = bounded or master == EMBEDDED_MASTER
+  if master != EMBEDDED_MASTER:
+    _check_cluster_answers(flink_rest_addresses(options)[0])
   if not portable.job_endpoint:
-    if master != EMBEDDED_MASTER:
-      _check_cluster_answers(flink_rest_addresses(options)[0])
     server = FlinkJobServer(REPO_ROOT, master)
     _LOGGER.info('%s', server.ensure_running())
     portable.job_endpoint = server.endpoint
+  parallelism = _settle_parallelism(options, master)
   if not portable.environment_type:
-    if waits:
+    if master == EMBEDDED_MASTER:
       portable.environment_type = 'LOOPBACK'
     else:
+      # The Python code runs beside the TaskManagers, bounded or streaming: a cluster need not reach this machine,
+      # and a streaming job outlives this command.
       portable.environment_type = 'EXTERNAL'
       portable.environment_config = portable.environment_config or (
           f'localhost:{port_from_environment("FLINK_WORKER_POOL_PORT", 50000)}')
+  if (portable.environment_type == 'EXTERNAL'
+      and 'sdk_worker_parallelism' not in options.get_all_options(drop_default=True)):
+    # Beam's default is one SDK worker per TaskManager for the whole job: one Python process (one core) however
+    # many slots run it. (LOOPBACK workers are threads of this process, sharing one interpreter: more gain
+    # nothing, and two of them stalled an embedded streaming job's reads.)
+    portable.sdk_worker_parallelism = parallelism
   job = options.view_as(GoogleCloudOptions)
   # Flink shows (and the job is cancelled by) this name.
   job.job_name = job.job_name or f'site-stats-{topic.lower()}-{uuid.uuid4().hex[:8]}'
@@ -119,6 +131,28 @@ def flink_runner(options: PipelineOptions, bounded: bool, topic: str) -> Portabl
   _LOGGER.info('submitting %s to the Flink job server at %s (Flink master %s, environment %s)',
                job.job_name, portable.job_endpoint, master, portable.environment_type)
   return PortableRunner()
+
+
+def _settle_parallelism(options: PipelineOptions, master: str) -> int:
+  """The job's parallelism, made explicit when not given (embedded: one per core; a cluster: its
+  ``parallelism.default``), so that the reads are planned for exactly that many readers."""
+  flink = options.view_as(FlinkRunnerOptions)
+  if not flink.parallelism or flink.parallelism <= 0:
+    if master == EMBEDDED_MASTER:
+      flink.parallelism = os.cpu_count() or 1
+    else:
+      flink.parallelism = _cluster_default_parallelism(flink_rest_addresses(options)[0])
+    _LOGGER.info('running with --parallelism %d (%s); --parallelism sets another', flink.parallelism,
+                 'one per core' if master == EMBEDDED_MASTER else "the cluster's parallelism.default")
+  return flink.parallelism
+
+
+def _cluster_default_parallelism(rest_address: str) -> int:
+  settings = {entry['key']: entry['value'] for entry in rest_get(rest_address, '/jobmanager/config')}
+  try:
+    return max(int(settings.get('parallelism.default', 1)), 1)
+  except ValueError:
+    return 1
 
 
 def _check_cluster_answers(rest_address: str) -> None:
