@@ -1,11 +1,12 @@
 """The streaming job as users run it: a process that reads while messages arrive, stopped and restarted."""
 
+import threading
 import time
 
 from beam_pipeline.testing.counters import add_counters, expected_counters, read_counters
 from beam_pipeline.testing.datasets import produce_dataset
 from beam_pipeline.testing.jobs import job_args, start_streaming_job, stop_streaming_job, wait_until_caught_up
-from beam_pipeline.testing.topics import read_dead_letters
+from beam_pipeline.testing.topics import committed_offsets, read_dead_letters
 
 
 def test_streaming_counts_while_producing_and_resumes_after_restart_without_double_counting(
@@ -40,3 +41,23 @@ def test_streaming_counts_while_producing_and_resumes_after_restart_without_doub
     assert read_counters(cassandra_session, keyspace) == so_far
   finally:
     stop_streaming_job(job)
+
+
+def test_a_commit_from_an_older_bundle_finalized_after_a_newer_one_does_not_move_the_group_back(
+    bootstrap_servers, topic):
+  # Flink finalizes every bundle of a checkpoint at once, and the SDK worker runs the callbacks on concurrent
+  # threads, each with its own reader instance: the older bundle's commit may come second.
+  from kafka import TopicPartition
+  from beam_pipeline.io.kafka.commit import FinalizedOffsetCommitter
+  from beam_pipeline.io.kafka.config import KafkaReadConfig
+  produce_dataset(bootstrap_servers, topic, count=400, keys=10, seed=31)
+  group, tp = f'{topic}-group', TopicPartition(topic, 0)
+  config = KafkaReadConfig(bootstrap_servers=bootstrap_servers, topics=(topic,), consumer_group=group)
+  newer_bundles, older_bundles = config.connected_consumer('reader'), config.connected_consumer('reader')
+  try:
+    FinalizedOffsetCommitter(newer_bundles, threading.Lock(), group).commit(tp, 60)
+    FinalizedOffsetCommitter(older_bundles, threading.Lock(), group).commit(tp, 40)
+  finally:
+    newer_bundles.close(autocommit=False)
+    older_bundles.close(autocommit=False)
+  assert committed_offsets(bootstrap_servers, group, topic)[0] == 60

@@ -10,10 +10,13 @@ import apache_beam as beam
 from beam_pipeline.io.kafka.config import KafkaReadConfig
 
 _LOGGER = logging.getLogger(__name__)
-# The offset committed last from this process, by group and partition, for the committed-offset gauge: a runner
-# that finalizes a bundle only after a checkpoint (Flink) often does so on another instance of the reader than the
-# one that reads the partition next.
+# The offset committed last from this process, by group and partition. Every commit of the process checks it under
+# _COMMIT_ORDER, so that the group never moves back: Flink finalizes all the bundles of a checkpoint at once, and
+# the SDK harness runs their callbacks on concurrent threads, each holding its own instance of the reader; an
+# older bundle's commit that went out after a newer one's left a partition's group offset behind what was written,
+# for good once no new message came. It also feeds the committed-offset gauge.
 _LAST_COMMITTED: Dict[tuple, int] = {}
+_COMMIT_ORDER = threading.Lock()
 _COMMITTED_TIMEOUT_MS = 5000
 
 
@@ -25,12 +28,6 @@ class FinalizedOffsetCommitter:
     self._consumer = consumer
     self._lock = lock
     self._consumer_group = consumer_group
-    self._committed: Dict = {}
-
-  def _remember(self, tp, committed: int) -> None:
-    self._committed[tp] = max(committed, self._committed.get(tp, -1))
-    key = (self._consumer_group, tp)
-    _LAST_COMMITTED[key] = max(committed, _LAST_COMMITTED.get(key, -1))
 
   def committed_offset(self, tp) -> Optional[int]:
     """The offset committed last from this process for ``tp`` (the group's next read), None before any commit."""
@@ -54,7 +51,8 @@ class FinalizedOffsetCommitter:
       _LOGGER.warning('reading the committed offset of %s for group %r failed: %s', tp, self._consumer_group, error)
       return
     if committed is not None and committed >= next_offset:
-      self._remember(tp, committed)
+      with _COMMIT_ORDER:
+        self._remember(tp, committed)
       return
     self.commit(tp, next_offset)
 
@@ -62,16 +60,21 @@ class FinalizedOffsetCommitter:
     """The group may now move past what the finalized bundle read (never backwards)."""
     from kafka.errors import KafkaError
     from kafka.structs import OffsetAndMetadata
-    if self._committed.get(tp, -1) >= next_offset:
-      return
-    try:
-      with self._lock:
-        self._consumer.commit({tp: OffsetAndMetadata(next_offset, '', -1)})
-      self._remember(tp, next_offset)
-    except KafkaError as error:
-      # Losing a commit only means a restart replays a little more; the data is already counted.
-      _LOGGER.warning('committing offset %d for %s to group %r failed: %s', next_offset, tp, self._consumer_group,
-                      error)
+    with _COMMIT_ORDER:
+      if not self.is_behind(tp, next_offset):
+        return  # a later bundle of this partition committed already
+      try:
+        with self._lock:
+          self._consumer.commit({tp: OffsetAndMetadata(next_offset, '', -1)})
+        self._remember(tp, next_offset)
+      except KafkaError as error:
+        # Losing a commit only means a restart replays a little more; the data is already counted.
+        _LOGGER.warning('committing offset %d for %s to group %r failed: %s', next_offset, tp,
+                        self._consumer_group, error)
+
+  def _remember(self, tp, committed: int) -> None:
+    key = (self._consumer_group, tp)
+    _LAST_COMMITTED[key] = max(committed, _LAST_COMMITTED.get(key, -1))
 
 
 class _CommitPlannedOffsetsFn(beam.DoFn):
