@@ -3,6 +3,9 @@
     python -m bench.baselines raw --topic T                       kafka-python fetch + decode, nothing else
     python -m bench.baselines naive --topic T --keyspace K        the old consumer loop: one UPDATE per message
     python -m bench.baselines pipeline --topic T --keyspace K     this pipeline, bounded, on the local runner
+    python -m bench.baselines streaming --topic T --keyspace K --runner FlinkRunner --flink_master H:P
+                                                                  a streaming job, from its submission until
+                                                                  its group has committed the whole topic
 
 Each prints one JSON object: messages, cassandra_writes, elapsed_s.
 """
@@ -69,22 +72,48 @@ def pipeline(args) -> dict:
           'cassandra_requests': summary.cassandra_requests}
 
 
+def streaming(args) -> dict:
+  """Submits a streaming job that returns once submitted (a Flink cluster's, named by --job_name), waits until its
+  consumer group has committed every partition's end, then cancels it."""
+  from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions
+  from beam_pipeline.launch.run import run
+  from beam_pipeline.runners.flink.rest import cancel_flink_job
+  from beam_pipeline.runners.flink.runner import flink_rest_addresses
+  from beam_pipeline.testing.topics import TopicOffsets
+  group = f'bench-{args.keyspace}'
+  argv = ['--bootstrap_servers', args.bootstrap_servers, '--topic', args.topic, '--keyspace', args.keyspace,
+          '--cassandra_hosts', args.cassandra_host, '--cassandra_port', str(args.cassandra_port),
+          '--consumer_group', group, *args.job_options]
+  started = time.monotonic()
+  result, _ = run(argv, wait=False)
+  submitted_s = time.monotonic() - started
+  with TopicOffsets(args.bootstrap_servers, args.topic, group) as offsets:
+    while not offsets.all_committed():
+      time.sleep(0.2)
+    messages = sum(offsets.end().values())
+  caught_up_ms = int(time.time() * 1000)
+  options = PipelineOptions(argv)
+  cancel_flink_job(flink_rest_addresses(options), options.view_as(GoogleCloudOptions).job_name)
+  del result
+  return {'messages': messages, 'submitted_s': submitted_s, 'caught_up_ms': caught_up_ms}
+
+
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(prog='python -m bench.baselines', description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('contender', choices=['raw', 'naive', 'pipeline'])
+  parser.add_argument('contender', choices=['raw', 'naive', 'pipeline', 'streaming'])
   parser.add_argument('--bootstrap_servers', default='127.0.0.1:9092')
   parser.add_argument('--topic', required=True)
   parser.add_argument('--keyspace')
   parser.add_argument('--cassandra_host', default='127.0.0.1')
   parser.add_argument('--cassandra_port', type=int, default=9042)
   args, args.job_options = parser.parse_known_args(argv)
-  if args.job_options and args.contender != 'pipeline':
+  if args.job_options and args.contender not in ('pipeline', 'streaming'):
     parser.error(f'unrecognized arguments: {" ".join(args.job_options)}')
   import logging
   logging.basicConfig(level=logging.WARNING, force=True)
   started = time.monotonic()
-  result = {'raw': raw, 'naive': naive, 'pipeline': pipeline}[args.contender](args)
+  result = {'raw': raw, 'naive': naive, 'pipeline': pipeline, 'streaming': streaming}[args.contender](args)
   result['elapsed_s'] = time.monotonic() - started
   print(json.dumps(result))
   return 0

@@ -5,11 +5,13 @@
 Contenders: raw_kafka_python (the ceiling of a Python reader), naive_python (the old Python loop), go_seed (the
 Go consumer we replace), pipeline_direct (bounded, local runner), pipeline_streaming (streaming until the
 topic is drained); both use --workers SDK worker processes (default: one per core); pipeline_flink (bounded, on
-embedded Flink) and pipeline_flink_cluster (bounded, on the local Flink session cluster), both with Flink
-parallelism --workers and their Python code in the submitting process. For each: msgs/s, CPU seconds, peak RSS of
-its process tree (for the Flink runs also the peak RSS of the Flink JVMs, which are not in that tree), Cassandra
-writes, and whether the counters equal the expected sums. Prints a table and writes bench/results/<time>.json and
-.png.
+embedded Flink, its Python code in the submitting process), pipeline_flink_cluster (bounded, on the local Flink
+session cluster) and pipeline_flink_cluster_streaming (a streaming job there, from its submission until its group
+has committed the whole topic), all with Flink parallelism --workers; on the cluster the Python code runs in the
+SDK worker pool. For each: msgs/s, CPU seconds, peak RSS of its process tree (for the Flink runs also the peak RSS
+of the Flink JVMs and the worker pool, which are not in that tree), Cassandra writes, and whether the counters
+equal the expected sums; for the cluster runs also the rate of the reading phase alone (without submission,
+deployment and the workers' start). Prints a table and writes bench/results/<time>.json and .png.
 """
 
 import argparse
@@ -29,7 +31,7 @@ from typing import Callable, List, Optional, Sequence
 from beam_pipeline import REPO_ROOT
 
 CONTENDERS = ['raw_kafka_python', 'naive_python', 'go_seed', 'pipeline_direct', 'pipeline_streaming',
-              'pipeline_flink', 'pipeline_flink_cluster']
+              'pipeline_flink', 'pipeline_flink_cluster', 'pipeline_flink_cluster_streaming']
 
 
 def _tree_usage(pid: int, cpu_s_by_pid: dict) -> int:
@@ -161,9 +163,11 @@ def run_benchmark(args) -> List[dict]:
         command = [python, '-m', 'beam_pipeline', *common, *cassandra, *workers, '--consumer_group', group]
         offsets = TopicOffsets(args.bootstrap_servers, topic, group)
         stop_when = offsets.all_committed
-      elif name in ('pipeline_flink', 'pipeline_flink_cluster'):
-        command, services = _flink_contender(name, [python, '-m', 'bench.baselines', 'pipeline', *common, *cassandra],
-                                             args.workers)
+      elif name in ('pipeline_flink', 'pipeline_flink_cluster', 'pipeline_flink_cluster_streaming'):
+        contender = 'streaming' if name.endswith('_streaming') else 'pipeline'
+        command, services = _flink_contender(
+            name, [python, '-m', 'bench.baselines', contender, *common, *cassandra, '--job_name', f'{name}-{stamp}'],
+            args.workers)
       else:
         raise ValueError(f'unknown contender {name!r}; choose from {", ".join(CONTENDERS)}')
       print(f'running {name} ...', flush=True)
@@ -188,6 +192,8 @@ def run_benchmark(args) -> List[dict]:
       })
       if services:
         rows[-1]['flink_jvm_peak_rss_mb'] = round(figures['services_peak_rss_mb'], 1)
+      if name.startswith('pipeline_flink_cluster'):
+        rows[-1].update(_cluster_read_phase(f'{name}-{stamp}', reported.get('caught_up_ms'), expected.messages))
       session.execute(f'DROP KEYSPACE IF EXISTS {keyspace}')
   finally:
     cluster.shutdown()
@@ -214,8 +220,22 @@ def _flink_contender(name: str, job: List[str], parallelism: int):
   cluster = FlinkSessionCluster(REPO_ROOT)
   if not cluster.all_ready():
     raise RuntimeError('pipeline_flink_cluster needs the Flink session cluster: ./run_local.sh flink-up')
-  jvms = (cluster.job_server, cluster.job_manager, *cluster.task_managers)
+  jvms = (cluster.job_server, cluster.job_manager, *cluster.task_managers, cluster.worker_pool)
   return ([*job, *options, '--flink_master', cluster.master], tuple(s.process.pid() for s in jvms))
+
+
+def _cluster_read_phase(job_name: str, caught_up_ms: Optional[int], messages: int) -> dict:
+  """How long the session cluster's job spent reading (from the start of its reading vertex to its end, or for a
+  streaming job to when the group had committed everything), and so its rate without the fixed costs before it:
+  submission, deployment, the Python workers' start, the planning stage."""
+  from beam_pipeline.devservices.flink import FlinkSessionCluster
+  from beam_pipeline.runners.flink.rest import rest_get
+  rest = FlinkSessionCluster(REPO_ROOT).master
+  job = next(j for j in rest_get(rest, '/jobs/overview')['jobs'] if j['name'] == job_name)
+  reader = next(v for v in rest_get(rest, f'/jobs/{job["jid"]}')['vertices'] if 'CassandraCounterWrite' in v['name'])
+  end_ms = caught_up_ms or reader['end-time']
+  read_s = (end_ms - reader['start-time']) / 1000
+  return {'read_s': round(read_s, 2), 'read_msgs_per_s': round(messages / read_s, 1)}
 
 
 def _machine() -> str:
@@ -225,12 +245,14 @@ def _machine() -> str:
 
 
 def _table(rows: List[dict]) -> str:
-  lines = [f'{"name":<20} {"msgs/s":>10} {"cpu s":>8} {"peak MB":>8} {"writes":>9} {"requests":>9} {"exact":>6}']
+  lines = [f'{"name":<33} {"msgs/s":>10} {"cpu s":>8} {"peak MB":>8} {"writes":>9} {"requests":>9} {"exact":>6} '
+           f'{"reading msgs/s":>15}']
   for r in rows:
-    lines.append(f'{r["name"]:<20} {r["msgs_per_s"]:>10,.0f} {r["cpu_s"]:>8.1f} {r["peak_rss_mb"]:>8.0f} '
+    lines.append(f'{r["name"]:<33} {r["msgs_per_s"]:>10,.0f} {r["cpu_s"]:>8.1f} {r["peak_rss_mb"]:>8.0f} '
                  f'{"-" if r["cassandra_writes"] is None else r["cassandra_writes"]:>9} '
                  f'{"-" if r["cassandra_requests"] is None else r["cassandra_requests"]:>9} '
-                 f'{"-" if r["exact"] is None else ("yes" if r["exact"] else "NO"):>6}')
+                 f'{"-" if r["exact"] is None else ("yes" if r["exact"] else "NO"):>6} '
+                 f'{r["read_msgs_per_s"] if "read_msgs_per_s" in r else "-":>15}')
   return '\n'.join(lines)
 
 

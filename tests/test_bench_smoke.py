@@ -15,7 +15,7 @@ from beam_pipeline import REPO_ROOT
 
 REQUIRED = {'name', 'msgs_per_s', 'cpu_s', 'peak_rss_mb', 'cassandra_writes', 'exact'}
 EVERY_CONTENDER = ['raw_kafka_python', 'naive_python', 'go_seed', 'pipeline_direct', 'pipeline_streaming',
-                   'pipeline_flink', 'pipeline_flink_cluster']
+                   'pipeline_flink', 'pipeline_flink_cluster', 'pipeline_flink_cluster_streaming']
 ONE_OF_EACH_KIND = ['raw_kafka_python', 'naive_python', 'pipeline_direct']
 
 
@@ -39,5 +39,6 @@ def test_the_benchmark_runs_its_contenders_and_writes_json_and_a_chart(local_sta
   # Per-bundle sums beat one write per message.
   assert rows['pipeline_direct']['cassandra_writes'] < rows['naive_python']['cassandra_writes']
   assert all(row['flink_jvm_peak_rss_mb'] > 0 for name, row in rows.items() if 'flink' in name)
+  assert all(row['read_msgs_per_s'] > row['msgs_per_s'] for name, row in rows.items() if 'flink_cluster' in name)
   assert list(tmp_path.glob('*.png'))
   assert 'pipeline_direct' in result.stdout and 'msgs/s' in result.stdout

@@ -1,19 +1,22 @@
 """Faults under a streaming job on the local Flink session cluster: a cancel and a resubmission with the same group,
-and Cassandra going away for 30 s. Nothing is lost; what is counted twice is measured and bounded; reconcile makes
-the counters exact.
+a TaskManager killed, a Kafka restart, and Cassandra going away for 30 s. Nothing is lost; what is counted twice is
+measured and bounded; reconcile makes the counters exact.
 
-The Cassandra case stops and starts the shared local Cassandra, so it restores it whatever happens.
+The cases that stop a shared service (the TaskManager, Kafka, Cassandra) restore it whatever happens.
 """
 
+import os
+import signal
 import subprocess
 import time
 
 import pytest
 
 from beam_pipeline import REPO_ROOT
+from beam_pipeline.processes.lifecycle import ensure_running_line
 from beam_pipeline.runners.flink.rest import cancel_flink_job, rest_get
 from beam_pipeline.testing.counters import add_counters, expected_counters, read_counters
-from beam_pipeline.testing.datasets import produce_dataset
+from beam_pipeline.testing.datasets import TEST_PARTITIONS, produce_dataset
 from beam_pipeline.testing.jobs import job_args, run_bounded
 from beam_pipeline.testing.outages import CASSANDRA_OUTAGE_S, wait_for_session
 from beam_pipeline.testing.topics import TopicOffsets
@@ -49,6 +52,17 @@ def _views(counters) -> int:
   return sum(views for views, _ in counters.values())
 
 
+def _uncommitted(offsets: TopicOffsets) -> int:
+  return sum(offsets.end().values()) - sum(v or 0 for v in offsets.committed().values())
+
+
+def _wait_until_counting_beyond(session, keyspace, views: int) -> None:
+  deadline = time.monotonic() + 60
+  while _views(read_counters(session, keyspace)) == views:
+    assert time.monotonic() < deadline, 'the job did not count the second batch'
+    time.sleep(0.2)
+
+
 def test_a_job_cancelled_and_resubmitted_with_the_same_group_loses_nothing_and_double_counts_within_the_bound(
     flink_cluster, bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session):
   rest, group = flink_cluster.job_manager.address, f'{topic}-group'
@@ -60,14 +74,11 @@ def test_a_job_cancelled_and_resubmitted_with_the_same_group_loses_nothing_and_d
                               expected_counters(first))
     second = produce_dataset(bootstrap_servers, topic, count=4000, keys=100, seed=242)
     # Cancelled once some of the second batch is written, when its offsets are not all committed yet.
-    deadline = time.monotonic() + 60
-    while _views(read_counters(cassandra_session, keyspace)) == first.views:
-      assert time.monotonic() < deadline, 'the job did not count the second batch'
-      time.sleep(0.2)
+    _wait_until_counting_beyond(cassandra_session, keyspace, first.views)
     with TopicOffsets(bootstrap_servers, topic, group) as offsets:
-      uncommitted_before = sum(offsets.end().values()) - sum(v or 0 for v in offsets.committed().values())
+      uncommitted_before = _uncommitted(offsets)
       assert cancel_flink_job([rest], f'{topic}-1')
-      uncommitted_after = sum(offsets.end().values()) - sum(v or 0 for v in offsets.committed().values())
+      uncommitted_after = _uncommitted(offsets)
   finally:
     cancel_flink_job([rest], f'{topic}-1')
   everything = add_counters(expected_counters(first), expected_counters(second))
@@ -127,3 +138,73 @@ def test_a_cassandra_outage_under_a_flink_job_is_survived_by_restarts_from_its_c
   run_bounded(*job_args(bootstrap_servers, topic, keyspace, cassandra_port), '--sink_mode', 'reconcile',
               '--dates', '2017-02-01..2017-02-28')
   assert read_counters(cassandra_session, keyspace) == everything
+
+
+_BUNDLE = 500  # records per bundle in the fault cases: a restart may replay up to one bundle per partition more
+
+
+def _caught_up_small_bundle_job(name, bootstrap_servers, topic, keyspace, cassandra_port, session, seed):
+  """Submits a streaming job of small bundles named ``name`` (the caller cancels it) and returns the dataset it has
+  counted and committed."""
+  first = produce_dataset(bootstrap_servers, topic, count=2000, keys=50, seed=seed)
+  _submit(*job_args(bootstrap_servers, topic, keyspace, cassandra_port, '--checkpointing_interval', '2000',
+                    '--max_bundle_seconds', '1', '--max_records_per_bundle', str(_BUNDLE)), '--job_name', name)
+  _wait_until_all_committed(bootstrap_servers, topic, f'{topic}-group', session, keyspace, expected_counters(first))
+  return first
+
+
+def test_a_task_manager_killed_under_a_streaming_job_is_replaced_and_the_job_loses_nothing(
+    flink_cluster, bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session):
+  rest, group, name = flink_cluster.job_manager.address, f'{topic}-group', f'{topic}-tm-killed'
+  try:
+    first = _caught_up_small_bundle_job(name, bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session,
+                                        seed=261)
+    second = produce_dataset(bootstrap_servers, topic, count=20000, keys=50, seed=262)
+    _wait_until_counting_beyond(cassandra_session, keyspace, first.views)
+    with TopicOffsets(bootstrap_servers, topic, group) as offsets:
+      uncommitted = _uncommitted(offsets)
+    task_manager = flink_cluster.task_manager
+    os.kill(task_manager.process.pid(), signal.SIGKILL)
+    killed = time.monotonic()
+    while task_manager.process.pid() is not None:  # a JVM takes a moment to die
+      assert time.monotonic() - killed < 30, 'the killed TaskManager is still there'
+      time.sleep(0.1)
+    ensure_running_line(task_manager)  # what ./run_local.sh flink-up does for a TaskManager that is gone
+    everything = add_counters(expected_counters(first), expected_counters(second))
+    counted = _wait_until_all_committed(bootstrap_servers, topic, group, cassandra_session, keyspace, everything)
+    double_counted_views = _views(counted) - _views(everything)
+    print(f'TaskManager killed: caught up {time.monotonic() - killed:.0f}s after the kill, {uncommitted} messages '
+          f'uncommitted at the kill, {double_counted_views} views counted twice')
+    # Replayed from the last checkpoint: what it had not committed, and at most one bundle per partition that a
+    # checkpoint finalized early.
+    assert 0 <= double_counted_views <= (uncommitted + _BUNDLE * TEST_PARTITIONS) * _MAX_VIEWS_PER_MESSAGE
+    assert _job_state(rest, name) == 'RUNNING'
+  finally:
+    cancel_flink_job([rest], name)
+    ensure_running_line(flink_cluster.task_manager)
+
+  run_bounded(*job_args(bootstrap_servers, topic, keyspace, cassandra_port), '--sink_mode', 'reconcile',
+              '--dates', '2017-02-01..2017-02-28')
+  assert read_counters(cassandra_session, keyspace) == everything
+
+
+def test_a_kafka_restart_under_a_streaming_job_is_ridden_out_and_loses_nothing(
+    flink_cluster, bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session, services_restored):
+  rest, group, name = flink_cluster.job_manager.address, f'{topic}-group', f'{topic}-kafka-restart'
+  try:
+    first = _caught_up_small_bundle_job(name, bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session,
+                                        seed=271)
+    kafka = services_restored.kafka
+    kafka.process.stop()
+    time.sleep(10)
+    ensure_running_line(kafka)
+    back = time.monotonic()
+    second = produce_dataset(bootstrap_servers, topic, count=2000, keys=50, seed=272)
+    everything = add_counters(expected_counters(first), expected_counters(second))
+    counted = _wait_until_all_committed(bootstrap_servers, topic, group, cassandra_session, keyspace, everything)
+    print(f'Kafka restarted: caught up {time.monotonic() - back:.0f}s after it answered again, '
+          f'{_views(counted) - _views(everything)} views counted twice')
+    assert counted == everything  # nothing was in flight while the broker was down: nothing is replayed
+    assert _job_state(rest, name) == 'RUNNING'
+  finally:
+    cancel_flink_job([rest], name)

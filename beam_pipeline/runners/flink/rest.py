@@ -1,6 +1,7 @@
 """Flink's REST API, for what Beam's job service cannot do: cancel a job, read its metrics."""
 
 import json
+import time
 import urllib.error
 import urllib.request
 from typing import List
@@ -14,11 +15,18 @@ def rest_get(rest_address: str, path: str, timeout_s: float = 5.0):
     return json.loads(response.read())
 
 
-def cancel_flink_job(rest_addresses: List[str], job_name: str) -> List[str]:
-  """Cancels the running Flink jobs named ``job_name`` behind any of these REST addresses; returns their ids.
+_ENDED = ('FINISHED', 'CANCELED', 'FAILED')
+_CANCEL_TIMEOUT_S = 60
+_CANCEL_RETRY_S = 2
+
+
+def cancel_flink_job(rest_addresses: List[str], job_name: str, timeout_s: float = _CANCEL_TIMEOUT_S) -> List[str]:
+  """Cancels the running Flink jobs named ``job_name`` behind any of these REST addresses and waits until they have
+  ended (their slots free); returns their ids.
 
   Beam's job service cannot do it: its cancel only stops waiting for the job, which Flink then runs on (and, its
-  Python workers gone, restarts forever)."""
+  Python workers gone, restarts forever). A cancel that reaches a job just submitted may be dropped by Flink, so it
+  is sent again until the job has ended."""
   cancelled = []
   for address in rest_addresses:
     if not port_open(int(address.rsplit(':', 1)[1])):
@@ -28,8 +36,22 @@ def cancel_flink_job(rest_addresses: List[str], job_name: str) -> List[str]:
     except (OSError, urllib.error.URLError, ValueError, KeyError):
       continue
     for job in jobs:
-      if job['name'] == job_name and job['state'] not in ('FINISHED', 'CANCELED', 'FAILED'):
-        request = urllib.request.Request(f'http://{address}/jobs/{job["jid"]}?mode=cancel', method='PATCH')
-        with urllib.request.urlopen(request, timeout=10):
-          cancelled.append(job['jid'])
+      if job['name'] == job_name and job['state'] not in _ENDED:
+        _cancel_until_ended(address, job['jid'], timeout_s)
+        cancelled.append(job['jid'])
   return cancelled
+
+
+def _cancel_until_ended(address: str, job_id: str, timeout_s: float) -> None:
+  deadline = time.monotonic() + timeout_s
+  while True:
+    request = urllib.request.Request(f'http://{address}/jobs/{job_id}?mode=cancel', method='PATCH')
+    with urllib.request.urlopen(request, timeout=10):
+      pass
+    resend = time.monotonic() + _CANCEL_RETRY_S
+    while time.monotonic() < min(resend, deadline):
+      if rest_get(address, f'/jobs/{job_id}')['state'] in _ENDED:
+        return
+      time.sleep(0.2)
+    if time.monotonic() >= deadline:
+      raise TimeoutError(f'the Flink job {job_id} at {address} did not end within {timeout_s:.0f}s of its cancel')

@@ -12,7 +12,7 @@ The job is submitted through Beam's portable runner to a Flink job server this p
 
 Unless given, ``--parallelism`` is made explicit (embedded: one per core; a cluster: its ``parallelism.default``)
 so that the partitions are spread evenly over the parallel readers (``io/kafka/placement.py``); on a cluster
-``--sdk_worker_parallelism`` follows it: as many Python processes per TaskManager as parallel readers.
+``--sdk_worker_parallelism`` follows it: two Python processes per TaskManager per parallel reader.
 
 Offsets are committed when Flink completes a checkpoint (bundle finalization), so a streaming job gets
 ``--checkpointing_interval`` (10 s) unless one is given.
@@ -49,6 +49,8 @@ _RUNNING_TIMEOUT_S = 180
 RETRY_DELAY_MS = 10000
 LOOPBACK_EXECUTION_RETRIES = 6
 _UNLIMITED_RETRIES = 2**31 - 1
+# Python SDK workers per parallel reader on a cluster (see flink_runner).
+_WORKERS_PER_READER = 2
 _FINAL_STATES = (PipelineState.DONE, PipelineState.FAILED, PipelineState.CANCELLED, PipelineState.STOPPED)
 
 
@@ -101,9 +103,11 @@ def flink_runner(options: PipelineOptions, bounded: bool, topic: str) -> Portabl
   if (portable.environment_type == 'EXTERNAL'
       and 'sdk_worker_parallelism' not in options.get_all_options(drop_default=True)):
     # Beam's default is one SDK worker per TaskManager for the whole job: one Python process (one core) however
-    # many slots run it. (LOOPBACK workers are threads of this process, sharing one interpreter: more gain
-    # nothing, and two of them stalled an embedded streaming job's reads.)
-    portable.sdk_worker_parallelism = parallelism
+    # many slots run it. Beam pins each stage instance to a worker in turn as the tasks open, and each reader
+    # opens right after the instance that splits its reads: with one worker per reader, every reader of a bounded
+    # run landed on the same worker; with two, each has its own. (LOOPBACK workers are threads of this process,
+    # sharing one interpreter: more gain nothing, and two of them stalled an embedded streaming job's reads.)
+    portable.sdk_worker_parallelism = _WORKERS_PER_READER * parallelism
   job = options.view_as(GoogleCloudOptions)
   # Flink shows (and the job is cancelled by) this name.
   job.job_name = job.job_name or f'site-stats-{topic.lower()}-{uuid.uuid4().hex[:8]}'
