@@ -181,9 +181,26 @@ def wait_until_running(result: PipelineResult, options: PipelineOptions,
       raise FlinkSubmitError(f'the Flink job was still {state} after {timeout_s:.0f}s')
     time.sleep(0.5)
     state = result.state
+  # The job server says RUNNING before Flink lists the job: a cancel sent in between would find nothing to cancel.
+  name = options.view_as(GoogleCloudOptions).job_name
+  while not _listed_by_flink(flink_rest_addresses(options), name):
+    if time.monotonic() > deadline:
+      raise FlinkSubmitError(f'Flink did not list the job {name} within {timeout_s:.0f}s')
+    time.sleep(0.5)
   _LOGGER.info('the Flink job %s is RUNNING; it runs until cancelled in Flink (web UI at http://%s, or its REST '
                'API: PATCH /jobs/<id>?mode=cancel)', options.view_as(GoogleCloudOptions).job_name,
                flink_rest_addresses(options)[0])
+
+
+def _listed_by_flink(rest_addresses: List[str], job_name: str) -> bool:
+  for address in rest_addresses:
+    try:
+      if any(job['name'] == job_name and job['state'] == 'RUNNING'
+             for job in rest_get(address, '/jobs/overview')['jobs']):
+        return True
+    except (OSError, ValueError, KeyError):
+      continue
+  return False
 
 
 def wait_or_cancel(result: PipelineResult, options: PipelineOptions) -> None:
