@@ -10,8 +10,7 @@ The job is submitted through Beam's portable runner to a Flink job server this p
   each TaskManager (``EXTERNAL``, ``--environment_config``, default ``localhost:FLINK_WORKER_POOL_PORT``). A bounded
   run is waited for; a streaming job returns once Flink reports it RUNNING and outlives the command.
 
-Unless given, ``--parallelism`` is made explicit (embedded: one per core; a cluster: its ``parallelism.default``)
-so that the partitions are spread evenly over the parallel readers (``io/kafka/placement.py``); on a cluster
+On a cluster, unless given, ``--parallelism`` is made explicit (the cluster's ``parallelism.default``) so that the partitions are spread evenly over the parallel readers (``io/kafka/placement.py``); on a cluster
 ``--sdk_worker_parallelism`` follows it: two Python processes per TaskManager per parallel reader.
 
 Offsets are committed when Flink completes a checkpoint (bundle finalization), so a streaming job gets
@@ -19,7 +18,6 @@ Offsets are committed when Flink completes a checkpoint (bundle finalization), s
 """
 
 import logging
-import os
 import signal
 import threading
 import time
@@ -138,17 +136,15 @@ def flink_runner(options: PipelineOptions, bounded: bool, topic: str) -> Portabl
 
 
 def _settle_parallelism(options: PipelineOptions, master: str) -> int:
-  """The job's parallelism, made explicit when not given (embedded: one per core; a cluster: its
-  ``parallelism.default``), so that the reads are planned for exactly that many readers."""
+  """The job's parallelism, made explicit on a cluster when not given (its ``parallelism.default``), so that the
+  reads are planned for exactly that many readers. Embedded Flink keeps Beam's default unless given: two readers
+  in the one Python process of an embedded streaming job stalled its reads."""
   flink = options.view_as(FlinkRunnerOptions)
-  if not flink.parallelism or flink.parallelism <= 0:
-    if master == EMBEDDED_MASTER:
-      flink.parallelism = os.cpu_count() or 1
-    else:
-      flink.parallelism = _cluster_default_parallelism(flink_rest_addresses(options)[0])
-    _LOGGER.info('running with --parallelism %d (%s); --parallelism sets another', flink.parallelism,
-                 'one per core' if master == EMBEDDED_MASTER else "the cluster's parallelism.default")
-  return flink.parallelism
+  if (not flink.parallelism or flink.parallelism <= 0) and master != EMBEDDED_MASTER:
+    flink.parallelism = _cluster_default_parallelism(flink_rest_addresses(options)[0])
+    _LOGGER.info("running with --parallelism %d (the cluster's parallelism.default); --parallelism sets another",
+                 flink.parallelism)
+  return max(flink.parallelism or 1, 1)
 
 
 def _cluster_default_parallelism(rest_address: str) -> int:
