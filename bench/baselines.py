@@ -85,7 +85,7 @@ def streaming(args) -> dict:
           '--cassandra_hosts', args.cassandra_host, '--cassandra_port', str(args.cassandra_port),
           '--consumer_group', group, *args.job_options]
   started = time.monotonic()
-  result, _ = run(argv, wait=False)
+  run(argv, wait=False)
   submitted_s = time.monotonic() - started
   with TopicOffsets(args.bootstrap_servers, args.topic, group) as offsets:
     while not offsets.all_committed():
@@ -94,7 +94,6 @@ def streaming(args) -> dict:
   caught_up_ms = int(time.time() * 1000)
   options = PipelineOptions(argv)
   cancel_flink_job(flink_rest_addresses(options), options.view_as(GoogleCloudOptions).job_name)
-  del result
   return {'messages': messages, 'submitted_s': submitted_s, 'caught_up_ms': caught_up_ms}
 
 
