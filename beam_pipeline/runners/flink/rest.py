@@ -29,7 +29,7 @@ def cancel_flink_job(rest_addresses: List[str], job_name: str, timeout_s: float 
   is sent again until the job has ended."""
   cancelled = []
   for address in rest_addresses:
-    if not port_open(int(address.rsplit(':', 1)[1])):
+    if not port_open(_port(address)):
       continue
     try:
       jobs = rest_get(address, '/jobs/overview')['jobs']
@@ -45,13 +45,27 @@ def cancel_flink_job(rest_addresses: List[str], job_name: str, timeout_s: float 
 def _cancel_until_ended(address: str, job_id: str, timeout_s: float) -> None:
   deadline = time.monotonic() + timeout_s
   while True:
-    request = urllib.request.Request(f'http://{address}/jobs/{job_id}?mode=cancel', method='PATCH')
-    with urllib.request.urlopen(request, timeout=10):
-      pass
-    resend = time.monotonic() + _CANCEL_RETRY_S
-    while time.monotonic() < min(resend, deadline):
-      if rest_get(address, f'/jobs/{job_id}')['state'] in _ENDED:
+    try:
+      _send_cancel(address, job_id)
+      resend = time.monotonic() + _CANCEL_RETRY_S
+      while time.monotonic() < min(resend, deadline):
+        if rest_get(address, f'/jobs/{job_id}')['state'] in _ENDED:
+          return
+        time.sleep(0.2)
+    except OSError:
+      # Embedded Flink's REST endpoint closes with its mini cluster once the only job there has ended.
+      if not port_open(_port(address)):
         return
-      time.sleep(0.2)
+      raise
     if time.monotonic() >= deadline:
       raise TimeoutError(f'the Flink job {job_id} at {address} did not end within {timeout_s:.0f}s of its cancel')
+
+
+def _port(address: str) -> int:
+  return int(address.rsplit(':', 1)[1])
+
+
+def _send_cancel(address: str, job_id: str) -> None:
+  request = urllib.request.Request(f'http://{address}/jobs/{job_id}?mode=cancel', method='PATCH')
+  with urllib.request.urlopen(request, timeout=10):
+    pass
