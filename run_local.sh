@@ -27,9 +27,9 @@ ensure_venv() {
     python3 -m venv "$ROOT/.venv"
   fi
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    echo "installing the package into .venv (pip install -e '.[test,dataflow,bench]'; log in .local/logs/pip.log)" >&2
+    echo "installing the package into .venv (pip install -e '.[test,dataflow,bench,librdkafka]'; log in .local/logs/pip.log)" >&2
     mkdir -p "$ROOT/.local/logs"
-    if ! { "$PY" -m pip install --upgrade pip && "$PY" -m pip install -e ".[test,dataflow,bench]"; } > "$ROOT/.local/logs/pip.log" 2>&1; then
+    if ! { "$PY" -m pip install --upgrade pip && "$PY" -m pip install -e ".[test,dataflow,bench,librdkafka]"; } > "$ROOT/.local/logs/pip.log" 2>&1; then
       tail -n 30 "$ROOT/.local/logs/pip.log" >&2
       echo "error: pip install failed (full log: .local/logs/pip.log)" >&2
       exit 1

@@ -33,5 +33,7 @@ setuptools.setup(
         # Only for launching on Dataflow (and its offline --dry_run); workers and local runs do not need it.
         'dataflow': [f'apache-beam[gcp]=={BEAM_VERSION}'],
         'bench': ['matplotlib>=3.8,<4'],
+        # --kafka_client confluent: the readers fetch through librdkafka (its wheels bundle the C library).
+        'librdkafka': ['confluent-kafka>=2.6,<3'],
     },
 )

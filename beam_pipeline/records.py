@@ -8,6 +8,7 @@ tests). Later stages keep a reference to the batch as read, so a dead letter can
 bytes. Dead letters stay one element per refused message.
 """
 
+import bisect
 import dataclasses
 import datetime
 import pickle
@@ -96,6 +97,14 @@ class RecordBatch:
 
   def __iter__(self) -> Iterator[KafkaRecord]:
     return map(self.record, range(len(self)))
+
+  def before(self, offset: int) -> 'RecordBatch':
+    """The messages whose offset is below ``offset`` (this batch itself when that is all of them)."""
+    if not self.offsets or self.offsets[-1] < offset:
+      return self
+    end = bisect.bisect_left(self.offsets, offset)
+    return RecordBatch(self.topic, self.partition, self.offsets[:end], self.timestamps_ms[:end], self.keys[:end],
+                       self.values[:end])
 
 
 @dataclasses.dataclass(slots=True)

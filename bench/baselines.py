@@ -1,6 +1,7 @@
 """The Python contenders of the benchmark, each run as its own process so that its CPU and memory are its own.
 
     python -m bench.baselines raw --topic T                       kafka-python fetch + decode, nothing else
+    python -m bench.baselines raw_confluent --topic T             the same through librdkafka (confluent-kafka)
     python -m bench.baselines naive --topic T --keyspace K        the old consumer loop: one UPDATE per message
     python -m bench.baselines pipeline --topic T --keyspace K     this pipeline, bounded, on the local runner
     python -m bench.baselines streaming --topic T --keyspace K --runner FlinkRunner --flink_master H:P
@@ -35,6 +36,26 @@ def _drain(bootstrap_servers: str, topic: str):
 
 def raw(args) -> dict:
   messages = sum(1 for _ in _drain(args.bootstrap_servers, args.topic))
+  return {'messages': messages, 'cassandra_writes': 0}
+
+
+def raw_confluent(args) -> dict:
+  """librdkafka's fetch and decode, and the Python objects of each message's columns, as the reader takes them."""
+  from confluent_kafka import Consumer, TopicPartition as Partition
+  consumer = Consumer({'bootstrap.servers': args.bootstrap_servers, 'group.id': 'bench-raw',
+                       'enable.auto.commit': False, 'isolation.level': 'read_uncommitted',
+                       'max.partition.fetch.bytes': 4 * 1024 * 1024, 'fetch.max.bytes': 32 * 1024 * 1024})
+  partitions = consumer.list_topics(args.topic, timeout=10).topics[args.topic].partitions
+  remaining = {p: consumer.get_watermark_offsets(Partition(args.topic, p), timeout=10)[1] for p in partitions}
+  consumer.assign([Partition(args.topic, p, 0) for p in partitions])
+  messages = 0
+  while any(end > 0 for end in remaining.values()):
+    batch = [m for m in consumer.consume(num_messages=100000, timeout=0.5) if m.error() is None]
+    for message in batch:
+      if message.offset() + 1 >= remaining[message.partition()]:
+        remaining[message.partition()] = 0
+    messages += len([(m.offset(), m.timestamp(), m.key(), m.value()) for m in batch])
+  consumer.close()
   return {'messages': messages, 'cassandra_writes': 0}
 
 
@@ -100,7 +121,7 @@ def streaming(args) -> dict:
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(prog='python -m bench.baselines', description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('contender', choices=['raw', 'naive', 'pipeline', 'streaming'])
+  parser.add_argument('contender', choices=['raw', 'raw_confluent', 'naive', 'pipeline', 'streaming'])
   parser.add_argument('--bootstrap_servers', default='127.0.0.1:9092')
   parser.add_argument('--topic', required=True)
   parser.add_argument('--keyspace')
@@ -112,7 +133,8 @@ def main(argv=None) -> int:
   import logging
   logging.basicConfig(level=logging.WARNING, force=True)
   started = time.monotonic()
-  result = {'raw': raw, 'naive': naive, 'pipeline': pipeline, 'streaming': streaming}[args.contender](args)
+  result = {'raw': raw, 'raw_confluent': raw_confluent, 'naive': naive, 'pipeline': pipeline,
+            'streaming': streaming}[args.contender](args)
   result['elapsed_s'] = time.monotonic() - started
   print(json.dumps(result))
   return 0

@@ -2,9 +2,10 @@
 
     ./bench/run.sh [--messages 1000000] [--keys 10000] [--bad_ratio 0.01] [--workers N] [--only name,name]
 
-Contenders: raw_kafka_python (the ceiling of a Python reader), naive_python (the old Python loop), go_seed (the
-Go consumer we replace), pipeline_direct (bounded, local runner), pipeline_streaming (streaming until the
-topic is drained); both use --workers SDK worker processes (default: one per core); pipeline_flink (bounded, on
+Contenders: raw_kafka_python (the ceiling of a Python reader), raw_confluent_kafka (the same through librdkafka),
+naive_python (the old Python loop), go_seed (the Go consumer we replace), pipeline_direct (bounded, local runner),
+pipeline_direct_librdkafka (the same with --kafka_client confluent), pipeline_streaming (streaming until the
+topic is drained); these use --workers SDK worker processes (default: one per core); pipeline_flink (bounded, on
 embedded Flink, its Python code in the submitting process), pipeline_flink_cluster (bounded, on the local Flink
 session cluster) and pipeline_flink_cluster_streaming (a streaming job there, from its submission until its group
 has committed the whole topic), all with Flink parallelism --workers; on the cluster the Python code runs in the
@@ -30,7 +31,8 @@ from typing import Callable, List, Optional, Sequence
 
 from beam_pipeline import REPO_ROOT
 
-CONTENDERS = ['raw_kafka_python', 'naive_python', 'go_seed', 'pipeline_direct', 'pipeline_streaming',
+CONTENDERS = ['raw_kafka_python', 'raw_confluent_kafka', 'naive_python', 'go_seed', 'pipeline_direct',
+              'pipeline_direct_librdkafka', 'pipeline_streaming',
               'pipeline_flink', 'pipeline_flink_cluster', 'pipeline_flink_cluster_streaming']
 
 
@@ -151,6 +153,8 @@ def run_benchmark(args) -> List[dict]:
       stop_when, services = None, ()
       if name == 'raw_kafka_python':
         command = [python, '-m', 'bench.baselines', 'raw', *common]
+      elif name == 'raw_confluent_kafka':
+        command = [python, '-m', 'bench.baselines', 'raw_confluent', *common]
       elif name == 'naive_python':
         command = [python, '-m', 'bench.baselines', 'naive', *common, *cassandra]
       elif name == 'go_seed':
@@ -158,6 +162,9 @@ def run_benchmark(args) -> List[dict]:
                    '--keyspace', keyspace, '--cassandra_port', str(args.cassandra_port), '--group', keyspace]
       elif name == 'pipeline_direct':
         command = [python, '-m', 'bench.baselines', 'pipeline', *common, *cassandra, *workers]
+      elif name == 'pipeline_direct_librdkafka':
+        command = [python, '-m', 'bench.baselines', 'pipeline', *common, *cassandra, *workers,
+                   '--kafka_client', 'confluent']
       elif name == 'pipeline_streaming':
         group = f'bench-stream-{stamp}'
         command = [python, '-m', 'beam_pipeline', *common, *cassandra, *workers, '--consumer_group', group]
@@ -177,7 +184,7 @@ def run_benchmark(args) -> List[dict]:
       if name != 'pipeline_streaming' and figures['returncode'] != 0:
         raise RuntimeError(f'{name} failed (exit {figures["returncode"]}); see {log_path}')
       reported = _last_json(figures['stdout']) if name != 'pipeline_streaming' else {}
-      counted = read_counters(session, keyspace) if name != 'raw_kafka_python' else None
+      counted = read_counters(session, keyspace) if not name.startswith('raw_') else None
       rows.append({
           'name': name,
           'messages': reported.get('messages', expected.messages),

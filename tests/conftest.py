@@ -13,6 +13,7 @@ from hypothesis import settings
 
 from beam_pipeline.devservices.stack import LocalStack
 from beam_pipeline.io.cassandra.connection import build_cluster
+from beam_pipeline.io.kafka.fetch import KAFKA_CLIENTS
 from beam_pipeline.processes.local_process import ServiceStartError
 from beam_pipeline.testing import services
 from beam_pipeline.testing.datasets import fresh_keyspace, fresh_topic
@@ -104,6 +105,12 @@ def topic(request, bootstrap_servers) -> str:
 def keyspace(request, cassandra_session) -> str:
   with fresh_keyspace(cassandra_session, request.node.name) as name:
     yield name
+
+
+@pytest.fixture(params=KAFKA_CLIENTS)
+def kafka_client(request) -> str:
+  """A test about reading runs once with each client the reader can fetch with (--kafka_client)."""
+  return request.param
 
 
 @pytest.fixture(scope='session')

@@ -14,9 +14,10 @@ import pytest
 from beam_pipeline import REPO_ROOT
 
 REQUIRED = {'name', 'msgs_per_s', 'cpu_s', 'peak_rss_mb', 'cassandra_writes', 'exact'}
-EVERY_CONTENDER = ['raw_kafka_python', 'naive_python', 'go_seed', 'pipeline_direct', 'pipeline_streaming',
-                   'pipeline_flink', 'pipeline_flink_cluster', 'pipeline_flink_cluster_streaming']
-ONE_OF_EACH_KIND = ['raw_kafka_python', 'naive_python', 'pipeline_direct']
+EVERY_CONTENDER = ['raw_kafka_python', 'raw_confluent_kafka', 'naive_python', 'go_seed', 'pipeline_direct',
+                   'pipeline_direct_librdkafka', 'pipeline_streaming', 'pipeline_flink', 'pipeline_flink_cluster', 'pipeline_flink_cluster_streaming']
+ONE_OF_EACH_KIND = ['raw_kafka_python', 'raw_confluent_kafka', 'naive_python', 'pipeline_direct',
+                    'pipeline_direct_librdkafka']
 
 
 @pytest.mark.parametrize('contenders', [ONE_OF_EACH_KIND, pytest.param(EVERY_CONTENDER, marks=pytest.mark.slow)],
@@ -33,8 +34,9 @@ def test_the_benchmark_runs_its_contenders_and_writes_json_and_a_chart(local_sta
   for row in rows.values():
     assert REQUIRED <= set(row), row
     assert row['msgs_per_s'] > 0 and row['cpu_s'] > 0 and row['peak_rss_mb'] > 0
-  assert rows['raw_kafka_python']['exact'] is None  # the raw reader counts nothing
-  assert all(row['exact'] is True for name, row in rows.items() if name != 'raw_kafka_python'), rows
+  assert rows['raw_kafka_python']['exact'] is rows['raw_confluent_kafka']['exact'] is None  # raw readers count nothing
+  assert rows['raw_kafka_python']['messages'] == rows['raw_confluent_kafka']['messages'] == 1500
+  assert all(row['exact'] is True for name, row in rows.items() if not name.startswith('raw_')), rows
   assert {row['workers'] for name, row in rows.items() if name.startswith('pipeline')} == {os.cpu_count()}
   # Per-bundle sums beat one write per message.
   assert rows['pipeline_direct']['cassandra_writes'] < rows['naive_python']['cassandra_writes']

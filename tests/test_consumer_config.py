@@ -95,3 +95,19 @@ def test_every_consumer_the_job_makes_carries_the_settings(bootstrap_servers):
       assert consumer.config['group_id'] == 'site-stats' and consumer.config['enable_auto_commit'] is False
     finally:
       consumer.close(autocommit=False)
+
+
+def test_with_the_librdkafka_client_the_settings_are_translated_and_one_without_an_equivalent_is_refused():
+  from beam_pipeline.io.kafka.fetch_librdkafka import client_settings
+  options = PipelineOptions([*BASE, '--kafka_client', 'confluent', '--kafka_consumer_config', 'fetch_min_bytes=4096',
+                             '--kafka_consumer_config', 'client_id=region-eu', '--kafka_isolation_level',
+                             'read_committed'])
+  check_options(options)
+  settings = client_settings(configs.read_config(options.view_as(SiteStatsOptions)), 'reader')
+  assert {key: settings[key] for key in ('fetch.min.bytes', 'client.id', 'isolation.level', 'enable.auto.commit')} == {
+      'fetch.min.bytes': 4096, 'client.id': 'region-eu-reader', 'isolation.level': 'read_committed',
+      'enable.auto.commit': False}
+  with pytest.raises(OptionError, match='^--kafka_consumer_config api_version has no librdkafka equivalent .*'
+                                        'use one of .*fetch_min_bytes'):
+    check_options(PipelineOptions([*BASE, '--kafka_client', 'confluent', '--kafka_consumer_config',
+                                   'api_version=2.5.0']))

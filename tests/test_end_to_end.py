@@ -23,12 +23,12 @@ def _original_payload(dead_letter: dict):
 
 
 def test_bounded_run_counts_the_exact_sums_and_dead_letters_every_invalid_message(
-    bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session, tmp_path):
+    bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session, tmp_path, kafka_client):
   expected = produce_dataset(bootstrap_servers, topic, count=3000, keys=150, bad_ratio=0.05, seed=3)
   assert set(expected.invalid_by_kind) == set(INVALID_KINDS), 'the dataset must hold every invalid kind'
 
   summary = run_bounded(*job_args(bootstrap_servers, topic, keyspace, cassandra_port,
-                                  '--dead_letter_path', str(tmp_path / 'dead')))
+                                  '--dead_letter_path', str(tmp_path / 'dead'), '--kafka_client', kafka_client))
 
   assert read_counters(cassandra_session, keyspace) == expected_counters(expected)
   dead_letters = read_dead_letters(bootstrap_servers, topic)

@@ -57,14 +57,15 @@ def _job_args(stack, topic, keyspace, *extra):
 
 
 def test_the_job_counts_exactly_over_sasl_ssl_and_cassandra_auth_tls_and_shows_no_secret(
-    secure_stack, secure_topic, secure_keyspace, secure_session, monkeypatch, caplog, capfd, tmp_path):
+    secure_stack, secure_topic, secure_keyspace, secure_session, monkeypatch, caplog, capfd, tmp_path, kafka_client):
   security = secure_stack.kafka.client_security()
   monkeypatch.setenv(_PASSWORD_VARIABLE, secure_stack.credentials.secret('kafka'))
   expected = produce_dataset(secure_stack.kafka.address, secure_topic, count=1500, keys=60, bad_ratio=0.05,
                              seed=11, security=security)
   for logger in ('', 'kafka', 'cassandra', 'apache_beam', 'beam_pipeline'):
     caplog.set_level(logging.DEBUG, logger=logger)
-  args = _job_args(secure_stack, secure_topic, secure_keyspace, '--dead_letter_path', str(tmp_path / 'dead'))
+  args = _job_args(secure_stack, secure_topic, secure_keyspace, '--dead_letter_path', str(tmp_path / 'dead'),
+                   '--kafka_client', kafka_client)
 
   summary = run_bounded(*args)
 
@@ -104,14 +105,16 @@ def _all_display_data(pipeline):
   return items
 
 
-@pytest.mark.parametrize('checked_by, expected_message', [
-    ('the launcher', 'took a connection but did not answer as a Kafka broker within 8s'),
-    ('the workers', 'sent no metadata within 10s')])
+@pytest.mark.parametrize('checked_by, kafka_client, expected_message', [
+    ('the launcher', 'kafka-python', 'took a connection but did not answer as a Kafka broker within 8s'),
+    ('the workers', 'kafka-python', 'sent no metadata within 10s'),
+    ('the workers', 'confluent', 'sent no metadata within 10s')])
 def test_a_wrong_kafka_password_fails_the_job_with_an_error_that_does_not_echo_it(
-    secure_stack, secure_topic, secure_keyspace, monkeypatch, checked_by, expected_message):
+    secure_stack, secure_topic, secure_keyspace, monkeypatch, checked_by, kafka_client, expected_message):
   wrong = 'not-the-password-' + secure_stack.credentials.secret('kafka')[:6]
   monkeypatch.setenv(_PASSWORD_VARIABLE, wrong)
-  args = _job_args(secure_stack, secure_topic, secure_keyspace, '--kafka_connect_timeout_s', '10')
+  args = _job_args(secure_stack, secure_topic, secure_keyspace, '--kafka_connect_timeout_s', '10',
+                   '--kafka_client', kafka_client)
   if checked_by == 'the workers':
     args.append('--skip_preflight')
 
@@ -145,7 +148,8 @@ def test_a_wrong_cassandra_password_fails_with_an_authentication_error(
   assert 'certainly-wrong-password' not in str(failure.value)
 
 
-def test_kafka_over_tls_without_sasl_reads_the_topic(secure_stack, secure_topic, secure_keyspace, secure_session):
+def test_kafka_over_tls_without_sasl_reads_the_topic(secure_stack, secure_topic, secure_keyspace, secure_session,
+                                                     kafka_client):
   expected = produce_dataset(secure_stack.kafka.address, secure_topic, count=400, keys=20, bad_ratio=0.0,
                              security=secure_stack.kafka.client_security())
   args = secure_stack.connection_arguments()
@@ -157,7 +161,7 @@ def test_kafka_over_tls_without_sasl_reads_the_topic(secure_stack, secure_topic,
     del args[at:at + 2]
 
   run_bounded(*args, '--topic', secure_topic, '--keyspace', secure_keyspace,
-              '--consumer_group', f'{secure_topic}-tls')
+              '--consumer_group', f'{secure_topic}-tls', '--kafka_client', kafka_client)
 
   assert read_counters(secure_session, secure_keyspace) == expected_counters(expected)
 

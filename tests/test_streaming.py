@@ -10,8 +10,9 @@ from beam_pipeline.testing.topics import committed_offsets, read_dead_letters
 
 
 def test_streaming_counts_while_producing_and_resumes_after_restart_without_double_counting(
-    bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session, tmp_path):
-  args = job_args(bootstrap_servers, topic, keyspace, cassandra_port, '--max_bundle_seconds', '1')
+    bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session, tmp_path, kafka_client):
+  args = job_args(bootstrap_servers, topic, keyspace, cassandra_port, '--max_bundle_seconds', '1',
+                  '--kafka_client', kafka_client)
   group = f'{topic}-group'
   log_path = tmp_path / 'job.log'
   first = produce_dataset(bootstrap_servers, topic, count=800, keys=40, seed=51)
@@ -44,20 +45,22 @@ def test_streaming_counts_while_producing_and_resumes_after_restart_without_doub
 
 
 def test_a_commit_from_an_older_bundle_finalized_after_a_newer_one_does_not_move_the_group_back(
-    bootstrap_servers, topic):
+    bootstrap_servers, topic, kafka_client):
   # Flink finalizes every bundle of a checkpoint at once, and the SDK worker runs the callbacks on concurrent
   # threads, each with its own reader instance: the older bundle's commit may come second.
   from kafka import TopicPartition
   from beam_pipeline.io.kafka.commit import FinalizedOffsetCommitter
   from beam_pipeline.io.kafka.config import KafkaReadConfig
+  from beam_pipeline.io.kafka.fetch import open_fetcher
   produce_dataset(bootstrap_servers, topic, count=400, keys=10, seed=31)
   group, tp = f'{topic}-group', TopicPartition(topic, 0)
-  config = KafkaReadConfig(bootstrap_servers=bootstrap_servers, topics=(topic,), consumer_group=group)
-  newer_bundles, older_bundles = config.connected_consumer('reader'), config.connected_consumer('reader')
+  config = KafkaReadConfig(bootstrap_servers=bootstrap_servers, topics=(topic,), consumer_group=group,
+                           kafka_client=kafka_client)
+  newer_bundles, older_bundles = open_fetcher(config, 'reader'), open_fetcher(config, 'reader')
   try:
     FinalizedOffsetCommitter(newer_bundles, threading.Lock(), group).commit(tp, 60)
     FinalizedOffsetCommitter(older_bundles, threading.Lock(), group).commit(tp, 40)
   finally:
-    newer_bundles.close(autocommit=False)
-    older_bundles.close(autocommit=False)
+    newer_bundles.close()
+    older_bundles.close()
   assert committed_offsets(bootstrap_servers, group, topic)[0] == 60

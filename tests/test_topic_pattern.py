@@ -46,13 +46,13 @@ def _args(bootstrap_servers, prefix, keyspace, cassandra_port, *extra):
 
 
 def _assert_bounded_run_counts_every_matching_topic(bootstrap_servers, prefix, keyspace, cassandra_port,
-                                                     cassandra_session, *runner):
+                                                     cassandra_session, *extra):
   first, second, other = _topics(bootstrap_servers, prefix, 'eu', 'us', 'x1')
   in_first = produce_dataset(bootstrap_servers, first, count=800, keys=40, bad_ratio=0.05, seed=501)
   in_second = produce_dataset(bootstrap_servers, second, count=500, keys=40, bad_ratio=0.05, seed=502)
   produce_dataset(bootstrap_servers, other, count=300, keys=40, seed=503)  # x1 has a digit: not matched
 
-  summary = run_bounded(*_args(bootstrap_servers, prefix, keyspace, cassandra_port, *runner))
+  summary = run_bounded(*_args(bootstrap_servers, prefix, keyspace, cassandra_port, *extra))
 
   assert read_counters(cassandra_session, keyspace) == add_counters(expected_counters(in_first),
                                                                     expected_counters(in_second))
@@ -65,9 +65,9 @@ def _assert_bounded_run_counts_every_matching_topic(bootstrap_servers, prefix, k
 
 
 def test_a_bounded_run_counts_every_matching_topic_and_nothing_else(
-    bootstrap_servers, prefix, keyspace, cassandra_port, cassandra_session):
+    bootstrap_servers, prefix, keyspace, cassandra_port, cassandra_session, kafka_client):
   _assert_bounded_run_counts_every_matching_topic(bootstrap_servers, prefix, keyspace, cassandra_port,
-                                                  cassandra_session)
+                                                  cassandra_session, '--kafka_client', kafka_client)
 
 
 def test_a_bounded_run_on_embedded_flink_counts_every_matching_topic_and_nothing_else(
@@ -89,13 +89,13 @@ def test_a_bounded_run_whose_pattern_matches_nothing_is_refused_at_launch_in_one
 
 
 def test_a_streaming_job_reads_a_matching_topic_created_while_it_runs_from_its_first_offset(
-    bootstrap_servers, prefix, keyspace, cassandra_port, cassandra_session, tmp_path):
+    bootstrap_servers, prefix, keyspace, cassandra_port, cassandra_session, tmp_path, kafka_client):
   log = tmp_path / 'job.log'
   group = f'{prefix[0]}-group'
   first, = _topics(bootstrap_servers, prefix, 'eu')
   before = produce_dataset(bootstrap_servers, first, count=600, keys=30, seed=511)
   job = start_streaming_job(_args(bootstrap_servers, prefix, keyspace, cassandra_port, '--max_bundle_seconds', '1',
-                                  '--topic_discovery_interval_s', '2'), log)
+                                  '--topic_discovery_interval_s', '2', '--kafka_client', kafka_client), log)
   try:
     wait_until_caught_up(job, cassandra_session, keyspace, expected_counters(before), bootstrap_servers, group,
                          first, log)

@@ -42,7 +42,7 @@ class _Transaction:
     ('--kafka_isolation_level', 'read_committed', '--runner', 'FlinkRunner'),
 ], ids=['option', 'passthrough', 'embedded-flink'])
 def test_read_committed_counts_only_committed_transactions(
-    isolation, request, bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session):
+    isolation, request, bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session, kafka_client):
   if 'FlinkRunner' in isolation:
     request.getfixturevalue('flink_job_server')
   committed = _Transaction(bootstrap_servers, f'{topic}-a').send(topic, 400, seed=1)
@@ -50,7 +50,8 @@ def test_read_committed_counts_only_committed_transactions(
   aborted = _Transaction(bootstrap_servers, f'{topic}-b').send(topic, 300, seed=2)
   aborted.abort()
 
-  summary = run_bounded(*job_args(bootstrap_servers, topic, keyspace, cassandra_port, *isolation))
+  summary = run_bounded(*job_args(bootstrap_servers, topic, keyspace, cassandra_port, *isolation,
+                                  '--kafka_client', kafka_client))
 
   assert read_counters(cassandra_session, keyspace) == expected_counters(committed.expected)
   assert (summary.read, summary.counted) == (committed.expected.messages, committed.expected.valid)
@@ -60,13 +61,13 @@ def test_read_committed_counts_only_committed_transactions(
 
 
 def test_read_uncommitted_the_default_counts_aborted_transactions_too(
-    bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session):
+    bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session, kafka_client):
   committed = _Transaction(bootstrap_servers, f'{topic}-a').send(topic, 400, seed=1)
   committed.commit()
   aborted = _Transaction(bootstrap_servers, f'{topic}-b').send(topic, 300, seed=2)
   aborted.abort()
 
-  summary = run_bounded(*job_args(bootstrap_servers, topic, keyspace, cassandra_port))
+  summary = run_bounded(*job_args(bootstrap_servers, topic, keyspace, cassandra_port, '--kafka_client', kafka_client))
 
   assert summary.read == committed.expected.messages + aborted.expected.messages
   assert read_counters(cassandra_session, keyspace) == add_counters(expected_counters(committed.expected),
@@ -74,11 +75,12 @@ def test_read_uncommitted_the_default_counts_aborted_transactions_too(
 
 
 def test_a_bounded_read_committed_run_stops_before_an_open_transaction_and_the_next_run_reads_it_once_committed(
-    bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session):
+    bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session, kafka_client):
   before = _Transaction(bootstrap_servers, f'{topic}-a').send(topic, 300, seed=3)
   before.commit()
   pending = _Transaction(bootstrap_servers, f'{topic}-b').send(topic, 200, seed=4)
-  args = job_args(bootstrap_servers, topic, keyspace, cassandra_port, '--kafka_isolation_level', 'read_committed')
+  args = job_args(bootstrap_servers, topic, keyspace, cassandra_port, '--kafka_isolation_level', 'read_committed',
+                  '--kafka_client', kafka_client)
 
   first = run_bounded(*args)
 

@@ -114,6 +114,18 @@ class KafkaSecurity:
                     sasl_plain_password=self.password.read())
     return config
 
+  def librdkafka_config(self) -> dict:
+    """The same settings under librdkafka's names (--kafka_client confluent); reads the password now."""
+    config = {'security.protocol': self.protocol}
+    if self.uses_tls:
+      # Without a CA file, the system's trusted CAs, as for kafka-python.
+      config['ssl.ca.location'] = self.ca_file or 'probe'
+      config['ssl.endpoint.identification.algorithm'] = 'https' if self.check_hostname else 'none'
+    if self.uses_sasl:
+      config.update({'sasl.mechanism': self.sasl_mechanism, 'sasl.username': self.username,
+                     'sasl.password': self.password.read()})
+    return config
+
 
 @dataclasses.dataclass(frozen=True)
 class CassandraSecurity:

@@ -10,6 +10,7 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 
 from beam_pipeline.errors import OptionError
 from beam_pipeline.io.cassandra.schema import check_identifier
+from beam_pipeline.io.kafka.fetch import CONFLUENT
 from beam_pipeline.io.security import SecretError
 from beam_pipeline.options import configs
 from beam_pipeline.options.site_stats import SiteStatsOptions
@@ -82,6 +83,17 @@ def _check_source(site: SiteStatsOptions, standard: StandardOptions) -> None:
   if site.max_bundle_seconds <= 0:
     raise OptionError(f'--max_bundle_seconds={site.max_bundle_seconds} must be positive')
   configs.consumer_settings(site)
+  _check_kafka_client(site)
+
+
+def _check_kafka_client(site: SiteStatsOptions) -> None:
+  if site.kafka_client != CONFLUENT:
+    return
+  try:
+    import confluent_kafka  # pylint: disable=import-outside-toplevel,unused-import
+  except ImportError:
+    raise OptionError('--kafka_client confluent needs confluent-kafka: pip install '
+                      '"beam-pipeline-site-stats[librdkafka]" (workers too: see docs/options.md)') from None
 
 
 def _check_topic_pattern(site: SiteStatsOptions) -> None:

@@ -14,7 +14,9 @@ from beam_pipeline.errors import OptionError
 from beam_pipeline.io.cassandra.connection import CassandraConnection
 from beam_pipeline.io.cassandra.schema import replication_cql
 from beam_pipeline.io.kafka.config import KafkaReadConfig
-from beam_pipeline.io.kafka.consumer_settings import ConsumerSettingError, ConsumerSettings, parse_consumer_settings
+from beam_pipeline.io.kafka.consumer_settings import (
+    ConsumerSettingError, ConsumerSettings, librdkafka_settings, parse_consumer_settings)
+from beam_pipeline.io.kafka.fetch import CONFLUENT
 from beam_pipeline.io.security import CassandraSecurity, KafkaSecurity, cassandra_security_from, secret_source
 from beam_pipeline.options.site_stats import SiteStatsOptions
 from beam_pipeline.transforms.dates import parse_dates
@@ -92,7 +94,13 @@ def consumer_settings(site: SiteStatsOptions) -> ConsumerSettings:
     if passed != site.kafka_isolation_level:
       raise OptionError(f'--kafka_isolation_level {site.kafka_isolation_level} and --kafka_consumer_config '
                         f'isolation_level={passed} disagree: give one of them')
-  return tuple(sorted(settings.items()))
+  settings = tuple(sorted(settings.items()))
+  if site.kafka_client == CONFLUENT:
+    try:
+      librdkafka_settings(settings)
+    except ConsumerSettingError as error:
+      raise OptionError(f'--kafka_consumer_config {error}') from None
+  return settings
 
 
 def requested_dates(site: SiteStatsOptions) -> List[datetime.date]:
@@ -158,7 +166,7 @@ def read_config(site: SiteStatsOptions) -> KafkaReadConfig:
       commit_offsets=not window, use_committed_offsets=not window, consumer_settings=consumer_settings(site),
       start_offsets=_offsets_option(site, 'start_offsets'), stop_offsets=_offsets_option(site, 'stop_offsets'),
       topic_pattern=site.topic_pattern, topic_discovery_interval_s=site.topic_discovery_interval_s,
-      **_parallel_readers(site))
+      kafka_client=site.kafka_client, **_parallel_readers(site))
 
 
 def _parallel_readers(site: SiteStatsOptions) -> Dict[str, int]:

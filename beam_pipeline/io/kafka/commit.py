@@ -8,6 +8,7 @@ from typing import Dict, Optional
 import apache_beam as beam
 
 from beam_pipeline.io.kafka.config import KafkaReadConfig
+from beam_pipeline.io.kafka.fetch import OffsetsError
 
 _LOGGER = logging.getLogger(__name__)
 # The offset committed last from this process, by group and partition. Every commit of the process checks it under
@@ -17,15 +18,15 @@ _LOGGER = logging.getLogger(__name__)
 # for good once no new message came. It also feeds the committed-offset gauge.
 _LAST_COMMITTED: Dict[tuple, int] = {}
 _COMMIT_ORDER = threading.Lock()
-_COMMITTED_TIMEOUT_MS = 5000
+_COMMITTED_TIMEOUT_S = 5.0
 
 
 class FinalizedOffsetCommitter:
   """Commits a streaming reader's offsets, from the bundle finalization callbacks the runner calls once the
-  bundle's output is durable. The consumer is shared with the reader, hence the lock."""
+  bundle's output is durable. The fetcher is shared with the reader, hence the lock."""
 
-  def __init__(self, consumer, lock: threading.Lock, consumer_group: Optional[str]):
-    self._consumer = consumer
+  def __init__(self, fetcher, lock: threading.Lock, consumer_group: Optional[str]):
+    self._fetcher = fetcher
     self._lock = lock
     self._consumer_group = consumer_group
 
@@ -41,13 +42,12 @@ class FinalizedOffsetCommitter:
   def catch_up(self, tp, next_offset: int) -> None:
     """Commits ``next_offset`` unless the group is there or beyond already (another process may have committed
     more: a job restored from an older checkpoint must not move the group back)."""
-    from kafka.errors import KafkaError
     if not self.is_behind(tp, next_offset):
       return  # an earlier bundle's callback caught up already
     try:
       with self._lock:
-        committed = self._consumer.committed(tp, timeout_ms=_COMMITTED_TIMEOUT_MS)
-    except KafkaError as error:
+        committed = self._fetcher.committed(tp, _COMMITTED_TIMEOUT_S)
+    except OffsetsError as error:
       _LOGGER.warning('reading the committed offset of %s for group %r failed: %s', tp, self._consumer_group, error)
       return
     if committed is not None and committed >= next_offset:
@@ -58,16 +58,14 @@ class FinalizedOffsetCommitter:
 
   def commit(self, tp, next_offset: int) -> None:
     """The group may now move past what the finalized bundle read (never backwards)."""
-    from kafka.errors import KafkaError
-    from kafka.structs import OffsetAndMetadata
     with _COMMIT_ORDER:
       if not self.is_behind(tp, next_offset):
         return  # a later bundle of this partition committed already
       try:
         with self._lock:
-          self._consumer.commit({tp: OffsetAndMetadata(next_offset, '', -1)})
+          self._fetcher.commit(tp, next_offset)
         self._remember(tp, next_offset)
-      except KafkaError as error:
+      except OffsetsError as error:
         # Losing a commit only means a restart replays a little more; the data is already counted.
         _LOGGER.warning('committing offset %d for %s to group %r failed: %s', next_offset, tp,
                         self._consumer_group, error)

@@ -6,6 +6,7 @@ from typing import Optional, Tuple
 from beam_pipeline.compat.kafka import refresh_metadata
 from beam_pipeline.errors import KafkaReadError
 from beam_pipeline.io.kafka.consumer_settings import ConsumerSettings
+from beam_pipeline.io.kafka.fetch import KAFKA_PYTHON
 from beam_pipeline.io.security import KafkaSecurity
 
 # How long to wait, by default, for a broker or a topic's metadata before calling the source unreachable.
@@ -57,6 +58,8 @@ class KafkaReadConfig:
   # the reads are spread evenly over them (placement.py).
   parallel_readers: int = 0
   max_parallelism: int = 0
+  # The client the reader fetches with (fetch.py): kafka-python, or confluent (librdkafka).
+  kafka_client: str = KAFKA_PYTHON
 
   def __post_init__(self):
     if isinstance(self.topics, str):

@@ -101,3 +101,33 @@ def parse_consumer_settings(pairs: Iterable[str]) -> ConsumerSettings:
       raise ConsumerSettingError(f'{key} is given twice')
     settings[key] = _converted(key, text, _value_type(key, defaults))
   return tuple(sorted(settings.items()))
+
+
+# The passed-through settings librdkafka has an equivalent of (--kafka_client confluent), by kafka-python name.
+_LIBRDKAFKA_NAMES = {
+    'client_id': 'client.id',
+    'isolation_level': 'isolation.level',
+    'fetch_min_bytes': 'fetch.min.bytes',
+    'fetch_max_wait_ms': 'fetch.wait.max.ms',
+    'fetch_max_bytes': 'fetch.max.bytes',
+    'max_partition_fetch_bytes': 'max.partition.fetch.bytes',
+    'request_timeout_ms': 'socket.timeout.ms',
+    'receive_buffer_bytes': 'socket.receive.buffer.bytes',
+    'send_buffer_bytes': 'socket.send.buffer.bytes',
+    'reconnect_backoff_ms': 'reconnect.backoff.ms',
+    'reconnect_backoff_max_ms': 'reconnect.backoff.max.ms',
+    'metadata_max_age_ms': 'metadata.max.age.ms',
+    'check_crcs': 'check.crcs',
+}
+
+
+def librdkafka_settings(settings: ConsumerSettings) -> Dict[str, Any]:
+  """The passed-through settings under librdkafka's names; ConsumerSettingError for one it has no equivalent of."""
+  translated = {}
+  for key, value in settings:
+    if key not in _LIBRDKAFKA_NAMES:
+      raise ConsumerSettingError(
+          f'{key} has no librdkafka equivalent that the job passes on; with --kafka_client confluent use one of '
+          f'{", ".join(sorted(_LIBRDKAFKA_NAMES))}')
+    translated[_LIBRDKAFKA_NAMES[key]] = value
+  return translated

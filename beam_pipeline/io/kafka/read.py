@@ -1,4 +1,5 @@
-"""ReadFromKafka in pure Python: a splittable DoFn over Kafka partitions, built on kafka-python.
+"""ReadFromKafka in pure Python: a splittable DoFn over Kafka partitions, fetching with kafka-python (or
+librdkafka, see fetch.py).
 
 Beam's own ``apache_beam.io.kafka.ReadFromKafka`` is a Java cross-language transform; this one needs no JVM, so
 the same graph runs on the Python runner locally, on Flink and on Dataflow.
@@ -29,6 +30,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 from beam_pipeline import metrics
 from beam_pipeline.io.kafka.commit import FinalizedOffsetCommitter
 from beam_pipeline.io.kafka.config import KafkaReadConfig
+from beam_pipeline.io.kafka.fetch import open_fetcher
 from beam_pipeline.io.kafka.lag import PartitionRateLog
 from beam_pipeline.io.kafka.growth import PARTITION_CHECK_INTERVAL_S, NewPartitionsWatch, NewTopicsWatch
 from beam_pipeline.io.kafka.planning import PlanPartitionReadsFn
@@ -53,13 +55,10 @@ class KafkaRead(NamedTuple):
   planned: beam.PCollection
 
 
-def _batch_of(tp, records):
-  """The records as one RecordBatch, stamped with the time of the newest (None: no record has a timestamp, and
+def _stamped(batch: RecordBatch):
+  """The batch stamped with the time of its newest message, and that time (None: no message has a timestamp, and
   the batch keeps its input's)."""
-  timestamps_ms = [r.timestamp for r in records]
-  batch = RecordBatch(tp.topic, tp.partition, [r.offset for r in records], timestamps_ms,
-                      [r.key for r in records], [r.value for r in records])
-  newest_ms = max(timestamps_ms)
+  newest_ms = max(batch.timestamps_ms)
   if newest_ms < 0:
     return batch, None
   newest = Timestamp(micros=newest_ms * 1000)
@@ -77,8 +76,8 @@ class _ReadPartitionFn(beam.DoFn):
 
   def __init__(self, config: KafkaReadConfig):
     self._config = config
-    self._consumer = None
-    self._lock = threading.Lock()  # the consumer is shared with finalization callbacks
+    self._fetcher = None
+    self._lock = threading.Lock()  # the fetcher is shared with finalization callbacks
     self._read = Metrics.counter(metrics.NAMESPACE, metrics.MESSAGES_READ)
 
   def setup(self):
@@ -87,13 +86,13 @@ class _ReadPartitionFn(beam.DoFn):
     # hundred records, for objects that never form cycles.
     # Collecting less often saved a tenth of the run time and no memory (peak RSS unchanged on 1 M records).
     gc.set_threshold(_GC_FIRST_GENERATION_THRESHOLD, *gc.get_threshold()[1:])
-    self._consumer = self._config.connected_consumer('reader')
-    self._committer = FinalizedOffsetCommitter(self._consumer, self._lock, self._config.consumer_group)
+    self._fetcher = open_fetcher(self._config, 'reader')
+    self._committer = FinalizedOffsetCommitter(self._fetcher, self._lock, self._config.consumer_group)
 
   def teardown(self):
-    if self._consumer is not None:
-      self._consumer.close(autocommit=False)
-      self._consumer = None
+    if self._fetcher is not None:
+      self._fetcher.close()
+      self._fetcher = None
 
   def process(
       self,
@@ -112,17 +111,17 @@ class _ReadPartitionFn(beam.DoFn):
     emitted = 0
     last_offset = None
     with self._lock:
-      self._consumer.assign([tp])
-      self._consumer.seek(tp, restriction.start)
+      self._fetcher.assign({tp: restriction.start})
     try:
       while emitted < config.max_records_per_bundle:
+        # No more than the range holds: a client may wait for as many records as it was asked for.
+        wanted = min(config.max_records_per_bundle - emitted,
+                     restriction.stop - (restriction.start if last_offset is None else last_offset + 1))
         with self._lock:
-          batch = self._consumer.poll(
-              timeout_ms=int(_POLL_TIMEOUT_S * 1000), max_records=config.max_records_per_bundle - emitted)
-        records = batch.get(tp, ())
+          records = self._fetcher.fetch(max(wanted, 1), _POLL_TIMEOUT_S).get(tp)
         if not records:
           with self._lock:
-            position = self._consumer.position(tp)
+            position = self._fetcher.position(tp)
           if position >= restriction.stop:
             # Past the range with nothing left to read (the end may be a transaction marker): done.
             tracker.try_claim(restriction.stop)
@@ -134,17 +133,16 @@ class _ReadPartitionFn(beam.DoFn):
           if time.monotonic() > deadline:
             break
           continue
-        in_range = records if records[-1].offset < restriction.stop else [
-            r for r in records if r.offset < restriction.stop]
+        in_range = records.before(restriction.stop)
         # Claiming the batch's last offset claims the whole batch: offsets only ever grow within a partition,
         # and this tracker splits only at the last claimed position.
-        if not in_range or not tracker.try_claim(in_range[-1].offset):
+        if not in_range or not tracker.try_claim(in_range.offsets[-1]):
           tracker.try_claim(restriction.stop)
           return
-        batch, newest = _batch_of(tp, in_range)
+        batch, newest = _stamped(in_range)
         yield batch
         emitted += len(in_range)
-        last_offset = in_range[-1].offset
+        last_offset = in_range.offsets[-1]
         if newest is not None:
           _advance_watermark(watermark, newest)
         if last_offset + 1 >= restriction.stop:
@@ -182,11 +180,11 @@ class _StreamPartitionFn(_ReadPartitionFn):
 
   def setup(self):
     super().setup()
-    self._new_partitions = NewPartitionsWatch(self._consumer, self._lock)
+    self._new_partitions = NewPartitionsWatch(self._fetcher.metadata_consumer(), self._lock)
     self._rates = {}  # by topic: each logs one line per interval
     self._new_topics = None
     if self._config.topic_pattern:
-      self._new_topics = NewTopicsWatch(self._consumer, self._lock, self._config.topic_pattern,
+      self._new_topics = NewTopicsWatch(self._fetcher.metadata_consumer(), self._lock, self._config.topic_pattern,
                                         self._config.topic_discovery_interval_s)
 
   def _rate_log(self, topic: str) -> PartitionRateLog:
@@ -196,7 +194,7 @@ class _StreamPartitionFn(_ReadPartitionFn):
 
   def _observe_read(self, tp, read: int, next_offset: int) -> None:
     with self._lock:
-      highwater = self._consumer.highwater(tp)  # the partition's end, as of the last fetch
+      highwater = self._fetcher.highwater(tp)  # the partition's end, as of the last fetch
     lag = None if highwater is None else max(highwater - next_offset, 0)
     self._rate_log(tp.topic).observe(tp.topic, tp.partition, read, lag, self._committer.committed_offset(tp))
 
@@ -227,23 +225,22 @@ class _StreamPartitionFn(_ReadPartitionFn):
     emitted, reached, deadline = 0, {}, time.monotonic() + config.max_bundle_seconds
     if partitions:
       with self._lock:
-        self._consumer.assign(partitions)
-        for tp in partitions:
-          self._consumer.seek(tp, positions.get((tp.topic, tp.partition), 0))  # below the log's start: its start
+        # A partition not read yet starts at 0: below the log's start, which is where the read then starts.
+        self._fetcher.assign({tp: positions.get((tp.topic, tp.partition), 0) for tp in partitions})
     try:
       while partitions and emitted < config.max_records_per_bundle and time.monotonic() < deadline:
         with self._lock:
-          fetched = self._consumer.poll(timeout_ms=int(_POLL_TIMEOUT_S * 1000),
-                                        max_records=config.max_records_per_bundle - emitted)
+          fetched = self._fetcher.fetch(config.max_records_per_bundle - emitted, _POLL_TIMEOUT_S)
         if not fetched:
           break
         for tp, records in fetched.items():
-          if not tracker.try_claim(((tp.topic, tp.partition), records[-1].offset + 1)):
+          next_offset = records.offsets[-1] + 1
+          if not tracker.try_claim(((tp.topic, tp.partition), next_offset)):
             return
-          batch, newest = _batch_of(tp, records)
+          batch, newest = _stamped(records)
           yield batch
           emitted += len(records)
-          reached[tp] = (records[-1].offset + 1, reached.get(tp, (0, 0))[1] + len(records))
+          reached[tp] = (next_offset, reached.get(tp, (0, 0))[1] + len(records))
           if newest is not None:
             _advance_watermark(watermark, newest)
       if not emitted:
