@@ -62,9 +62,9 @@ def test_bad_bytes_are_dead_lettered_as_base64(bootstrap_servers, topic, keyspac
 
 
 def test_a_rerun_with_the_same_group_counts_only_what_arrived_since(
-    bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session):
+    bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session, kafka_client):
   first = produce_dataset(bootstrap_servers, topic, count=1000, keys=50, seed=11)
-  args = job_args(bootstrap_servers, topic, keyspace, cassandra_port)
+  args = job_args(bootstrap_servers, topic, keyspace, cassandra_port, '--kafka_client', kafka_client)
   run_bounded(*args)
   assert committed_offsets(bootstrap_servers, f'{topic}-group', topic) == end_offsets(bootstrap_servers, topic)
 
@@ -78,13 +78,14 @@ def test_a_rerun_with_the_same_group_counts_only_what_arrived_since(
                                                                     expected_counters(second))
 
 
-def test_start_and_stop_times_select_a_window(bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session):
+def test_start_and_stop_times_select_a_window(bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session,
+                                              kafka_client):
   before = produce_dataset(bootstrap_servers, topic, count=300, keys=20, bad_ratio=0, seed=21)
   time.sleep(0.05)
   boundary_ms = int(time.time() * 1000)
   time.sleep(0.05)
   after = produce_dataset(bootstrap_servers, topic, count=200, keys=20, bad_ratio=0, seed=22)
-  args = job_args(bootstrap_servers, topic, keyspace, cassandra_port)
+  args = job_args(bootstrap_servers, topic, keyspace, cassandra_port, '--kafka_client', kafka_client)
 
   window_after = run_bounded(*args, '--consumer_group', f'{topic}-after', '--start_time', str(boundary_ms))
   assert window_after.read == after.messages
@@ -97,14 +98,15 @@ def test_start_and_stop_times_select_a_window(bootstrap_servers, topic, keyspace
 
 
 def test_start_offset_latest_skips_what_is_already_there_only_where_the_group_has_committed_nothing(
-    bootstrap_servers, topic, keyspace, cassandra_port):
+    bootstrap_servers, topic, keyspace, cassandra_port, kafka_client):
   produce_dataset(bootstrap_servers, topic, count=400, keys=100, bad_ratio=0, seed=31)
   held = end_offsets(bootstrap_servers, topic)
   assert all(held.values()), held  # every partition holds messages, so reading any of them would show
   # Partitions 0 and 1 have a committed offset (their start): the group resumes there; 2 and 3 start at their end.
   commit_offsets(bootstrap_servers, f'{topic}-group', topic, {0: 0, 1: 0})
 
-  summary = run_bounded(*job_args(bootstrap_servers, topic, keyspace, cassandra_port, '--start_offset', 'latest'))
+  summary = run_bounded(*job_args(bootstrap_servers, topic, keyspace, cassandra_port, '--start_offset', 'latest',
+                                  '--kafka_client', kafka_client))
 
   assert summary.read == summary.counted == held[0] + held[1]
 

@@ -21,12 +21,12 @@ def _restart(service):
 
 
 def test_the_streaming_job_carries_on_through_a_kafka_broker_restart(
-    bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session, tmp_path, services_restored):
+    bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session, tmp_path, services_restored, kafka_client):
   log = tmp_path / 'job.log'
   group = f'{topic}-group'
   before = produce_dataset(bootstrap_servers, topic, count=1500, keys=50, seed=201)
   job = start_streaming_job(job_args(bootstrap_servers, topic, keyspace, cassandra_port,
-                                     '--max_bundle_seconds', '1'), log)
+                                     '--max_bundle_seconds', '1', '--kafka_client', kafka_client), log)
   try:
     wait_until_caught_up(job, cassandra_session, keyspace, expected_counters(before), bootstrap_servers, group,
                          topic, log)

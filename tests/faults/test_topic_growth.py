@@ -14,12 +14,13 @@ GROWN_PARTITIONS = TEST_PARTITIONS + 2
 
 
 def test_partitions_added_while_streaming_are_read_without_a_restart(
-    bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session, tmp_path):
+    bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session, tmp_path, kafka_client):
   log = tmp_path / 'job.log'
   group = f'{topic}-group'
   before = produce_dataset(bootstrap_servers, topic, count=600, keys=30, seed=301)
   job = start_streaming_job(job_args(bootstrap_servers, topic, keyspace, cassandra_port,
-                                     '--max_bundle_seconds', '1', '--partition_headroom', '2'), log)
+                                     '--max_bundle_seconds', '1', '--partition_headroom', '2',
+                                     '--kafka_client', kafka_client), log)
   try:
     wait_until_caught_up(job, cassandra_session, keyspace, expected_counters(before), bootstrap_servers, group,
                          topic, log)
