@@ -2,20 +2,20 @@
 
 Locally (default runner) it runs on Beam's in-process Python runner; pass ``--runner FlinkRunner`` or
 ``--runner DataflowRunner`` with their options to run the same graph there. ``--help`` lists every option.
+
+Run as a command, it leaves Beam's Google Cloud client libraries out unless the job runs on Dataflow or names a
+gs:// location (beam_pipeline.runners.google_cloud), so it imports Beam only once that is decided.
 """
 
 import argparse
 import sys
 
-from apache_beam.options.pipeline_options import PipelineOptions
-
-from beam_pipeline.compat.beam import add_declared_arguments
-from beam_pipeline.launch import failures
-from beam_pipeline.options.known_flags import unknown_options
-from beam_pipeline.options.site_stats import SiteStatsOptions
+from beam_pipeline.runners.google_cloud import leave_out_unless_arguments_need_it
 
 
 def _help_parser() -> argparse.ArgumentParser:
+  from beam_pipeline.compat.beam import add_declared_arguments
+  from beam_pipeline.options.site_stats import SiteStatsOptions
   parser = argparse.ArgumentParser(
       prog='python -m beam_pipeline', description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
       epilog='Beam\'s own options (--runner, --streaming, --flink_master, --project, ...) are accepted too.')
@@ -28,6 +28,10 @@ def main(argv=None) -> int:
   if '-h' in argv or '--help' in argv:
     _help_parser().print_help()
     return 0
+  from apache_beam.options.pipeline_options import PipelineOptions
+  from beam_pipeline.launch import failures
+  from beam_pipeline.options.known_flags import unknown_options
+  from beam_pipeline.options.site_stats import SiteStatsOptions
   unknown = unknown_options(argv)
   if unknown:
     print(f'error: unknown option(s) {", ".join(unknown)}; see python -m beam_pipeline --help', file=sys.stderr)
@@ -44,4 +48,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
+  leave_out_unless_arguments_need_it(sys.argv[1:])
   sys.exit(main())

@@ -6,12 +6,18 @@ send its logs, so the job's log lines (committed offsets, write failures) would 
 container entry point does instead: it asks the runner's provision service for the job's options and endpoints,
 then runs Beam's SDK worker main, which sends every log record to the runner (the TaskManager's log).
 
+Beam is first imported to ask for the options, so the Google Cloud client libraries are left out before that
+(beam_pipeline.runners.google_cloud); a job that names a gs:// location gets a fresh interpreter that has them.
+
     python -m beam_pipeline.runners.flink.worker --id ID --provision_endpoint HOST:PORT --control_endpoint HOST:PORT ...
 """
 
 import argparse
 import os
 import sys
+
+from beam_pipeline.compat.beam_google_cloud import hide_google_cloud_libraries
+from beam_pipeline.runners.google_cloud import worker_needs_google_cloud
 
 _PROVISION_TIMEOUT_S = 60
 
@@ -53,9 +59,14 @@ def main(argv=None) -> int:
   parser.add_argument('--logging_endpoint', required=True)
   parser.add_argument('--artifact_endpoint', help='unused: the package is installed beside the TaskManager')
   args = parser.parse_args(argv)
-  os.environ.update(worker_environment(args.id, args.provision_endpoint, args.control_endpoint,
-                                       args.logging_endpoint))
+  hidden = hide_google_cloud_libraries()
+  environment = worker_environment(args.id, args.provision_endpoint, args.control_endpoint, args.logging_endpoint)
   from apache_beam.runners.worker import sdk_worker_main
+  if hidden and worker_needs_google_cloud(environment['PIPELINE_OPTIONS']):
+    # Beam's modules settled at import to go without the libraries: the worker starts again in a process that has
+    # them, from the environment just provisioned.
+    os.execve(sys.executable, [sys.executable, '-m', sdk_worker_main.__name__], {**os.environ, **environment})
+  os.environ.update(environment)
   sdk_worker_main.main(sys.argv)
   return 0
 

@@ -8,19 +8,24 @@ so every partition would stop being read after its first bundle. The runner here
 keeps them (it reaches into Beam's runner, so it lives in ``beam_pipeline.compat.beam``).
 Bundle finalization (the reader's offset commits) is already done by each worker's own bundle, unchanged.
 The worker processes run ``beam_pipeline.runners.local.worker`` (Beam's worker, ended without the interpreter's slow
-finalization).
+finalization), without Beam's Google Cloud client libraries unless the job names a gs:// location.
 """
 
 from beam_pipeline.compat.beam import FnApiRunnerWithBundleHooks, use_worker_module
+from beam_pipeline.runners.google_cloud import options_need_google_cloud
+from beam_pipeline.runners.local.worker import WITHOUT_GOOGLE_CLOUD
 
 WORKER_MODULE = 'beam_pipeline.runners.local.worker'
 
 
 class LocalRunner(FnApiRunnerWithBundleHooks):
   """FnApiRunner whose parallel bundles keep the splittable reader's checkpoints, whose worker processes run
-  WORKER_MODULE, and that reports each bundle's response (its metrics) to ``on_bundle_done`` as the bundle
-  completes, for a launcher that shows progress."""
+  WORKER_MODULE (without the Google Cloud libraries the job does not need), and that reports each bundle's
+  response (its metrics) to ``on_bundle_done`` as the bundle completes, for a launcher that shows progress."""
 
   def run_via_runner_api(self, pipeline_proto, options):
-    use_worker_module(pipeline_proto, WORKER_MODULE)
+    command = WORKER_MODULE
+    if not options_need_google_cloud(options.get_all_options()):
+      command += f' {WITHOUT_GOOGLE_CLOUD}'
+    use_worker_module(pipeline_proto, command)
     return super().run_via_runner_api(pipeline_proto, options)
