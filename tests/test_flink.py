@@ -31,9 +31,9 @@ def _dead_letters_by_stage(bootstrap_servers, topic):
 
 
 def test_a_bounded_catch_up_on_embedded_flink_is_exact_and_commits_the_group_once_everything_is_written(
-    flink_job_server, bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session):
+    flink_job_server, bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session, kafka_client):
   expected = produce_dataset(bootstrap_servers, topic, count=3000, keys=120, bad_ratio=0.05, seed=141)
-  args = job_args(bootstrap_servers, topic, keyspace, cassandra_port, *EMBEDDED)
+  args = job_args(bootstrap_servers, topic, keyspace, cassandra_port, *EMBEDDED, '--kafka_client', kafka_client)
 
   summary = run_bounded(*args)
 
@@ -94,14 +94,14 @@ def _cancel(rest_address: str, job_name: str) -> None:
 
 
 def test_a_streaming_job_on_the_session_cluster_outlives_its_submitter_spreads_the_partitions_and_commits_them_all(
-    flink_cluster, bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session):
+    flink_cluster, bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session, kafka_client):
   expected = produce_dataset(bootstrap_servers, topic, count=3000, keys=120, bad_ratio=0.05, seed=144)
   rest = flink_cluster.job_manager.address
 
   # Several bundles per partition: the last one's commit must not wait for a message that never comes.
   submitted = _run_flink(*job_args(bootstrap_servers, topic, keyspace, cassandra_port),
                          '--job_name', topic, '--checkpointing_interval', '2000', '--parallelism', '2',
-                         '--max_records_per_bundle', '200')
+                         '--max_records_per_bundle', '200', '--kafka_client', kafka_client)
 
   try:
     assert submitted.returncode == 0, submitted.stderr[-3000:]
