@@ -44,7 +44,8 @@ def raw_confluent(args) -> dict:
   from confluent_kafka import Consumer, TopicPartition as Partition
   consumer = Consumer({'bootstrap.servers': args.bootstrap_servers, 'group.id': 'bench-raw',
                        'enable.auto.commit': False, 'isolation.level': 'read_uncommitted',
-                       'max.partition.fetch.bytes': 4 * 1024 * 1024, 'fetch.max.bytes': 32 * 1024 * 1024})
+                       'max.partition.fetch.bytes': 4 * 1024 * 1024, 'fetch.max.bytes': 32 * 1024 * 1024,
+                       'fetch.queue.backoff.ms': 10})
   partitions = consumer.list_topics(args.topic, timeout=10).topics[args.topic].partitions
   remaining = {p: consumer.get_watermark_offsets(Partition(args.topic, p), timeout=10)[1] for p in partitions}
   consumer.assign([Partition(args.topic, p, 0) for p in partitions])

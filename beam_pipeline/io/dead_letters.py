@@ -17,6 +17,7 @@ from apache_beam.metrics import Metrics
 
 from beam_pipeline import metrics
 from beam_pipeline.records import DeadLetter
+from beam_pipeline.io.kafka.config import METADATA_RETRY_BACKOFF_MS
 from beam_pipeline.io.security import KafkaSecurity
 from beam_pipeline.errors import DeadLetterPublishError
 
@@ -65,6 +66,7 @@ class _PublishDeadLettersFn(beam.DoFn):
       self._producer = KafkaProducer(
           bootstrap_servers=self._bootstrap_servers.split(','), acks='all', linger_ms=20,
           client_id='site-stats-dead-letters', max_block_ms=_PRODUCER_TIMEOUT_S * 1000,
+          retry_backoff_ms=METADATA_RETRY_BACKOFF_MS,
           max_request_size=16 * 1024 * 1024, **self._security.client_config())
       partitions = self._producer.partitions_for(self._topic)
     except KafkaError as error:

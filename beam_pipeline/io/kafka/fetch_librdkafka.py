@@ -38,6 +38,9 @@ def client_settings(config, client_role: str) -> dict:
       'isolation.level': 'read_uncommitted',
       'max.partition.fetch.bytes': 4 * 1024 * 1024,
       'fetch.max.bytes': 32 * 1024 * 1024,
+      # When a partition's prefetch queue is full, librdkafka waits this long before fetching it again; its default
+      # (1 s) left the reader idle most of the time: 200,000 msgs/s against 740,000 with 10 ms on one 1 M topic.
+      'fetch.queue.backoff.ms': 10,
       'logger': logging.getLogger('confluent_kafka'),
       **passed,
       **config.security.librdkafka_config()}

@@ -107,6 +107,8 @@ class _ReadPartitionFn(beam.DoFn):
     config = self._config
     tp = TopicPartition(element.topic, element.partition)
     restriction = tracker.current_restriction()
+    if restriction.start >= restriction.stop:
+      return  # nothing to read (a bounded run's partition with nothing new): not even one poll's wait
     deadline = time.monotonic() + config.max_bundle_seconds
     emitted = 0
     last_offset = None
