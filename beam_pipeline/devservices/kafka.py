@@ -65,6 +65,15 @@ def _listener_lines(port: int, controller_port: int, tls_port: Optional[int],
   ]
 
 
+def _new_cluster_id() -> str:
+  """A random cluster id as Kafka writes them (URL-safe base64 of 16 bytes). One that starts with '-' is drawn
+  again, as Kafka's own Uuid.randomUuid does: the storage tool would take it for an option and refuse to format."""
+  while True:
+    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip('=')
+    if not cluster_id.startswith('-'):
+      return cluster_id
+
+
 class KafkaBroker(jvm.JvmService):
   name = 'kafka'
   start_timeout_s = 120
@@ -125,7 +134,7 @@ class KafkaBroker(jvm.JvmService):
     java = jvm.find_java(_SUPPORTED_JAVA, 'Kafka 4')
     config = self._write_config()
     if not (self.base / 'data' / 'meta.properties').exists():
-      cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip('=')
+      cluster_id = _new_cluster_id()
       scram_users = []
       if self.credentials is not None:
         for user, secret in ((KAFKA_USER, 'kafka'), (KAFKA_BROKER_USER, 'kafka-broker')):
