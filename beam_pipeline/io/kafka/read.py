@@ -292,4 +292,5 @@ class ReadFromKafka(beam.PTransform):
         'consumer_group': self._config.consumer_group or '',
         'bounded': self._config.bounded,
         'security_protocol': self._config.security.protocol,
+        'kafka_client': self._config.kafka_client,
     }
