@@ -150,6 +150,11 @@ def test_a_bounded_run_on_the_session_cluster_waits_and_prints_the_exact_summary
   job_manager_log = flink_cluster.job_manager.process.log_file.read_text(errors='replace')
   assert re.search(rf'Using restart back off time strategy NoRestartBackoffTimeStrategy for {topic} ',
                    job_manager_log)
+  # The cluster runs from the job server's jars and says so: the job uploaded none (Flink keeps a job's uploaded
+  # jars in its TaskManagers' blob storage; the job server's whole classpath is 165 of them).
+  job_id, = [job['jid'] for job in rest_get(flink_cluster.job_manager.address, '/jobs/overview')['jobs']
+             if job['name'] == topic]
+  assert list(flink_cluster.base.glob(f'tmp/*/blobStorage/job_{job_id}/blob_p-*')) == []
 
 
 def test_the_flink_options_the_job_declares_are_those_the_job_server_announces(flink_job_server):

@@ -21,6 +21,7 @@ from beam_pipeline.processes.lifecycle import all_ready, ensure_running_line, st
 from beam_pipeline.processes.local_process import LocalProcess
 from beam_pipeline.processes.ports import port_from_environment, port_open
 from beam_pipeline.runners.flink.job_server import FlinkJobServer
+from beam_pipeline.runners.flink.options import RUNNER_ON_CLASSPATH_SETTING
 from beam_pipeline.runners.flink.jvm import LOG4J2, FlinkJvm, prometheus_port, prometheus_reporter_settings
 from beam_pipeline.runners.flink.rest import rest_get
 
@@ -78,6 +79,8 @@ def _session_cluster_settings(base: Path, rpc_port: int, rest_port: int) -> dict
       # again what it had written), and streaming jobs bring their own (runners/flink/runner.py).
       # Checkpoints on disk, so that a restarted job resumes from the last one.
       'state.checkpoints.dir': (base / 'checkpoints').as_uri(),
+      # The job server runs from the same jars: its jobs need not upload them (runners/flink/runner.py).
+      RUNNER_ON_CLASSPATH_SETTING: 'true',
       'web.tmpdir': str(base / 'web'),
       'io.tmp.dirs': str(base / 'tmp'),
   }

@@ -60,8 +60,13 @@ def find_java(supported: Iterable[int], purpose: str) -> str:
 
 
 def resolve_jars(pom: Path, jars_dir: Path) -> bool:
-  """Runs Maven on ``pom`` unless ``jars_dir`` already holds what it resolves; returns whether it ran."""
-  digest = hashlib.sha256(pom.read_bytes()).hexdigest()
+  """Runs Maven on ``pom`` unless ``jars_dir`` already holds what it resolves (and builds, from the sources beside
+  it); returns whether it ran."""
+  sha = hashlib.sha256(pom.read_bytes())
+  for source in sorted((pom.parent / 'src').rglob('*')):
+    if source.is_file():
+      sha.update(source.read_bytes())
+  digest = sha.hexdigest()
   marker = jars_dir / _MARKER
   if marker.exists() and marker.read_text().strip() == digest:
     return False

@@ -29,7 +29,8 @@ from apache_beam.options.pipeline_options import (
 from apache_beam.runners.portability.portable_runner import PortableRunner
 from apache_beam.runners.runner import PipelineResult, PipelineState
 
-from beam_pipeline.runners.flink.options import FlinkJavaRunnerOptions
+from beam_pipeline.runners.flink.options import (
+    NOTHING_TO_STAGE_FACTORY, RUNNER_ON_CLASSPATH_SETTING, FlinkJavaRunnerOptions, FlinkStagingOptions)
 from beam_pipeline import REPO_ROOT
 from beam_pipeline.errors import OptionError
 from beam_pipeline.processes.ports import port_from_environment
@@ -84,6 +85,7 @@ def flink_runner(options: PipelineOptions, bounded: bool, topic: str) -> Portabl
   master = flink_master(options)
   if master != EMBEDDED_MASTER:
     _check_cluster_answers(flink_rest_addresses(options)[0])
+    _stage_nothing_where_the_cluster_has_the_runner(options)
   if not portable.job_endpoint:
     server = FlinkJobServer(REPO_ROOT, master)
     _LOGGER.info('%s', server.ensure_running())
@@ -147,8 +149,21 @@ def _settle_parallelism(options: PipelineOptions, master: str) -> int:
   return max(flink.parallelism or 1, 1)
 
 
+def _cluster_settings(rest_address: str) -> dict:
+  return {entry['key']: entry['value'] for entry in rest_get(rest_address, '/jobmanager/config')}
+
+
+def _stage_nothing_where_the_cluster_has_the_runner(options: PipelineOptions) -> None:
+  """A cluster that runs from the job server's own jars needs none of them uploaded with the job."""
+  staging = options.view_as(FlinkStagingOptions)
+  if staging.pipeline_resources_detector_factory_class:
+    return
+  if _cluster_settings(flink_rest_addresses(options)[0]).get(RUNNER_ON_CLASSPATH_SETTING) == 'true':
+    staging.pipeline_resources_detector_factory_class = NOTHING_TO_STAGE_FACTORY
+
+
 def _cluster_default_parallelism(rest_address: str) -> int:
-  settings = {entry['key']: entry['value'] for entry in rest_get(rest_address, '/jobmanager/config')}
+  settings = _cluster_settings(rest_address)
   try:
     return max(int(settings.get('parallelism.default', 1)), 1)
   except ValueError:
