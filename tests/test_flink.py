@@ -13,7 +13,7 @@ from beam_pipeline.runners.flink.options import FLINK_JAVA_OPTIONS
 from beam_pipeline.runners.flink.rest import rest_get
 from beam_pipeline.options.known_flags import unknown_options
 from beam_pipeline.testing.counters import (
-    expected_counters, flink_counter_by_subtask, flink_job_counters, read_counters)
+    expected_counters, flink_counter_by_subtask, flink_job, flink_job_counters, read_counters)
 from beam_pipeline.testing.datasets import produce_dataset
 from beam_pipeline.testing.jobs import (
     job_args, run_bounded, start_streaming_job, stop_streaming_job, wait_until_caught_up)
@@ -152,8 +152,7 @@ def test_a_bounded_run_on_the_session_cluster_waits_and_prints_the_exact_summary
                    job_manager_log)
   # The cluster runs from the job server's jars and says so: the job uploaded none (Flink keeps a job's uploaded
   # jars in its TaskManagers' blob storage; the job server's whole classpath is 165 of them).
-  job_id, = [job['jid'] for job in rest_get(flink_cluster.job_manager.address, '/jobs/overview')['jobs']
-             if job['name'] == topic]
+  job_id = flink_job(flink_cluster.job_manager.address, topic)['jid']
   assert list(flink_cluster.base.glob(f'tmp/*/blobStorage/job_{job_id}/blob_p-*')) == []
 
 

@@ -35,7 +35,7 @@ def flink_job_counters(rest_address: str, job_name: str) -> Dict[str, int]:
   """The site_stats counters of the Flink job named ``job_name``, as Flink's REST API shows them while it runs:
   each operator's ``<subtask>.<operator>.site_stats_<counter>`` metrics, summed per counter."""
   from beam_pipeline.runners.flink.rest import rest_get
-  job = _flink_job(rest_address, job_name)
+  job = flink_job(rest_address, job_name)
   totals: Dict[str, int] = {}
   for vertex in rest_get(rest_address, f'/jobs/{job["jid"]}')['vertices']:
     path = f'/jobs/{job["jid"]}/vertices/{vertex["id"]}/metrics'
@@ -54,7 +54,7 @@ def flink_counter_by_subtask(rest_address: str, job_name: str, counter: str) -> 
   """One site_stats counter of the Flink job named ``job_name``, per subtask of the vertex that reports it (the
   fused reading vertex for messages_read), in subtask order."""
   from beam_pipeline.runners.flink.rest import rest_get
-  job = _flink_job(rest_address, job_name)
+  job = flink_job(rest_address, job_name)
   for vertex in rest_get(rest_address, f'/jobs/{job["jid"]}')['vertices']:
     path = f'/jobs/{job["jid"]}/vertices/{vertex["id"]}'
     name = next((m['id'] for m in rest_get(rest_address, f'{path}/subtasks/0/metrics')
@@ -65,6 +65,7 @@ def flink_counter_by_subtask(rest_address: str, job_name: str, counter: str) -> 
   raise LookupError(f'no vertex of {job_name} reports {counter}')
 
 
-def _flink_job(rest_address: str, job_name: str) -> dict:
+def flink_job(rest_address: str, job_name: str) -> dict:
+  """The overview entry (id, name, state) of the Flink job named ``job_name``."""
   from beam_pipeline.runners.flink.rest import rest_get
   return next(j for j in rest_get(rest_address, '/jobs/overview')['jobs'] if j['name'] == job_name)

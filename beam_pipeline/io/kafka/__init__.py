@@ -1,4 +1,5 @@
-"""The Kafka source in pure Python (kafka-python, or librdkafka's Python binding), so the same graph runs without a JVM on every runner.
+"""The Kafka source in pure Python (kafka-python, or librdkafka's Python binding), so the same graph runs without
+a JVM on every runner.
 
     config.py    KafkaReadConfig: what to read, and the consumers it makes
     consumer_settings.py  --kafka_consumer_config: kafka-python settings passed through, checked and typed

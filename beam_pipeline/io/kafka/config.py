@@ -114,8 +114,13 @@ class KafkaReadConfig:
     if refresh_metadata(consumer, self.connect_timeout_s):
       return consumer
     consumer.close()
-    raise KafkaReadError(
-        f'the Kafka brokers at {self.bootstrap_servers} sent no metadata within {self.connect_timeout_s:.0f}s. '
+    raise self.no_metadata_error()
+
+  def no_metadata_error(self, client_reason: str = '') -> KafkaReadError:
+    """What a client that got no metadata within connect_timeout_s raises (``client_reason``: the client's own)."""
+    reason = f' ({client_reason})' if client_reason else ''
+    return KafkaReadError(
+        f'the Kafka brokers at {self.bootstrap_servers} sent no metadata within {self.connect_timeout_s:.0f}s{reason}. '
         f'They answered a connection, so check {security_settings_hint(self.security)}: the kafka logger names the '
         'refused step')
 

@@ -10,7 +10,6 @@ import logging
 from typing import Dict, Optional
 
 from beam_pipeline.errors import KafkaReadError
-from beam_pipeline.io.kafka.config import security_settings_hint
 from beam_pipeline.io.kafka.consumer_settings import librdkafka_settings
 from beam_pipeline.io.kafka.fetch import OffsetsError, PartitionFetcher
 from beam_pipeline.records import RecordBatch
@@ -60,10 +59,7 @@ class LibrdkafkaFetcher(PartitionFetcher):
       self._consumer.list_topics(timeout=config.connect_timeout_s)
     except KafkaException as error:
       self._consumer.close()
-      raise KafkaReadError(
-          f'the Kafka brokers at {config.bootstrap_servers} sent no metadata within {config.connect_timeout_s:.0f}s '
-          f'({error.args[0].str()}): check --bootstrap_servers and {security_settings_hint(config.security)}'
-      ) from None
+      raise config.no_metadata_error(error.args[0].str()) from None
 
   def _partition(self, tp, offset: int = -1001):
     from confluent_kafka import TopicPartition

@@ -10,7 +10,8 @@ The job is submitted through Beam's portable runner to a Flink job server this p
   each TaskManager (``EXTERNAL``, ``--environment_config``, default ``localhost:FLINK_WORKER_POOL_PORT``). A bounded
   run is waited for; a streaming job returns once Flink reports it RUNNING and outlives the command.
 
-On a cluster, unless given, ``--parallelism`` is made explicit (the cluster's ``parallelism.default``) so that the partitions are spread evenly over the parallel readers (``io/kafka/placement.py``); on a cluster
+On a cluster, unless given, ``--parallelism`` is made explicit (the cluster's ``parallelism.default``) so that
+the partitions are spread evenly over the parallel readers (``io/kafka/placement.py``), and
 ``--sdk_worker_parallelism`` follows it: two Python processes per TaskManager per parallel reader.
 
 Offsets are committed when Flink completes a checkpoint (bundle finalization), so a streaming job gets
@@ -22,7 +23,7 @@ import signal
 import threading
 import time
 import uuid
-from typing import List
+from typing import List, Optional
 
 from apache_beam.options.pipeline_options import (
     FlinkRunnerOptions, GoogleCloudOptions, PipelineOptions, PortableOptions, StandardOptions)
@@ -83,14 +84,16 @@ def flink_runner(options: PipelineOptions, bounded: bool, topic: str) -> Portabl
   the runner to submit with."""
   portable = options.view_as(PortableOptions)
   master = flink_master(options)
+  cluster_settings = None  # embedded Flink has no cluster to ask
   if master != EMBEDDED_MASTER:
     _check_cluster_answers(flink_rest_addresses(options)[0])
-    _stage_nothing_where_the_cluster_has_the_runner(options)
+    cluster_settings = _cluster_settings(flink_rest_addresses(options)[0])
+    _stage_nothing_where_the_cluster_has_the_runner(options, cluster_settings)
   if not portable.job_endpoint:
     server = FlinkJobServer(REPO_ROOT, master)
     _LOGGER.info('%s', server.ensure_running())
     portable.job_endpoint = server.endpoint
-  parallelism = _settle_parallelism(options, master)
+  parallelism = _settle_parallelism(options, cluster_settings)
   if not portable.environment_type:
     if master == EMBEDDED_MASTER:
       portable.environment_type = 'LOOPBACK'
@@ -137,13 +140,13 @@ def flink_runner(options: PipelineOptions, bounded: bool, topic: str) -> Portabl
   return PortableRunner()
 
 
-def _settle_parallelism(options: PipelineOptions, master: str) -> int:
+def _settle_parallelism(options: PipelineOptions, cluster_settings: Optional[dict]) -> int:
   """The job's parallelism, made explicit on a cluster when not given (its ``parallelism.default``), so that the
   reads are planned for exactly that many readers. Embedded Flink keeps Beam's default unless given: two readers
   in the one Python process of an embedded streaming job stalled its reads."""
   flink = options.view_as(FlinkRunnerOptions)
-  if (not flink.parallelism or flink.parallelism <= 0) and master != EMBEDDED_MASTER:
-    flink.parallelism = _cluster_default_parallelism(flink_rest_addresses(options)[0])
+  if (not flink.parallelism or flink.parallelism <= 0) and cluster_settings is not None:
+    flink.parallelism = _cluster_default_parallelism(cluster_settings)
     _LOGGER.info("running with --parallelism %d (the cluster's parallelism.default); --parallelism sets another",
                  flink.parallelism)
   return max(flink.parallelism or 1, 1)
@@ -153,19 +156,18 @@ def _cluster_settings(rest_address: str) -> dict:
   return {entry['key']: entry['value'] for entry in rest_get(rest_address, '/jobmanager/config')}
 
 
-def _stage_nothing_where_the_cluster_has_the_runner(options: PipelineOptions) -> None:
+def _stage_nothing_where_the_cluster_has_the_runner(options: PipelineOptions, cluster_settings: dict) -> None:
   """A cluster that runs from the job server's own jars needs none of them uploaded with the job."""
   staging = options.view_as(FlinkStagingOptions)
   if staging.pipeline_resources_detector_factory_class:
     return
-  if _cluster_settings(flink_rest_addresses(options)[0]).get(RUNNER_ON_CLASSPATH_SETTING) == 'true':
+  if cluster_settings.get(RUNNER_ON_CLASSPATH_SETTING) == 'true':
     staging.pipeline_resources_detector_factory_class = NOTHING_TO_STAGE_FACTORY
 
 
-def _cluster_default_parallelism(rest_address: str) -> int:
-  settings = _cluster_settings(rest_address)
+def _cluster_default_parallelism(cluster_settings: dict) -> int:
   try:
-    return max(int(settings.get('parallelism.default', 1)), 1)
+    return max(int(cluster_settings.get('parallelism.default', 1)), 1)
   except ValueError:
     return 1
 
@@ -199,8 +201,7 @@ def wait_until_running(result: PipelineResult, options: PipelineOptions,
       raise FlinkSubmitError(f'Flink did not list the job {name} within {timeout_s:.0f}s')
     time.sleep(0.5)
   _LOGGER.info('the Flink job %s is RUNNING; it runs until cancelled in Flink (web UI at http://%s, or its REST '
-               'API: PATCH /jobs/<id>?mode=cancel)', options.view_as(GoogleCloudOptions).job_name,
-               flink_rest_addresses(options)[0])
+               'API: PATCH /jobs/<id>?mode=cancel)', name, flink_rest_addresses(options)[0])
 
 
 def _listed_by_flink(rest_addresses: List[str], job_name: str) -> bool:
