@@ -3,10 +3,13 @@ server) and on the local session cluster (./run_local.sh flink-up). Each case ch
 letters and the group's offsets."""
 
 import datetime
+import os
 import re
 import subprocess
 import sys
 import time
+from pathlib import Path
+from typing import List
 
 from beam_pipeline import REPO_ROOT
 from beam_pipeline.runners.flink.options import FLINK_JAVA_OPTIONS
@@ -70,15 +73,22 @@ def test_streaming_on_embedded_flink_is_exact_commits_on_checkpoints_and_is_canc
   log = tmp_path / 'streaming.log'
   job = start_streaming_job(
       job_args(bootstrap_servers, topic, keyspace, cassandra_port, *EMBEDDED, '--checkpointing_interval', '2000',
-               '--max_records_per_bundle', '200'),
+               '--max_records_per_bundle', '200', '--job_name', topic),
       log)
+  readers = os.cpu_count()
   try:
     wait_until_caught_up(job, cassandra_session, keyspace, expected_counters(expected), bootstrap_servers,
                          f'{topic}-group', topic, log)
+    # A reader per core, each with Python worker processes of the command (two per reader), not its threads.
+    assert len(_worker_processes_of(job.pid)) == 2 * readers
+    rest = _embedded_rest_address_of(topic)
+    ends = end_offsets(bootstrap_servers, topic)
+    assert _read_by_subtask_once_reported(rest, topic, expected.messages) == [
+        sum(end for partition, end in ends.items() if partition % readers == reader) for reader in range(readers)]
   finally:
     stop_streaming_job(job)
   assert job.returncode == 0, log.read_text()[-3000:]
-  assert re.search(r'the Flink job site-stats-\S+ is cancelled \([0-9a-f]{32}\)', log.read_text())
+  assert re.search(rf'the Flink job {topic} is cancelled \([0-9a-f]{{32}}\)', log.read_text())
   assert _dead_letters_by_stage(bootstrap_servers, topic) == dict(expected.invalid_by_stage)
 
 
@@ -204,13 +214,52 @@ def test_an_embedded_job_whose_command_was_killed_gives_up_instead_of_restarting
                                      '--job_name', topic, '--execution_retry_delay', '2000'), log)
   wait_until_caught_up(job, cassandra_session, keyspace, expected_counters(expected), bootstrap_servers,
                        f'{topic}-group', topic, log)
-  job.kill()  # no chance to cancel: its Python workers are gone with it
+  workers = _worker_processes_of(job.pid)
+  assert workers
+  job.kill()  # no chance to cancel: its Python workers end with it
   job.wait()
 
   deadline = time.monotonic() + 120
   while _running_embedded_jobs(embedded_rest_addresses(), topic):
     assert time.monotonic() < deadline, 'the embedded job still restarts 120 s after its command was killed'
     time.sleep(2)
+  assert not [pid for pid in workers if Path(f'/proc/{pid}').exists()], 'worker processes outlived their command'
+
+
+def _read_by_subtask_once_reported(rest_address: str, job_name: str, messages: int) -> List[int]:
+  """messages_read per reading subtask, once Flink's metrics (a few seconds behind) add up to ``messages``."""
+  deadline = time.monotonic() + 60
+  while True:
+    try:
+      by_subtask = flink_counter_by_subtask(rest_address, job_name, 'messages_read')
+      if sum(by_subtask) == messages:
+        return by_subtask
+    except LookupError:
+      pass  # not reported yet
+    assert time.monotonic() < deadline, f'the job\'s metrics did not reach {messages} messages read in 60 s'
+    time.sleep(1)
+
+
+def _worker_processes_of(parent_pid: int) -> List[int]:
+  """The Python SDK worker processes (runners/flink/worker.py) whose parent is ``parent_pid``."""
+  workers = []
+  for stat in Path('/proc').glob('[0-9]*/stat'):
+    try:
+      parent = int(stat.read_text().rsplit(')', 1)[1].split()[1])
+      command = (stat.parent / 'cmdline').read_bytes().split(b'\0')
+    except (OSError, IndexError, ValueError):
+      continue  # ended meanwhile
+    if parent == parent_pid and b'beam_pipeline.runners.flink.worker' in command:
+      workers.append(int(stat.parent.name))
+  return workers
+
+
+def _embedded_rest_address_of(job_name: str) -> str:
+  from beam_pipeline.runners.flink.job_server import embedded_rest_addresses
+  for address in embedded_rest_addresses():
+    if _running_embedded_jobs([address], job_name):
+      return address
+  raise AssertionError(f'no embedded mini cluster runs {job_name}')
 
 
 def _running_embedded_jobs(rest_addresses, job_name):

@@ -24,6 +24,7 @@ from beam_pipeline.runners.flink.job_server import FlinkJobServer
 from beam_pipeline.runners.flink.options import RUNNER_ON_CLASSPATH_SETTING
 from beam_pipeline.runners.flink.jvm import LOG4J2, FlinkJvm, prometheus_port, prometheus_reporter_settings
 from beam_pipeline.runners.flink.rest import rest_get
+from beam_pipeline.runners.flink.worker import write_worker_executable
 
 _JOB_MANAGER_CLASS = 'org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint'
 _TASK_MANAGER_CLASS = 'org.apache.flink.runtime.taskexecutor.TaskManagerRunner'
@@ -159,12 +160,9 @@ class SdkWorkerPool:
     return f'localhost:{self.port}'
 
   def start(self) -> int:
-    self.base.mkdir(parents=True, exist_ok=True)
     # The pool runs one executable per worker, with the worker's endpoints as flags: this project's worker entry
     # point (beam_pipeline/runners/flink/worker.py) on this interpreter.
-    worker = self.base / 'sdk-worker'
-    worker.write_text(f'#!/bin/sh\nexec {sys.executable} -m beam_pipeline.runners.flink.worker "$@"\n')
-    worker.chmod(0o755)
+    worker = write_worker_executable(self.base)
     return self.process.start(
         [sys.executable, '-m', 'apache_beam.runners.worker.worker_pool_main', f'--service_port={self.port}',
          f'--container_executable={worker}'],

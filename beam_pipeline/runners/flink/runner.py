@@ -3,22 +3,25 @@
 The job is submitted through Beam's portable runner to a Flink job server this project starts itself (see
 ``runners/flink/job_server.py``), so that nothing has to be downloaded at run time:
 
-- ``--flink_master [local]`` (the default): embedded Flink, a mini cluster inside the job server. The run is
-  waited for, like a local run, and its Python code runs in this process (``LOOPBACK``); stopping the command
-  (Ctrl-C, SIGTERM) cancels the job.
+- ``--flink_master [local]`` (the default): embedded Flink, a mini cluster inside the job server, with a slot per
+  core. The run is waited for, like a local run, and its Python code runs in worker processes of this command
+  (``runners/flink/embedded_workers.py``; ``--environment_type LOOPBACK`` runs it in threads instead); stopping
+  the command (Ctrl-C, SIGTERM) cancels the job.
 - ``--flink_master HOST:PORT``: a Flink cluster's REST address. Its Python code runs in the SDK worker pool beside
   each TaskManager (``EXTERNAL``, ``--environment_config``, default ``localhost:FLINK_WORKER_POOL_PORT``). A bounded
   run is waited for; a streaming job returns once Flink reports it RUNNING and outlives the command.
 
-On a cluster, unless given, ``--parallelism`` is made explicit (the cluster's ``parallelism.default``) so that
-the partitions are spread evenly over the parallel readers (``io/kafka/placement.py``), and
-``--sdk_worker_parallelism`` follows it: two Python processes per TaskManager per parallel reader.
+Unless given, ``--parallelism`` is made explicit (the cluster's ``parallelism.default``, or embedded the number
+of cores) so that the partitions are spread evenly over the parallel readers (``io/kafka/placement.py``), and
+``--sdk_worker_parallelism`` follows it: two Python processes per TaskManager per parallel reader. A bounded job
+keeps its Python workers from one stage to the next (``--environment_cache_millis``).
 
 Offsets are committed when Flink completes a checkpoint (bundle finalization), so a streaming job gets
 ``--checkpointing_interval`` (10 s) unless one is given.
 """
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -35,6 +38,7 @@ from beam_pipeline.runners.flink.options import (
 from beam_pipeline import REPO_ROOT
 from beam_pipeline.errors import OptionError
 from beam_pipeline.processes.ports import port_from_environment
+from beam_pipeline.runners.flink.embedded_workers import embedded_worker_pool_address
 from beam_pipeline.runners.flink.job_server import EMBEDDED_MASTER, FlinkJobServer, embedded_rest_addresses
 from beam_pipeline.runners.flink.rest import cancel_flink_job, rest_get
 
@@ -49,8 +53,11 @@ _RUNNING_TIMEOUT_S = 180
 RETRY_DELAY_MS = 10000
 LOOPBACK_EXECUTION_RETRIES = 6
 _UNLIMITED_RETRIES = 2**31 - 1
-# Python SDK workers per parallel reader on a cluster (see flink_runner).
+# Python SDK workers per parallel reader (see flink_runner).
 _WORKERS_PER_READER = 2
+# How long a bounded job's Python workers outlive a stage, for the next to reuse: Flink runs a batch job's
+# stages (planning, reading, the final commit) one after another, and each would otherwise start its own.
+BOUNDED_ENVIRONMENT_CACHE_MS = 10000
 _FINAL_STATES = (PipelineState.DONE, PipelineState.FAILED, PipelineState.CANCELLED, PipelineState.STOPPED)
 
 
@@ -94,9 +101,13 @@ def flink_runner(options: PipelineOptions, bounded: bool, topic: str) -> Portabl
     _LOGGER.info('%s', server.ensure_running())
     portable.job_endpoint = server.endpoint
   parallelism = _settle_parallelism(options, cluster_settings)
+  workers_in_this_command = portable.environment_type == 'LOOPBACK'
   if not portable.environment_type:
     if master == EMBEDDED_MASTER:
-      portable.environment_type = 'LOOPBACK'
+      # Processes, so that the job's Python code uses every core; they end with this command.
+      portable.environment_type = 'EXTERNAL'
+      portable.environment_config = embedded_worker_pool_address()
+      workers_in_this_command = True
     else:
       # The Python code runs beside the TaskManagers, bounded or streaming: a cluster need not reach this machine,
       # and a streaming job outlives this command.
@@ -109,8 +120,10 @@ def flink_runner(options: PipelineOptions, bounded: bool, topic: str) -> Portabl
     # many slots run it. Beam pins each stage instance to a worker in turn as the tasks open, and each reader
     # opens right after the instance that splits its reads: with one worker per reader, every reader of a bounded
     # run landed on the same worker; with two, each has its own. (LOOPBACK workers are threads of this process,
-    # sharing one interpreter: more gain nothing, and two of them stalled an embedded streaming job's reads.)
+    # sharing one interpreter: more gain nothing.)
     portable.sdk_worker_parallelism = _WORKERS_PER_READER * parallelism
+  if bounded and 'environment_cache_millis' not in options.get_all_options(drop_default=True):
+    portable.environment_cache_millis = BOUNDED_ENVIRONMENT_CACHE_MS
   job = options.view_as(GoogleCloudOptions)
   # Flink shows (and the job is cancelled by) this name.
   job.job_name = job.job_name or f'site-stats-{topic.lower()}-{uuid.uuid4().hex[:8]}'
@@ -126,11 +139,11 @@ def flink_runner(options: PipelineOptions, bounded: bool, topic: str) -> Portabl
     java.finish_bundle_before_checkpointing = True
   if not bounded and java.number_of_execution_retries is None:
     # A streaming job whose sink or source went away restarts from its last checkpoint every 10 s until it is
-    # back. But when its Python code runs in this process (LOOPBACK), a job that outlives it (killed, not stopped)
-    # could only fail and restart: it gives up after a minute. (Bounded jobs get no restarts from Flink, unless
+    # back. But when its Python code runs in this command's threads or processes, a job that outlives it (killed,
+    # not stopped) could only fail and restart: it gives up after a minute. (Bounded jobs get no restarts from Flink, unless
     # the cluster names a restart strategy: a restarted batch region would count again what it had written.)
     java.number_of_execution_retries = (
-        LOOPBACK_EXECUTION_RETRIES if portable.environment_type == 'LOOPBACK' else _UNLIMITED_RETRIES)
+        LOOPBACK_EXECUTION_RETRIES if workers_in_this_command else _UNLIMITED_RETRIES)
     java.execution_retry_delay = java.execution_retry_delay or RETRY_DELAY_MS
   options.view_as(FlinkRunnerOptions).flink_master = master
   # The job server is already Flink's: the portable runner only talks to it.
@@ -141,15 +154,18 @@ def flink_runner(options: PipelineOptions, bounded: bool, topic: str) -> Portabl
 
 
 def _settle_parallelism(options: PipelineOptions, cluster_settings: Optional[dict]) -> int:
-  """The job's parallelism, made explicit on a cluster when not given (its ``parallelism.default``), so that the
-  reads are planned for exactly that many readers. Embedded Flink keeps Beam's default unless given: two readers
-  in the one Python process of an embedded streaming job stalled its reads."""
+  """The job's parallelism, made explicit when not given so that the reads are planned for exactly that many
+  readers: a cluster's ``parallelism.default``; embedded, a slot per core (what Flink's mini cluster gives)."""
   flink = options.view_as(FlinkRunnerOptions)
-  if (not flink.parallelism or flink.parallelism <= 0) and cluster_settings is not None:
-    flink.parallelism = _cluster_default_parallelism(cluster_settings)
-    _LOGGER.info("running with --parallelism %d (the cluster's parallelism.default); --parallelism sets another",
-                 flink.parallelism)
-  return max(flink.parallelism or 1, 1)
+  if not flink.parallelism or flink.parallelism <= 0:
+    if cluster_settings is not None:
+      flink.parallelism = _cluster_default_parallelism(cluster_settings)
+      where = "the cluster's parallelism.default"
+    else:
+      flink.parallelism = os.cpu_count() or 1
+      where = 'a slot per core'
+    _LOGGER.info('running with --parallelism %d (%s); --parallelism sets another', flink.parallelism, where)
+  return flink.parallelism
 
 
 def _cluster_settings(rest_address: str) -> dict:

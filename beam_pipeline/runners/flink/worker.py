@@ -9,17 +9,48 @@ then runs Beam's SDK worker main, which sends every log record to the runner (th
 Beam is first imported to ask for the options, so the Google Cloud client libraries are left out before that
 (beam_pipeline.runners.google_cloud); a job that names a gs:// location gets a fresh interpreter that has them.
 
+A worker ends with the pool that started it: Flink would otherwise keep a job whose pool is gone (an embedded
+run's command, killed) running on orphaned workers, with nobody left to start new ones when it restarts.
+
     python -m beam_pipeline.runners.flink.worker --id ID --provision_endpoint HOST:PORT --control_endpoint HOST:PORT ...
 """
 
 import argparse
 import os
 import sys
+import threading
+import time
+from pathlib import Path
 
 from beam_pipeline.compat.beam_google_cloud import hide_google_cloud_libraries
 from beam_pipeline.runners.google_cloud import worker_needs_google_cloud
 
 _PROVISION_TIMEOUT_S = 60
+_PARENT_CHECK_INTERVAL_S = 1.0
+
+
+def write_worker_executable(directory: Path) -> Path:
+  """The executable a Beam worker pool runs per worker (``--container_executable``): this module, on this
+  interpreter. The pool reads nothing from a worker's stdout, so it goes to stderr, where it cannot fill a pipe."""
+  directory.mkdir(parents=True, exist_ok=True)
+  executable = directory / 'sdk-worker'
+  # Written aside and moved in: a pool of another run may be starting a worker from it right now.
+  draft = directory / f'.sdk-worker.{os.getpid()}'
+  draft.write_text(f'#!/bin/sh\nexec {sys.executable} -m {__spec__.name} "$@" 1>&2\n')
+  draft.chmod(0o755)
+  os.replace(draft, executable)
+  return executable
+
+
+def _exit_with_parent() -> None:
+  parent = os.getppid()
+
+  def watch():
+    while os.getppid() == parent:
+      time.sleep(_PARENT_CHECK_INTERVAL_S)
+    os._exit(1)  # pylint: disable=protected-access  # the pool is gone: no cleanup could reach anyone
+
+  threading.Thread(target=watch, name='exit-with-parent', daemon=True).start()
 
 
 def worker_environment(worker_id: str, provision_endpoint: str, control_endpoint: str,
@@ -59,6 +90,7 @@ def main(argv=None) -> int:
   parser.add_argument('--logging_endpoint', required=True)
   parser.add_argument('--artifact_endpoint', help='unused: the package is installed beside the TaskManager')
   args = parser.parse_args(argv)
+  _exit_with_parent()
   hidden = hide_google_cloud_libraries()
   environment = worker_environment(args.id, args.provision_endpoint, args.control_endpoint, args.logging_endpoint)
   from apache_beam.runners.worker import sdk_worker_main
