@@ -1,7 +1,10 @@
 """The DoFn of CassandraCounterWrite: sums a bundle's increments, writes them when the bundle finishes.
 
-The session lives exactly as long as the bundle: it is opened in ``start_bundle`` and closed in ``finish_bundle``
-once every write has been acknowledged, so a bundle the runner commits is a bundle Cassandra holds. A write whose
+The session lives only while the bundle's writes are sent: ``finish_bundle`` opens it and closes it once every
+write has been acknowledged, so a bundle the runner commits is a bundle Cassandra holds, and a bundle with nothing
+to write opens none. (Opening it in ``start_bundle`` also made a Cassandra outage cost minutes on Flink: a fresh
+SDK worker whose first bundle fails in ``start_bundle`` has not yet opened its data connection, and Beam's Java
+runner waits a fixed 3 minutes for that connection before it fails the task and restarts the job.) A write whose
 outcome is unknown fails the bundle (the runner retries it: at-least-once), and the offsets it covered are
 logged so an operator knows what may be counted twice. The messages of refused writes leave ``finish_bundle`` on
 the ``DEAD_LETTERS`` output; the main output carries nothing and only marks the stage as finished.
@@ -76,8 +79,6 @@ class CounterWriteFn(SessionPerBundleFn):
     self._metrics = _WriteMetrics()
 
   def start_bundle(self):
-    session, update = self._open_session_with_update()
-    self._sender = CounterRequests(session, update, self._statements_per_batch, self._max_concurrent_writes)
     self._sums = BundleSums()
 
   def _open_session_with_update(self):
@@ -107,9 +108,13 @@ class CounterWriteFn(SessionPerBundleFn):
     # A streaming worker may idle until the next bundle: it need not hold this one's messages meanwhile.
     sums, self._sums = self._sums, BundleSums()
     writes = sums.writes()
+    if not writes:
+      return
     started = time.monotonic()
     try:
-      outcome = self._sender.send(writes)
+      session, update = self._open_session_with_update()
+      sender = CounterRequests(session, update, self._statements_per_batch, self._max_concurrent_writes)
+      outcome = sender.send(writes)
       if outcome.failed:
         key, error = outcome.failed[0]
         raise CassandraWriteError(
