@@ -25,13 +25,25 @@ _lock = threading.Lock()
 _address: Optional[str] = None
 
 
+class _WorkerStartNotice(logging.Filter):
+  """Beam's pool says each worker start as a warning (several per job); here it is routine, so it goes to debug."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    if record.levelno == logging.WARNING and record.getMessage().startswith('Starting worker with command'):
+      record.levelno, record.levelname = logging.DEBUG, 'DEBUG'
+      return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+    return True
+
+
 def embedded_worker_pool_address() -> str:
   """The address of this process's worker pool (``host:port`` for ``--environment_config``), started on first
   use and stopped when the process exits."""
   global _address  # pylint: disable=global-statement
   with _lock:
     if _address is None:
+      from apache_beam.runners.worker import worker_pool_main
       from apache_beam.runners.worker.worker_pool_main import BeamFnExternalWorkerPoolServicer
+      logging.getLogger(worker_pool_main.__name__).addFilter(_WorkerStartNotice())
       executable = write_worker_executable(REPO_ROOT / '.local' / 'flink-embedded-workers')
       # Beam kills the worker processes at exit; the server's threads go with the process.
       _address, server = BeamFnExternalWorkerPoolServicer.start(

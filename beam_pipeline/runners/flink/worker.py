@@ -16,6 +16,7 @@ run's command, killed) running on orphaned workers, with nobody left to start ne
 """
 
 import argparse
+import logging
 import os
 import sys
 import threading
@@ -81,6 +82,17 @@ def worker_environment(worker_id: str, provision_endpoint: str, control_endpoint
   }
 
 
+def _warnings_to_stderr(worker_id: str) -> None:
+  """Beam sends every record to the runner's log; the job's own warnings and any error also go to stderr, which is
+  the console of an embedded run's command (and the pool's log on a cluster), where whoever started it looks
+  first. (Beam's start-up warnings of every worker stay in the runner's log.)"""
+  handler = logging.StreamHandler(sys.stderr)
+  handler.setLevel(logging.WARNING)
+  handler.addFilter(lambda record: record.levelno >= logging.ERROR or record.name.startswith('beam_pipeline.'))
+  handler.setFormatter(logging.Formatter(f'%(asctime)s %(levelname)s [SDK worker {worker_id}] %(name)s: %(message)s'))
+  logging.getLogger().addHandler(handler)
+
+
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(prog='python -m beam_pipeline.runners.flink.worker', description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -99,6 +111,7 @@ def main(argv=None) -> int:
     # them, from the environment just provisioned.
     os.execve(sys.executable, [sys.executable, '-m', sdk_worker_main.__name__], {**os.environ, **environment})
   os.environ.update(environment)
+  _warnings_to_stderr(args.id)
   sdk_worker_main.main(sys.argv)
   return 0
 
