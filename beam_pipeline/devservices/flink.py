@@ -24,7 +24,6 @@ from beam_pipeline.runners.flink.job_server import FlinkJobServer
 from beam_pipeline.runners.flink.options import RUNNER_ON_CLASSPATH_SETTING
 from beam_pipeline.runners.flink.jvm import LOG4J2, FlinkJvm, prometheus_port, prometheus_reporter_settings
 from beam_pipeline.runners.flink.rest import rest_get
-from beam_pipeline.runners.flink.worker import write_worker_executable
 
 _JOB_MANAGER_CLASS = 'org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint'
 _TASK_MANAGER_CLASS = 'org.apache.flink.runtime.taskexecutor.TaskManagerRunner'
@@ -141,9 +140,9 @@ class FlinkTaskManager(FlinkJvm):
 
 
 class SdkWorkerPool:
-  """Beam's Python worker pool: the TaskManager asks it for SDK workers (``--environment_type EXTERNAL``), each a
-  process of this project's Python, so the job's Python code runs beside the TaskManager and not in the command
-  that submitted the job."""
+  """The project's Python worker pool (``runners/flink/worker_pool.py``): the TaskManager asks it for SDK workers
+  (``--environment_type EXTERNAL``), each a process of this project's Python kept ready ahead, so the job's Python
+  code runs beside the TaskManager and not in the command that submitted the job."""
 
   name = 'flink-sdk-worker-pool'
   start_timeout_s = 60
@@ -160,12 +159,8 @@ class SdkWorkerPool:
     return f'localhost:{self.port}'
 
   def start(self) -> int:
-    # The pool runs one executable per worker, with the worker's endpoints as flags: this project's worker entry
-    # point (beam_pipeline/runners/flink/worker.py) on this interpreter.
-    worker = write_worker_executable(self.base)
     return self.process.start(
-        [sys.executable, '-m', 'apache_beam.runners.worker.worker_pool_main', f'--service_port={self.port}',
-         f'--container_executable={worker}'],
+        [sys.executable, '-m', 'beam_pipeline.runners.flink.worker_pool', f'--service_port={self.port}'],
         env={**os.environ, 'PYTHONUNBUFFERED': '1'}, cwd=self.home)
 
   def is_ready(self) -> bool:

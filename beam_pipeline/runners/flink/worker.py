@@ -1,8 +1,8 @@
-"""One Python SDK worker for a Flink TaskManager: what Beam's worker pool starts (``--container_executable``) each
-time Flink asks it for a worker of an ``EXTERNAL`` environment.
+"""One Python SDK worker for a Flink TaskManager: what the project's worker pool (``runners/flink/worker_pool.py``)
+hands each request of Flink for a worker of an ``EXTERNAL`` environment.
 
-Beam's pool, left to itself, starts a bare SDK harness that knows neither the job's pipeline options nor where to
-send its logs, so the job's log lines (committed offsets, write failures) would go nowhere. This does what Beam's
+A bare SDK harness (what Beam's own worker pool starts) knows neither the job's pipeline options nor where to send
+its logs, so the job's log lines (committed offsets, write failures) would go nowhere. This does what Beam's
 container entry point does instead: it asks the runner's provision service for the job's options and endpoints,
 then runs Beam's SDK worker main, which sends every log record to the runner (the TaskManager's log).
 
@@ -13,34 +13,25 @@ A worker ends with the pool that started it: Flink would otherwise keep a job wh
 run's command, killed) running on orphaned workers, with nobody left to start new ones when it restarts.
 
     python -m beam_pipeline.runners.flink.worker --id ID --provision_endpoint HOST:PORT --control_endpoint HOST:PORT ...
+    python -m beam_pipeline.runners.flink.worker --await_flags      # then the flags as a JSON list on stdin
 """
 
 import argparse
+import json
 import logging
 import os
 import sys
 import threading
 import time
-from pathlib import Path
+from typing import List, Optional
 
 from beam_pipeline.compat.beam_google_cloud import hide_google_cloud_libraries
 from beam_pipeline.runners.google_cloud import worker_needs_google_cloud
 
 _PROVISION_TIMEOUT_S = 60
 _PARENT_CHECK_INTERVAL_S = 1.0
-
-
-def write_worker_executable(directory: Path) -> Path:
-  """The executable a Beam worker pool runs per worker (``--container_executable``): this module, on this
-  interpreter. The pool reads nothing from a worker's stdout, so it goes to stderr, where it cannot fill a pipe."""
-  directory.mkdir(parents=True, exist_ok=True)
-  executable = directory / 'sdk-worker'
-  # Written aside and moved in: a pool of another run may be starting a worker from it right now.
-  draft = directory / f'.sdk-worker.{os.getpid()}'
-  draft.write_text(f'#!/bin/sh\nexec {sys.executable} -m {__spec__.name} "$@" 1>&2\n')
-  draft.chmod(0o755)
-  os.replace(draft, executable)
-  return executable
+# The one argument of a worker started ahead of its flags (see main).
+AWAIT_FLAGS = '--await_flags'
 
 
 def _exit_with_parent() -> None:
@@ -93,7 +84,7 @@ def _warnings_to_stderr(worker_id: str) -> None:
   logging.getLogger().addHandler(handler)
 
 
-def main(argv=None) -> int:
+def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(prog='python -m beam_pipeline.runners.flink.worker', description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument('--id', required=True, help='the worker id Flink gave the pool')
@@ -101,9 +92,30 @@ def main(argv=None) -> int:
   parser.add_argument('--control_endpoint', required=True)
   parser.add_argument('--logging_endpoint', required=True)
   parser.add_argument('--artifact_endpoint', help='unused: the package is installed beside the TaskManager')
-  args = parser.parse_args(argv)
+  return parser
+
+
+def _import_what_a_worker_runs() -> None:
+  # pylint: disable=import-outside-toplevel,unused-import
+  import grpc
+  from apache_beam.portability.api import beam_provision_api_pb2_grpc
+  from apache_beam.runners.worker import sdk_worker_main
+  import beam_pipeline.pipeline  # the job's own modules, which its stages unpickle
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+  """Runs one SDK worker. With only ``AWAIT_FLAGS``, it first starts Python and Beam, then reads the flags as a JSON
+  list on a line of stdin: how the project's pool (runners/flink/worker_pool.py) keeps workers ready ahead of Flink."""
+  argv = sys.argv[1:] if argv is None else argv
   _exit_with_parent()
   hidden = hide_google_cloud_libraries()
+  if argv == [AWAIT_FLAGS]:
+    _import_what_a_worker_runs()
+    line = sys.stdin.readline()
+    if not line:
+      return 0  # the pool ended without needing this worker
+    argv = json.loads(line)
+  args = _parser().parse_args(argv)
   environment = worker_environment(args.id, args.provision_endpoint, args.control_endpoint, args.logging_endpoint)
   from apache_beam.runners.worker import sdk_worker_main
   if hidden and worker_needs_google_cloud(environment['PIPELINE_OPTIONS']):
@@ -112,7 +124,7 @@ def main(argv=None) -> int:
     os.execve(sys.executable, [sys.executable, '-m', sdk_worker_main.__name__], {**os.environ, **environment})
   os.environ.update(environment)
   _warnings_to_stderr(args.id)
-  sdk_worker_main.main(sys.argv)
+  sdk_worker_main.main([])
   return 0
 
 
