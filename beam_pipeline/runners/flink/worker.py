@@ -100,7 +100,9 @@ def _import_what_a_worker_runs() -> None:
   import grpc
   from apache_beam.portability.api import beam_provision_api_pb2_grpc
   from apache_beam.runners.worker import sdk_worker_main
-  import beam_pipeline.pipeline  # the job's own modules, which its stages unpickle
+  # The clients the job's stages use (its own modules are the graph's layer, and take 0.08 s more).
+  import cassandra.cluster
+  import kafka
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -1,10 +1,10 @@
 """The pool that starts the Python SDK workers of Flink jobs (``--environment_type EXTERNAL``), with workers kept
 ready ahead of Flink's requests.
 
-A worker spends most of its start importing Python, Beam and the job's modules (about 0.8 s of CPU each here),
+A worker spends most of its start importing Python, Beam and the clients the job uses (about 0.8 s of CPU here),
 and Flink asks for its workers when a job's tasks open: with Beam's own pool (``worker_pool_main``) a bounded job
 on 2 cores waited for its first workers, and the later ones imported while the first were reading. This pool keeps
-``spares`` workers that have imported everything (``runners/flink/worker.py --await_flags``) and hands each
+``spares`` workers that have imported them (``runners/flink/worker.py --await_flags``) and hands each
 request one of them, with the endpoints Flink gave; a stopped worker is replaced by a new spare.
 
 It serves the session cluster (``python -m beam_pipeline.runners.flink.worker_pool --service_port 50000``, beside
