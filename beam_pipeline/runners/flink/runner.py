@@ -93,7 +93,6 @@ def flink_runner(options: PipelineOptions, bounded: bool, topic: str) -> Portabl
   master = flink_master(options)
   cluster_settings = None  # embedded Flink has no cluster to ask
   if master != EMBEDDED_MASTER:
-    _check_cluster_answers(flink_rest_addresses(options)[0])
     cluster_settings = _cluster_settings(flink_rest_addresses(options)[0])
     _stage_nothing_where_the_cluster_has_the_runner(options, cluster_settings)
   if not portable.job_endpoint:
@@ -169,7 +168,15 @@ def _settle_parallelism(options: PipelineOptions, cluster_settings: Optional[dic
 
 
 def _cluster_settings(rest_address: str) -> dict:
-  return {entry['key']: entry['value'] for entry in rest_get(rest_address, '/jobmanager/config')}
+  """The cluster's Flink configuration; fails in seconds, naming the address, when no Flink cluster answers at
+  --flink_master."""
+  try:
+    config = rest_get(rest_address, '/jobmanager/config')
+  except (OSError, ValueError) as error:
+    raise OptionError(
+        f'--flink_master {rest_address}: no Flink REST API answered there ({error}); start the local session '
+        'cluster with ./run_local.sh flink-up, or name a running cluster\'s JobManager REST address') from None
+  return {entry['key']: entry['value'] for entry in config}
 
 
 def _stage_nothing_where_the_cluster_has_the_runner(options: PipelineOptions, cluster_settings: dict) -> None:
@@ -186,16 +193,6 @@ def _cluster_default_parallelism(cluster_settings: dict) -> int:
     return max(int(cluster_settings.get('parallelism.default', 1)), 1)
   except ValueError:
     return 1
-
-
-def _check_cluster_answers(rest_address: str) -> None:
-  """Fails in seconds, naming the address, when no Flink cluster answers at --flink_master."""
-  try:
-    rest_get(rest_address, '/overview', timeout_s=5)
-  except (OSError, ValueError) as error:
-    raise OptionError(
-        f'--flink_master {rest_address}: no Flink REST API answered there ({error}); start the local session '
-        'cluster with ./run_local.sh flink-up, or name a running cluster\'s JobManager REST address') from None
 
 
 def wait_until_running(result: PipelineResult, options: PipelineOptions,

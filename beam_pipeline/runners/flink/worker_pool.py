@@ -25,6 +25,7 @@ from typing import Deque, Dict, List, Tuple
 
 import grpc
 from apache_beam.portability.api import beam_fn_api_pb2, beam_fn_api_pb2_grpc
+from apache_beam.runners.worker.worker_pool_main import kill_process_gracefully
 
 from beam_pipeline.runners.flink.worker import AWAIT_FLAGS
 
@@ -95,7 +96,7 @@ class WarmWorkerPool(beam_fn_api_pb2_grpc.BeamFnExternalWorkerPoolServicer):
     return beam_fn_api_pb2.StopWorkerResponse()
 
   def _stop_and_replace(self, worker: subprocess.Popen) -> None:
-    _stop(worker)
+    kill_process_gracefully(worker, _STOP_GRACE_S)
     self._top_up()
 
   def close(self) -> None:
@@ -105,18 +106,7 @@ class WarmWorkerPool(beam_fn_api_pb2_grpc.BeamFnExternalWorkerPoolServicer):
       self._spares.clear()
       self._workers.clear()
     for process in processes:
-      _stop(process)
-
-
-def _stop(process: subprocess.Popen) -> None:
-  if process.poll() is not None:
-    return
-  process.terminate()
-  try:
-    process.wait(_STOP_GRACE_S)
-  except subprocess.TimeoutExpired:
-    process.kill()
-    process.wait()
+      kill_process_gracefully(process, _STOP_GRACE_S)
 
 
 def serve(port: int = 0, spares: int = 0) -> Tuple[str, grpc.Server, WarmWorkerPool]:
