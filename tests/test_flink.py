@@ -19,8 +19,9 @@ from beam_pipeline.testing.counters import (
     expected_counters, flink_counter_by_subtask, flink_job, flink_job_counters, read_counters)
 from beam_pipeline.testing.datasets import produce_dataset
 from beam_pipeline.testing.jobs import (
-    job_args, run_bounded, start_streaming_job, stop_streaming_job, wait_until_caught_up)
-from beam_pipeline.testing.topics import committed_offsets, end_offsets, read_dead_letters, TopicOffsets
+    job_args, run_bounded, start_streaming_job, stop_streaming_job, wait_until_caught_up,
+    wait_until_exact_and_committed)
+from beam_pipeline.testing.topics import committed_offsets, end_offsets, read_dead_letters
 
 EMBEDDED = ('--runner', 'FlinkRunner')
 _SUMMARY = re.compile(r'summary: read (\d+), counted (\d+), dead-lettered (\d+) \(parse (\d+), validate (\d+)\)')
@@ -117,11 +118,9 @@ def test_a_streaming_job_on_the_session_cluster_outlives_its_submitter_spreads_t
     assert submitted.returncode == 0, submitted.stderr[-3000:]
     assert 'is RUNNING' in submitted.stderr
     deadline = time.monotonic() + 180
-    with TopicOffsets(bootstrap_servers, topic, f'{topic}-group') as offsets:
-      while not (read_counters(cassandra_session, keyspace) == expected_counters(expected)
-                 and offsets.all_committed()):
-        assert time.monotonic() < deadline, 'the job on the session cluster did not catch up in 180 s'
-        time.sleep(1)
+    assert wait_until_exact_and_committed(cassandra_session, keyspace, expected_counters(expected), bootstrap_servers,
+                                          f'{topic}-group', topic, 180), \
+        'the job on the session cluster did not catch up in 180 s'
     # Flink shows Beam's counters as operator metrics; they are reported a few seconds behind.
     counters = {}
     while counters.get('messages_read') != expected.messages and time.monotonic() < deadline:

@@ -1,12 +1,10 @@
 """Dead letters: every refused message, with the stage and the reason, to Kafka and optionally to files.
 
-A dead letter is a JSON object:
-``{"stage", "reason", "payload", ["payload_encoding": "base64"], "key", ["key_encoding"], "topic",
-"partition", "offset", "timestamp"}`` where payload/key are the original bytes, as text when they are UTF-8.
+The record itself (its fields, and how one too large for its topic is cut) is ``dead_letter_record.py``.
+Files hold every record whole.
 """
 
-import base64
-import json
+import logging
 import time
 import uuid
 from typing import Optional
@@ -17,36 +15,16 @@ from apache_beam.metrics import Metrics
 
 from beam_pipeline import metrics
 from beam_pipeline.records import DeadLetter
+from beam_pipeline.io.dead_letter_record import RECORD_OVERHEAD_BYTES, DeadLetterTooLarge, fitted_json, to_json
+from beam_pipeline.io.kafka.admin import KAFKA_DEFAULT_MAX_MESSAGE_BYTES, TopicConfigError, topic_max_message_bytes
 from beam_pipeline.io.kafka.config import METADATA_RETRY_BACKOFF_MS
 from beam_pipeline.io.security import KafkaSecurity
 from beam_pipeline.errors import DeadLetterPublishError
 
+_LOGGER = logging.getLogger(__name__)
 _PRODUCER_TIMEOUT_S = 30
-
-
-def _bytes_field(document: dict, name: str, value: Optional[bytes]) -> None:
-  if value is None:
-    document[name] = None
-    return
-  try:
-    document[name] = value.decode('utf-8')
-  except UnicodeDecodeError:
-    document[name] = base64.b64encode(value).decode('ascii')
-    document[f'{name}_encoding'] = 'base64'
-
-
-def to_document(dead_letter: DeadLetter) -> dict:
-  source = dead_letter.source
-  document = {'stage': dead_letter.stage, 'reason': dead_letter.reason}
-  _bytes_field(document, 'payload', source.value)
-  _bytes_field(document, 'key', source.key)
-  document.update(topic=source.topic, partition=source.partition, offset=source.offset,
-                  timestamp=source.timestamp_ms)
-  return document
-
-
-def to_json(dead_letter: DeadLetter) -> str:
-  return json.dumps(to_document(dead_letter), ensure_ascii=False, sort_keys=True)
+# kafka-python's default batch size: records smaller than this share a batch.
+_PRODUCER_BATCH_BYTES = 16384
 
 
 class _PublishDeadLettersFn(beam.DoFn):
@@ -62,12 +40,14 @@ class _PublishDeadLettersFn(beam.DoFn):
   def setup(self):
     from kafka import KafkaProducer
     from kafka.errors import KafkaError
+    self._max_record_bytes = self._topic_limit()
     try:
+      # No batch larger than the topic takes, and no record larger than the batch the topic takes.
       self._producer = KafkaProducer(
           bootstrap_servers=self._bootstrap_servers.split(','), acks='all', linger_ms=20,
           client_id='site-stats-dead-letters', max_block_ms=_PRODUCER_TIMEOUT_S * 1000,
-          retry_backoff_ms=METADATA_RETRY_BACKOFF_MS,
-          max_request_size=16 * 1024 * 1024, **self._security.client_config())
+          retry_backoff_ms=METADATA_RETRY_BACKOFF_MS, max_request_size=self._max_record_bytes,
+          batch_size=min(_PRODUCER_BATCH_BYTES, self._max_record_bytes), **self._security.client_config())
       partitions = self._producer.partitions_for(self._topic)
     except KafkaError as error:
       raise DeadLetterPublishError(
@@ -76,12 +56,28 @@ class _PublishDeadLettersFn(beam.DoFn):
     if not partitions:
       raise DeadLetterPublishError(f'dead-letter topic {self._topic!r} has no partitions')
 
+  def _topic_limit(self) -> int:
+    """The topic's max.message.bytes; Kafka's default when the brokers will not say (then a topic set higher
+    gets records cut shorter than they had to be, never a record it refuses, unless it is set lower)."""
+    try:
+      return topic_max_message_bytes(self._bootstrap_servers, self._topic, self._security, _PRODUCER_TIMEOUT_S)
+    except TopicConfigError as error:
+      _LOGGER.warning('could not read max.message.bytes of dead-letter topic %s (%s); dead letters are cut to '
+                      "Kafka's default of %d bytes", self._topic, error, KAFKA_DEFAULT_MAX_MESSAGE_BYTES)
+      return KAFKA_DEFAULT_MAX_MESSAGE_BYTES
+
   def start_bundle(self):
     self._futures = []
 
   def process(self, dead_letter: DeadLetter):
-    self._futures.append(self._producer.send(
-        self._topic, value=to_json(dead_letter).encode('utf-8'), key=dead_letter.source.key))
+    key = dead_letter.source.key
+    if key is not None and len(key) > self._max_record_bytes // 4:
+      key = None  # a key this large would crowd out the record: it stays in the record, cut if need be
+    try:
+      value = fitted_json(dead_letter, self._max_record_bytes - RECORD_OVERHEAD_BYTES - len(key or b''))
+    except DeadLetterTooLarge as error:
+      raise DeadLetterPublishError(f'{error}: raise max.message.bytes of {self._topic!r}') from None
+    self._futures.append(self._producer.send(self._topic, value=value, key=key))
 
   def finish_bundle(self):
     from kafka.errors import KafkaError

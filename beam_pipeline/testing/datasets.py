@@ -4,7 +4,7 @@ import contextlib
 import os
 import re
 import uuid
-from typing import Iterator
+from typing import Iterator, Mapping, Union
 
 from beam_pipeline.io.cassandra import schema
 from beam_pipeline.io.kafka.admin import delete_topics, ensure_topics
@@ -12,6 +12,8 @@ from beam_pipeline.io.security import KafkaSecurity
 from beam_pipeline.tools import produce
 
 TEST_PARTITIONS = 4
+# One replica on the one-node test Cassandra, so the default LOCAL_QUORUM (a majority of one) is that replica.
+TEST_REPLICATION = {'class': 'SimpleStrategy', 'replication_factor': 1}
 
 
 def unique_name(prefix: str, label: str) -> str:
@@ -32,15 +34,29 @@ def fresh_topic(bootstrap_servers: str, label: str, security: KafkaSecurity = Ka
 
 
 @contextlib.contextmanager
-def fresh_keyspace(session, label: str) -> Iterator[str]:
-  """A new keyspace holding the site_stats table; dropped afterwards unless KEEP_TEST_KEYSPACES is set."""
+def fresh_keyspace(session, label: str, replication: Mapping[str, Union[str, int]] = None) -> Iterator[str]:
+  """A new keyspace holding the site_stats and lease tables, with ``replication`` (default TEST_REPLICATION: one
+  replica, so every consistency level the job accepts but TWO and THREE is met by the one node); dropped afterwards
+  unless KEEP_TEST_KEYSPACES is set."""
   name = unique_name('ks', label)[:48]  # CQL's limit on a keyspace name
-  schema.create_schema(session, name)
+  schema.create_schema(session, name, replication=replication or TEST_REPLICATION)
   try:
     yield name
   finally:
     if not os.environ.get('KEEP_TEST_KEYSPACES'):
       session.execute(f'DROP KEYSPACE IF EXISTS {name}')
+
+
+def allow_messages_up_to(bootstrap_servers: str, topic: str, max_bytes: int) -> None:
+  """Sets the topic's max.message.bytes, as a user whose events are larger than Kafka's default does."""
+  from kafka import KafkaAdminClient
+  from kafka.admin import ConfigResource, ConfigResourceType
+  admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers.split(','))
+  try:
+    admin.alter_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, topic, configs={'max.message.bytes': str(max_bytes)})])
+  finally:
+    admin.close()
 
 
 def produce_dataset(bootstrap_servers: str, topic: str, count: int, keys: int = 200, bad_ratio: float = 0.05,

@@ -36,14 +36,25 @@ def start_streaming_job(args, log_path):
 
 def wait_until_caught_up(job, session, keyspace, want_counters, bootstrap_servers, group, topic, log_path):
   """Until the counters equal what was produced and the group has committed everything; fails on timeout."""
-  deadline = time.monotonic() + _CATCH_UP_TIMEOUT_S
+  def alive():
+    assert job.poll() is None, f'the streaming job exited early:\n{open(log_path).read()[-3000:]}'
+  if not wait_until_exact_and_committed(session, keyspace, want_counters, bootstrap_servers, group, topic,
+                                        _CATCH_UP_TIMEOUT_S, alive):
+    raise AssertionError(f'not caught up after {_CATCH_UP_TIMEOUT_S}s:\n{open(log_path).read()[-3000:]}')
+
+
+def wait_until_exact_and_committed(session, keyspace, want_counters, bootstrap_servers, group, topic,
+                                   timeout_s: float, check=lambda: None) -> bool:
+  """Whether the counters came to equal ``want_counters`` and the group to have committed the whole topic within
+  ``timeout_s``; ``check`` runs at every look (to fail early, when a job has died)."""
+  deadline = time.monotonic() + timeout_s
   with TopicOffsets(bootstrap_servers, topic, group) as offsets:
     while time.monotonic() < deadline:
-      assert job.poll() is None, f'the streaming job exited early:\n{open(log_path).read()[-3000:]}'
+      check()
       if read_counters(session, keyspace) == want_counters and offsets.all_committed():
-        return
+        return True
       time.sleep(1)
-  raise AssertionError(f'not caught up after {_CATCH_UP_TIMEOUT_S}s:\n{open(log_path).read()[-3000:]}')
+  return False
 
 
 def wait_until_committed(job, bootstrap_servers, group, topic, log_path, timeout_s: float = 180):

@@ -98,3 +98,41 @@ def delete_topics(bootstrap_servers: str, names: Iterable[str], security: KafkaS
         pass
   finally:
     admin.close()
+
+
+# Kafka's own default for a topic's max.message.bytes (the broker's message.max.bytes), used when the topic's
+# setting cannot be read.
+KAFKA_DEFAULT_MAX_MESSAGE_BYTES = 1048588
+
+
+class TopicConfigError(RuntimeError):
+  """A topic's configuration could not be read."""
+
+
+def topic_max_message_bytes(bootstrap_servers: str, topic: str, security: KafkaSecurity = KafkaSecurity(),
+                            timeout_s: float = 30) -> int:
+  """The largest record batch the brokers accept on ``topic`` (its max.message.bytes, as set on the topic or
+  inherited from the broker). Raises TopicConfigError when the brokers do not say (no such topic, no
+  DescribeConfigs permission, no answer)."""
+  from kafka import KafkaAdminClient
+  from kafka.admin import ConfigResource, ConfigResourceType
+  from kafka.errors import KafkaError, for_code
+  admin = None
+  try:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers.split(','),
+                             request_timeout_ms=int(timeout_s * 1000), **security.client_config())
+    responses = admin.describe_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, topic, configs={'max.message.bytes': None})])
+  except KafkaError as error:
+    raise TopicConfigError(f'{topic!r}: {error}') from None
+  finally:
+    if admin is not None:
+      admin.close()
+  for response in responses:
+    for resource in response.to_object()['resources']:
+      if resource['error_code']:
+        raise TopicConfigError(f'{topic!r}: {for_code(resource["error_code"]).__name__}')
+      for entry in resource['config_entries']:
+        if entry['config_names'] == 'max.message.bytes':
+          return int(entry['config_value'])
+  raise TopicConfigError(f'{topic!r}: the brokers did not report its max.message.bytes')
