@@ -6,6 +6,7 @@
 #   ./run_local.sh status     what runs where
 #   add --secure to up/down/status for the secured pair (SASL_SSL/TLS Kafka, Cassandra auth + TLS)
 #   ./run_local.sh venv       only create/refresh .venv
+#   ./run_local.sh prometheus only install Prometheus and promtool (Debian's package) when they are missing
 #   ./run_local.sh flink-up   a Flink session cluster: JobManager, TaskManager(s), Python SDK worker pool, job server
 #                             (FLINK_TASKMANAGERS TaskManagers, default 1, of FLINK_TASK_SLOTS slots, default one per core)
 #   ./run_local.sh flink-down stop it (add --wipe to delete its checkpoints too); flink-status: what runs where
@@ -38,11 +39,39 @@ ensure_venv() {
   fi
 }
 
+ensure_prometheus() {
+  # The monitoring tests and prometheus-up run Debian's Prometheus (promtool checks the rules).
+  if command -v promtool > /dev/null && command -v prometheus > /dev/null; then
+    return
+  fi
+  if ! command -v apt-get > /dev/null; then
+    echo "error: prometheus and promtool are needed: install Prometheus and put both on PATH" >&2
+    exit 1
+  fi
+  echo "installing Debian's prometheus (apt-get; log in .local/logs/apt.log)" >&2
+  mkdir -p "$ROOT/.local/logs"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  if ! { $sudo apt-get update && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y prometheus; } \
+      > "$ROOT/.local/logs/apt.log" 2>&1; then
+    tail -n 20 "$ROOT/.local/logs/apt.log" >&2
+    echo "error: installing prometheus failed (full log: .local/logs/apt.log)" >&2
+    exit 1
+  fi
+  # Only the binaries are used (prometheus-up runs its own server): stop the services the package started.
+  $sudo systemctl stop prometheus prometheus-node-exporter > /dev/null 2>&1 || true
+}
+
 command=${1:-demo}
 [ $# -gt 0 ] && shift
 case "$command" in
   venv) ensure_venv ;;
-  up|down|status|flink-up|flink-down|flink-status|prometheus-up|prometheus-down|prometheus-status)
+  prometheus) ensure_prometheus ;;
+  prometheus-up)
+    ensure_venv
+    ensure_prometheus
+    exec "$PY" -m beam_pipeline.devservices "$command" --home "$ROOT" "$@" ;;
+  up|down|status|flink-up|flink-down|flink-status|prometheus-down|prometheus-status)
     ensure_venv
     exec "$PY" -m beam_pipeline.devservices "$command" --home "$ROOT" "$@" ;;
   demo)
@@ -51,5 +80,5 @@ case "$command" in
     exec "$PY" -m beam_pipeline.tools.demo \
       --bootstrap_servers "127.0.0.1:${KAFKA_PORT:-9092}" \
       --cassandra_hosts 127.0.0.1 --cassandra_port "${CASSANDRA_PORT:-9042}" "$@" ;;
-  *) echo "usage: $0 [up|down [--wipe]|status|venv|flink-up|flink-down [--wipe]|flink-status|prometheus-up|prometheus-down [--wipe]|prometheus-status]  (no argument: the demo)" >&2; exit 2 ;;
+  *) echo "usage: $0 [up|down [--wipe]|status|venv|prometheus|flink-up|flink-down [--wipe]|flink-status|prometheus-up|prometheus-down [--wipe]|prometheus-status]  (no argument: the demo)" >&2; exit 2 ;;
 esac

@@ -18,4 +18,5 @@ case "${1:-}" in
     shift
     exec .venv/bin/python -m pytest -m "not slow and not needs_services" --hypothesis-profile=quick "$@" ;;
 esac
+./run_local.sh prometheus  # the monitoring tests run promtool and a Prometheus server
 exec .venv/bin/python -m pytest "$@"
