@@ -21,6 +21,10 @@ setuptools.setup(
         'kafka-python>=2.3,<3',
         # kafka-python checks every record batch's CRC32C; without this C implementation it does so in Python.
         'crc32c>=2.3,<3',
+        # kafka-python decodes lz4, snappy and zstd batches only with these (zstandard is named, not left to Beam).
+        'lz4>=4.3,<5',
+        'python-snappy>=0.7,<1',
+        'zstandard>=0.18,<1',
         'marshmallow>=4.0,<5',
         # The progress bar of bounded runs on a terminal.
         'tqdm>=4.66,<5',

@@ -154,6 +154,31 @@ class CassandraSecurity:
     return config
 
 
+def add_kafka_security_arguments(parser) -> None:
+  """The Kafka security options, shared by the job and the load generator (tools/produce.py)."""
+  parser.add_argument('--kafka_security_protocol', default='PLAINTEXT', choices=KAFKA_SECURITY_PROTOCOLS,
+                      help='How the job connects to the brokers: TLS (SSL), SASL (SASL_PLAINTEXT) or both '
+                           '(SASL_SSL).')
+  parser.add_argument('--kafka_sasl_mechanism', choices=KAFKA_SASL_MECHANISMS,
+                      help='SASL mechanism for SASL_SSL / SASL_PLAINTEXT.')
+  parser.add_argument('--kafka_username', help='SASL user name.')
+  parser.add_argument('--kafka_password_env', metavar='VARIABLE',
+                      help='Name of the environment variable (on the launcher and the workers) holding the SASL '
+                           'password.')
+  parser.add_argument('--kafka_password_file', metavar='PATH',
+                      help='File (on the launcher and the workers) holding the SASL password.')
+  parser.add_argument('--kafka_ssl_ca_file', metavar='PEM',
+                      help='CA certificates to trust for the brokers\' TLS (default: the system\'s).')
+
+
+def kafka_security_from(args) -> KafkaSecurity:
+  """The KafkaSecurity that parsed ``add_kafka_security_arguments`` options describe (not checked yet)."""
+  return KafkaSecurity(
+      protocol=args.kafka_security_protocol, sasl_mechanism=args.kafka_sasl_mechanism, username=args.kafka_username,
+      ca_file=args.kafka_ssl_ca_file,
+      password=secret_source(args.kafka_password_env, args.kafka_password_file, 'kafka_password'))
+
+
 def add_cassandra_security_arguments(parser) -> None:
   """The Cassandra security options, shared by the job and the schema command."""
   parser.add_argument('--cassandra_username', help='User for Cassandra password authentication.')

@@ -1,7 +1,8 @@
 """Deterministic synthetic load: valid events and every kind of invalid message, with the expected totals.
 
     python -m beam_pipeline.tools.produce --bootstrap_servers 127.0.0.1:9092 --topic T --count 100000 \\
-        [--keys 10000] [--bad_ratio 0.01] [--seed 7] [--partitions 4] [--totals_file totals.json] [--rate N]
+        [--keys 10000] [--bad_ratio 0.01] [--seed 7] [--partitions 4] [--totals_file totals.json] [--rate N] \\
+        [--compression_type lz4] [--kafka_security_protocol SASL_SSL --kafka_sasl_mechanism ... (as the job's)]
 
 Prints one JSON object: how many messages, how many valid, how many invalid per stage, and the sums of views
 and clicks that the counters must reach. The same arguments always produce the same messages.
@@ -18,9 +19,12 @@ import sys
 import time
 from typing import Dict, Iterator, NamedTuple, Optional, Tuple
 
-from beam_pipeline.io.security import KafkaSecurity
+from beam_pipeline.io.security import KafkaSecurity, add_kafka_security_arguments, kafka_security_from
 
 _LOGGER = logging.getLogger(__name__)
+
+# kafka-python's producer codecs: the ones a topic's readers must be able to decompress.
+COMPRESSION_TYPES = ('none', 'gzip', 'snappy', 'lz4', 'zstd')
 
 BASE_DATE = datetime.date(2017, 2, 1)
 DAYS = 28
@@ -129,10 +133,11 @@ def generate(count: int, keys: int = 10000, bad_ratio: float = 0.01, seed: int =
 
 def produce(bootstrap_servers: str, topic: str, messages: Iterator[SyntheticMessage],
             security: KafkaSecurity = KafkaSecurity(), messages_per_s: Optional[float] = None,
-            partition: Optional[int] = None) -> ExpectedTotals:
+            partition: Optional[int] = None, compression_type: str = 'none') -> ExpectedTotals:
   """Sends every message (acks=all) and returns what the counters must add up to.
 
-  Messages go to the partition their key hashes to, or all to ``partition`` when given.
+  Messages go to the partition their key hashes to, or all to ``partition`` when given; batches are compressed
+  with ``compression_type`` (one of COMPRESSION_TYPES).
 
   With ``messages_per_s`` the messages are paced to that steady rate (a load generator); without, as fast as
   the producer goes.
@@ -140,6 +145,8 @@ def produce(bootstrap_servers: str, topic: str, messages: Iterator[SyntheticMess
   from kafka import KafkaProducer
   producer = KafkaProducer(bootstrap_servers=bootstrap_servers.split(','), acks='all', linger_ms=20,
                            batch_size=512 * 1024,
+                           # kafka-python says "no compression" with None, Kafka's own clients with 'none'.
+                           compression_type=None if compression_type == 'none' else compression_type,
                            max_request_size=16 * 1024 * 1024, **security.client_config())
   expected = ExpectedTotals()
   failures = []
@@ -181,17 +188,26 @@ def main(argv=None) -> int:
   parser.add_argument('--totals_file', help='also write the expected per-key totals here as JSON')
   parser.add_argument('--rate', type=float, help='send at this steady rate (messages per second) instead of '
                                                   'as fast as possible')
+  parser.add_argument('--compression_type', default='none', choices=COMPRESSION_TYPES,
+                      help='compress the record batches with this codec')
+  add_kafka_security_arguments(parser.add_argument_group('Kafka security (as the job\'s)'))
   args = parser.parse_args(argv)
   if args.count < 0 or args.keys < 1 or not 0 <= args.bad_ratio <= 1 or (args.rate is not None and args.rate <= 0):
     parser.error('--count must be >= 0, --keys >= 1, --bad_ratio between 0 and 1 and --rate positive')
+  try:
+    security = kafka_security_from(args)
+    security.check()
+    security.client_config()  # reads the password: one that cannot be read is refused here, as a setting
+  except ValueError as error:
+    parser.error(str(error))
   logging.basicConfig(level=logging.INFO, format='%(message)s')
   logging.getLogger('kafka').setLevel(logging.WARNING)
   if args.partitions:
     from beam_pipeline.io.kafka.admin import ensure_topics
-    ensure_topics(args.bootstrap_servers, [args.topic, f'{args.topic}-dlq'], args.partitions)
+    ensure_topics(args.bootstrap_servers, [args.topic, f'{args.topic}-dlq'], args.partitions, security=security)
   started = time.monotonic()
   expected = produce(args.bootstrap_servers, args.topic, generate(args.count, args.keys, args.bad_ratio, args.seed),
-                     messages_per_s=args.rate)
+                     security, messages_per_s=args.rate, compression_type=args.compression_type)
   elapsed = time.monotonic() - started
   _LOGGER.info('produced %d messages to %s in %.1fs (%.0f msgs/s)', expected.messages, args.topic, elapsed,
                expected.messages / elapsed if elapsed else 0)

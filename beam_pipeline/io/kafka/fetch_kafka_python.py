@@ -1,9 +1,16 @@
 """The reader's fetches through kafka-python: the default client."""
 
+import re
 from typing import Dict, Optional
 
+from beam_pipeline.errors import KafkaReadError
 from beam_pipeline.io.kafka.fetch import OffsetsError, PartitionFetcher
 from beam_pipeline.records import RecordBatch
+
+# kafka-python decodes these codecs only with an optional package (gzip needs none); setup.py installs them all, so
+# this names what to install on a machine that lost one.
+CODEC_PACKAGES = {'lz4': 'lz4', 'snappy': 'python-snappy', 'zstd': 'zstandard'}
+_MISSING_CODEC = re.compile(r'Libraries for (\w+) compression codec not found')
 
 
 class KafkaPythonFetcher(PartitionFetcher):
@@ -17,10 +24,31 @@ class KafkaPythonFetcher(PartitionFetcher):
       self._consumer.seek(tp, offset)
 
   def fetch(self, max_records: int, timeout_s: float) -> Dict:
-    fetched = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
+    from kafka.errors import UnsupportedCodecError
+    try:
+      fetched = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
+    except UnsupportedCodecError as error:
+      # Retrying cannot help and skipping would lose the batch: the job stops, saying what to install.
+      raise KafkaReadError(self._undecodable(error)) from None
     return {tp: RecordBatch(tp.topic, tp.partition, [r.offset for r in records], [r.timestamp for r in records],
                             [r.key for r in records], [r.value for r in records])
             for tp, records in fetched.items() if records}
+
+  def _undecodable(self, error) -> str:
+    """One line for a batch kafka-python cannot decompress: its codec, where it is, and what to install."""
+    # The batch is the next one of a partition assigned: the positions stop before it (kafka-python raises only
+    # once the records before it are returned).
+    where = ', '.join(f'topic {tp.topic} partition {tp.partition} offset {self._consumer.position(tp)}'
+                      for tp in sorted(self._consumer.assignment()))
+    if len(self._consumer.assignment()) > 1:
+      where = f'one of: {where}'
+    missing = _MISSING_CODEC.search(str(error))
+    if missing is None:
+      return f'cannot decode a record batch at {where}: kafka-python says {error}; --kafka_client confluent may read it'
+    codec = missing.group(1)
+    package = CODEC_PACKAGES.get(codec, codec)
+    return (f'the record batch at {where} is {codec}-compressed and kafka-python cannot decompress {codec} without '
+            f'the {package} package: pip install {package} (or read with --kafka_client confluent)')
 
   def position(self, tp) -> int:
     return self._consumer.position(tp)
