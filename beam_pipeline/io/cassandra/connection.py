@@ -1,4 +1,11 @@
-"""How every part of the project connects to Cassandra: one place for hosts, port and driver policies."""
+"""How every part of the project connects to Cassandra: one place for hosts, port, driver policies and
+consistency levels.
+
+Every statement runs under one of the Cluster's execution profiles, which carry its consistency: the default
+profile at the write level (counter UPDATEs and batches, reconcile's corrections), ``READ_PROFILE`` at the read
+level (reconcile's reads), ``LEASE_PROFILE`` for reconcile's lease transactions (serial LOCAL_SERIAL, committed at
+the write level). No statement sets a level of its own, which would override its profile's.
+"""
 
 import dataclasses
 from typing import Optional, Tuple
@@ -8,12 +15,16 @@ import apache_beam as beam
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 
+from beam_pipeline.io.cassandra.consistency import (
+    DEFAULT_CONSISTENCY, LEASE_SERIAL_CONSISTENCY, lease_commit_consistency, level_value)
 from beam_pipeline.io.security import CassandraSecurity
 
 DEFAULT_PORT = 9042
 DEFAULT_REQUEST_TIMEOUT_S = 30.0
 # Native protocol v5 is what Cassandra 4.0 and later speak; naming it avoids a downgrade dance on every connect.
 DEFAULT_PROTOCOL_VERSION = 5
+READ_PROFILE = 'site_stats_read'
+LEASE_PROFILE = 'site_stats_lease'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,20 +36,31 @@ class CassandraConnection:
   protocol_version: int = DEFAULT_PROTOCOL_VERSION
   local_dc: Optional[str] = None
   security: CassandraSecurity = CassandraSecurity()
+  write_consistency: str = DEFAULT_CONSISTENCY  # a name of consistency.CONSISTENCY_LEVELS
+  read_consistency: str = DEFAULT_CONSISTENCY
 
   @property
   def address(self) -> str:
     return ','.join(f'{host}:{self.port}' for host in self.hosts)
 
   def cluster(self) -> Cluster:
-    """A driver Cluster (not yet connected) that routes each statement to a replica of its partition."""
-    profile = ExecutionProfile(
-        load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=self.local_dc)),
-        request_timeout=self.request_timeout_s)
+    """A driver Cluster (not yet connected) that routes each statement to a replica of its partition, at the
+    connection's consistency levels (see the module's docstring)."""
+    profiles = {
+        EXEC_PROFILE_DEFAULT: self._profile(self.write_consistency),
+        READ_PROFILE: self._profile(self.read_consistency),
+        LEASE_PROFILE: self._profile(lease_commit_consistency(self.write_consistency), LEASE_SERIAL_CONSISTENCY)}
     return Cluster(
         contact_points=list(self.hosts), port=self.port, protocol_version=self.protocol_version,
-        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-        connect_timeout=10, control_connection_timeout=10, **self.security.cluster_config())
+        execution_profiles=profiles, connect_timeout=10, control_connection_timeout=10,
+        **self.security.cluster_config())
+
+  def _profile(self, consistency: str, serial_consistency: Optional[str] = None) -> ExecutionProfile:
+    # A policy instance per profile: the driver populates each profile's policy with the cluster's hosts.
+    return ExecutionProfile(
+        load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=self.local_dc)),
+        request_timeout=self.request_timeout_s, consistency_level=level_value(consistency),
+        serial_consistency_level=level_value(serial_consistency) if serial_consistency else None)
 
 
 def build_cluster(hosts, port: int, security: CassandraSecurity = CassandraSecurity()) -> Cluster:

@@ -115,7 +115,8 @@ class CounterRequests:
       (day, site_id), key_sum = group[0]
       return self._update.bind((key_sum.views, key_sum.clicks, day, site_id))
     from cassandra.query import BatchStatement, BatchType
-    # One partition per batch: Cassandra applies it as a single mutation, without the batch log.
+    # One partition per batch: Cassandra applies it as a single mutation, without the batch log. No consistency
+    # of its own, which would override the session's default profile (the write level).
     batch = BatchStatement(batch_type=BatchType.COUNTER, retry_policy=self._update.retry_policy)
     for (day, site_id), key_sum in group:
       batch.add(self._update, (key_sum.views, key_sum.clicks, day, site_id))

@@ -4,6 +4,7 @@ For each requested date: sum the valid messages of that date read from the windo
 from Cassandra, and write only the difference (which may be negative). A second run right after finds nothing
 to correct. Two reconciles of the same date never both write: each date is leased with a lightweight
 transaction (``INSERT ... IF NOT EXISTS USING TTL``) in ``<keyspace>.reconcile_leases`` while it is corrected.
+Reads run at the connection's read level, corrections and leases at its write level (connection.py's profiles).
 
 It assumes what the README says: the window holds every message of those dates, and nothing else (the
 streaming job) is still adding to them.
@@ -17,7 +18,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from beam_pipeline import metrics
-from beam_pipeline.io.cassandra.connection import CassandraConnection, SessionPerBundleFn
+from beam_pipeline.io.cassandra.connection import LEASE_PROFILE, READ_PROFILE, CassandraConnection, SessionPerBundleFn
 from beam_pipeline.records import IncrementBatch
 from beam_pipeline.io.cassandra.schema import LEASE_TABLE, increment_cql
 from beam_pipeline.errors import ReconcileLeaseError, ReconcileWindowError
@@ -89,7 +90,10 @@ class _CorrectDateFn(SessionPerBundleFn):
     if not self._report_only:
       self._lease(day)
     try:
-      current = {row.site_id: (row.views or 0, row.clicks or 0) for row in self._session.execute(self._read, (day,))}
+      # At the read level: with the writes' level it must overlap (both LOCAL_QUORUM by default) for the counters
+      # read to hold every acknowledged write; a stale read would be "corrected" into a wrong count.
+      rows = self._session.execute(self._read, (day,), execution_profile=READ_PROFILE)
+      current = {row.site_id: (row.views or 0, row.clicks or 0) for row in rows}
       if not exact and current and not self._report_only and not self._allow_emptying:
         # Far more often a window that missed the date than a date whose traffic all vanished.
         raise ReconcileWindowError(
@@ -108,7 +112,7 @@ class _CorrectDateFn(SessionPerBundleFn):
                                      raise_on_first_error=True)
     finally:
       if not self._report_only:
-        self._session.execute(self._give_back, (day, self._lease_owner))
+        self._session.execute(self._give_back, (day, self._lease_owner), execution_profile=LEASE_PROFILE)
     self._report(day_iso, len(keys), corrections, _sum_pairs(exact.values()))
     yield day_iso, len(corrections)
 
@@ -125,7 +129,8 @@ class _CorrectDateFn(SessionPerBundleFn):
                  views_corrected, clicks_corrected, totals[0], totals[1])
 
   def _lease(self, day: datetime.date):
-    result = self._session.execute(self._take_lease, (day, self._lease_owner, self._lease_ttl_s))
+    result = self._session.execute(self._take_lease, (day, self._lease_owner, self._lease_ttl_s),
+                                   execution_profile=LEASE_PROFILE)
     if result.was_applied:
       return
     holder = result.one().owner
