@@ -18,6 +18,8 @@ CASSANDRA_WRITE_BATCH = 'cassandra_writes_per_bundle'
 CASSANDRA_BUNDLE_WRITE_MS = 'cassandra_bundle_write_ms'
 DEAD_LETTERS_PUBLISHED = 'dead_letters_published'
 SKIPPED_OTHER_DATES = 'skipped_other_dates'  # valid, but outside --dates
+SKIPPED_ALREADY_COUNTED = 'skipped_already_counted'  # valid, but the offset ledger has them counted or uncertain
+MESSAGES_UNCERTAIN = 'messages_uncertain'  # valid messages whose counter writes have an unknown outcome
 RECONCILE_KEYS_CHECKED = 'reconcile_keys_checked'
 RECONCILE_KEYS_CORRECTED = 'reconcile_keys_corrected'
 RECONCILE_VIEWS_CORRECTED = 'reconcile_views_corrected'
@@ -70,6 +72,12 @@ PROMETHEUS = {
     DEAD_LETTERED_PREFIX: _counter('dead_lettered', 'Messages refused, by the stage that refused them.', ('stage',)),
     DEAD_LETTERS_PUBLISHED: _counter('dead_letters_published', 'Dead letters published to the dead-letter topic.'),
     SKIPPED_OTHER_DATES: _counter('skipped_other_dates', 'Valid messages outside --dates.'),
+    SKIPPED_ALREADY_COUNTED: _counter('skipped_already_counted',
+                                      'Valid messages not counted again: the offset ledger has them counted (or '
+                                      'uncertain).'),
+    MESSAGES_UNCERTAIN: _counter('messages_uncertain',
+                                 'Valid messages whose counter writes had an unknown outcome: uncertain until '
+                                 'reconciled.'),
     CASSANDRA_WRITES: _counter('cassandra_writes', 'Counter UPDATE statements (one per key per bundle).'),
     CASSANDRA_REQUESTS: _counter('cassandra_requests', 'Cassandra round trips: single UPDATEs and counter batches.'),
     CASSANDRA_BUNDLE_WRITE_MS: PrometheusMetric(

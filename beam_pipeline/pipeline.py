@@ -48,7 +48,8 @@ def build_graph(pipeline: beam.Pipeline, site: SiteStatsOptions) -> None:
         allow_emptying=site.force_window)
   else:
     written = increments | 'CassandraCounterWrite' >> CassandraCounterWrite(
-        connection, site.keyspace, site.table, site.max_concurrent_writes, site.statements_per_batch)
+        connection, site.keyspace, site.table, site.max_concurrent_writes, site.statements_per_batch,
+        counted_once=configs.counts_once(site), claims_whole_batches=not dates)
     dead_letters['CassandraCounterWrite'] = written.dead_letters
     durable.append(written.written)
   topic, directory = configs.dead_letter_outputs(site)

@@ -61,15 +61,25 @@ def test_small_batches_split_a_partition_into_several_requests(cassandra_port, c
   assert read_counters(cassandra_session, keyspace) == {(DAY, i): (1, 0) for i in range(10)}
 
 
-def test_running_the_same_increments_twice_adds_them_twice(cassandra_port, cassandra_session, keyspace):
-  """Counters are not idempotent: this is why offsets are committed only after the write (and why reconcile
-  exists)."""
+def _write_twice(cassandra_port, keyspace, **options):
   for _ in range(2):
     with TestPipeline(runner=local_runner()) as p:
-      _ = p | beam.Create([IncrementBatch.of([increment(9, 3, 1, 0)])]) | CassandraCounterWrite(
-          CassandraConnection(('127.0.0.1',), cassandra_port), keyspace, 'site_stats')
+      _ = p | beam.Create([IncrementBatch.of([increment(9, 3, 1, 0), increment(9, 1, 0, 1)])]) | CassandraCounterWrite(
+          CassandraConnection(('127.0.0.1',), cassandra_port), keyspace, 'site_stats', **options)
 
-  assert read_counters(cassandra_session, keyspace) == {(DAY, 9): (6, 2)}
+
+def test_the_same_offsets_written_twice_are_counted_once(cassandra_port, cassandra_session, keyspace):
+  _write_twice(cassandra_port, keyspace)
+
+  assert read_counters(cassandra_session, keyspace) == {(DAY, 9): (4, 1)}
+
+
+def test_at_least_once_the_same_increments_written_twice_are_added_twice(cassandra_port, cassandra_session, keyspace):
+  """Counters are not idempotent: without the offset ledger, only the offset commit after the write (and
+  reconcile) stands between a replay and a double count."""
+  _write_twice(cassandra_port, keyspace, counted_once=False)
+
+  assert read_counters(cassandra_session, keyspace) == {(DAY, 9): (8, 2)}
 
 
 @pytest.mark.parametrize('keyspace_name,table,concurrency,message', [

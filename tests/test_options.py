@@ -7,9 +7,11 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from beam_pipeline.errors import OptionError
+from beam_pipeline.options import configs
 from beam_pipeline.options.checks import check_options
 from beam_pipeline.options.configs import parse_time_ms
 from beam_pipeline.options.known_flags import unknown_options
+from beam_pipeline.options.site_stats import SiteStatsOptions
 
 BASE = ['--topic', 'events', '--keyspace', 'stats']
 
@@ -63,6 +65,15 @@ def test_beam_flags_spelled_unlike_their_option_names_are_known_and_misspellings
       '--topc', '--direct-num-workers']
 
 
+def test_the_consistency_levels_reach_the_cassandra_connection_and_default_to_local_quorum():
+  def levels(*args):
+    connection = configs.cassandra_connection(PipelineOptions(BASE + list(args)).view_as(SiteStatsOptions))
+    return connection.write_consistency, connection.read_consistency
+
+  assert levels() == ('LOCAL_QUORUM', 'LOCAL_QUORUM')
+  assert levels('--cassandra_write_consistency', 'ALL', '--cassandra_read_consistency', 'ONE') == ('ALL', 'ONE')
+
+
 def test_times_are_iso8601_or_epoch_milliseconds():
   assert parse_time_ms('2017-02-04T00:00:00Z', 'start_time') == 1486166400000
   assert parse_time_ms('2017-02-04', 'start_time') == 1486166400000
@@ -73,6 +84,8 @@ def test_times_are_iso8601_or_epoch_milliseconds():
 @pytest.mark.parametrize('args,message', [
     (BASE + ['--topc', 'x'], 'unknown option(s) --topc'),
     (['--keyspace', 'stats', '--bounded'], '--topic is required'),
+    (BASE + ['--cassandra_write_consistency', 'ANY'], "--cassandra_write_consistency: invalid choice: 'ANY'"),
+    (BASE + ['--cassandra_read_consistency', 'SERIAL'], "--cassandra_read_consistency: invalid choice: 'SERIAL'"),
 ])
 def test_the_command_line_exits_2_with_the_message_before_any_work(args, message):
   result = subprocess.run([sys.executable, '-m', 'beam_pipeline', *args], capture_output=True, text=True, timeout=60)

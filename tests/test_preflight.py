@@ -11,7 +11,7 @@ import pytest
 from beam_pipeline import REPO_ROOT
 from beam_pipeline.io.kafka.admin import delete_topics, ensure_topics
 from beam_pipeline.testing.counters import expected_counters, read_counters
-from beam_pipeline.testing.datasets import produce_dataset, TEST_PARTITIONS
+from beam_pipeline.testing.datasets import fresh_keyspace, produce_dataset, TEST_PARTITIONS
 from beam_pipeline.testing.jobs import job_args, run_bounded
 from beam_pipeline.testing.topics import read_dead_letters
 
@@ -142,6 +142,57 @@ def test_create_schema_creates_a_missing_keyspace_and_table_and_the_run_is_exact
   replication, = cassandra_session.execute(
       'SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = %s', (new_keyspace,)).one()
   assert replication['replication_factor'] == '1'  # min(3, nodes) on this one-node cluster
+
+
+_THREE_REPLICAS = "{'class': 'SimpleStrategy', 'replication_factor': '3'}"
+
+
+@pytest.mark.parametrize('options,refused', [
+    ((), '--cassandra_write_consistency LOCAL_QUORUM: it needs 2 replicas'),  # the default
+    (('--cassandra_write_consistency', 'ALL'), '--cassandra_write_consistency ALL: it needs 3 replicas'),
+    (('--cassandra_write_consistency', 'ONE', '--cassandra_read_consistency', 'QUORUM', '--sink_mode', 'reconcile',
+      '--dates', '2017-02-01'), '--cassandra_read_consistency QUORUM: it needs 2 replicas'),
+])
+def test_a_level_more_replicas_than_the_nodes_up_cannot_meet_is_refused_in_one_line(
+    bootstrap_servers, topic, cassandra_port, cassandra_session, request, options, refused):
+  """Three replicas asked for on this one-node Cassandra: only one exists, so a majority (or all) never answers."""
+  with fresh_keyspace(cassandra_session, request.node.name, {'class': 'SimpleStrategy', 'replication_factor': 3}) as (
+      keyspace):
+    code, line, elapsed = _refused_in_seconds(*job_args(bootstrap_servers, topic, keyspace, cassandra_port, *options))
+
+  assert code == 2 and elapsed < 10
+  option = refused.split()[0]
+  assert line == (f'error: keyspace {keyspace} (replication {_THREE_REPLICAS}) cannot meet {refused} in the cluster, '
+                  f'and only 1 of its 3 can be on nodes that are up (1 of 1 nodes in the cluster): lower {option}, or '
+                  'add nodes')
+
+
+def test_a_level_the_keyspace_replication_cannot_meet_is_refused_naming_the_alter_keyspace_that_would(
+    bootstrap_servers, topic, keyspace, cassandra_port):
+  code, line, elapsed = _refused_in_seconds(
+      *job_args(bootstrap_servers, topic, keyspace, cassandra_port, '--cassandra_write_consistency', 'THREE'))
+
+  assert code == 2 and elapsed < 10
+  one_replica = "{'class': 'SimpleStrategy', 'replication_factor': '1'}"
+  assert line == (f'error: keyspace {keyspace} (replication {one_replica}) cannot meet --cassandra_write_consistency '
+                  'THREE: it needs 3 replicas in the cluster, and the keyspace places 1 there: lower '
+                  "--cassandra_write_consistency, or raise the keyspace's replication (ALTER KEYSPACE "
+                  f'{keyspace} WITH replication = {_THREE_REPLICAS}) and have 3 nodes up in the cluster')
+
+
+def test_create_schema_is_refused_a_replication_the_level_cannot_meet_and_creates_nothing(
+    bootstrap_servers, source_only_topic, cassandra_port, cassandra_session):
+  new_keyspace = f'unmet_{source_only_topic[-5:]}'
+  code, line, _ = _refused_in_seconds(*job_args(
+      bootstrap_servers, source_only_topic, new_keyspace, cassandra_port, '--create_schema',
+      '--schema_replication', '{"class": "SimpleStrategy", "replication_factor": 3}'))
+
+  assert code == 2
+  assert line.startswith(f'error: keyspace {new_keyspace} (replication {_THREE_REPLICAS}) cannot meet '
+                         '--cassandra_write_consistency LOCAL_QUORUM')
+  assert cassandra_session.execute('SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = %s',
+                                   (new_keyspace,)).one() is None
+  assert _partitions(bootstrap_servers, f'{source_only_topic}-dlq') is None
 
 
 def test_verbose_adds_the_traceback_to_the_one_line_error(bootstrap_servers, keyspace, cassandra_port):

@@ -1,26 +1,32 @@
 """Preflight: what the launcher checks, on every runner, before anything is submitted.
 
 The brokers answer, every source topic exists, the dead-letter topic exists (or is created, as Kafka Connect does
-for its dead-letter queue), Cassandra answers, and the counter table exists with the expected columns (or is
-created, with ``--create_schema``). Each failure is a PreflightError whose message is one line saying what is
+for its dead-letter queue), Cassandra answers, the counter table exists with the expected columns (or is
+created, with ``--create_schema``), and the keyspace's replication, on the nodes that are up, can meet the
+consistency levels asked for. Each failure is a PreflightError whose message is one line saying what is
 wrong and which option or command fixes it; its ``exit_code`` is 2 for a setting that names something missing
 or wrong, and 1 for a service that cannot be reached. The workers keep their own checks: a job submitted with
 ``--skip_preflight`` still fails with the same messages.
 """
 
+import collections
 import contextlib
 import dataclasses
+import json
 import logging
 import socket
 from typing import Callable, List, Optional, Tuple
 
+from beam_pipeline.io.cassandra import consistency
 from beam_pipeline.io.cassandra.connection import CassandraConnection
 from beam_pipeline.compat.kafka import broker_count, cluster_topics
 from beam_pipeline.io.kafka.config import KafkaReadConfig, security_settings_hint
 from beam_pipeline.io.kafka.metadata import (
     matching_topics, missing_topic_message, missing_topics, no_matching_topic_message)
+from beam_pipeline.io.cassandra.offset_ledger import LEDGER_TABLE
 from beam_pipeline.io.cassandra.schema import LEASE_TABLE, create_schema, schema_command
 from beam_pipeline.io.security import SecretError
+from beam_pipeline.options import configs
 from beam_pipeline.io.kafka.admin import TopicCreationError, create_topic, default_replication_factor
 from beam_pipeline.errors import BadSetting, KafkaReadError, ServiceUnreachable
 
@@ -137,9 +143,10 @@ def table_shape_problems(table_metadata) -> List[str]:
 
 
 def check_cassandra(connection: CassandraConnection, keyspace: str, table: str, needs_leases: bool,
-                    create: bool, replication: Optional[dict]) -> List[Creation]:
+                    create: bool, replication: Optional[dict], needs_ledger: bool = False) -> List[Creation]:
   """Checks that Cassandra answers and holds the counter table (and reconcile's lease table when
-  ``needs_leases``) of the right shape; returns the creation of what is missing when ``create``."""
+  ``needs_leases``, the offset ledger when ``needs_ledger``) of the right shape; returns the creation of what is
+  missing when ``create``."""
   from cassandra import AuthenticationFailed
   from cassandra.cluster import NoHostAvailable
   keyspace, table = keyspace.lower(), table.lower()
@@ -166,21 +173,65 @@ def check_cassandra(connection: CassandraConnection, keyspace: str, table: str, 
             f'table {keyspace}.{table} is not a site counter table ({"; ".join(problems)}): point --table at a '
             'table of the shape (date date, site_id int, views counter, clicks counter, PRIMARY KEY ((date), '
             f'site_id)), or create one with {schema_command(connection.hosts, connection.port, keyspace, "NEW_TABLE")}')
-    wanted = [table, LEASE_TABLE] if needs_leases else [table]
+    wanted = [table] + ([LEASE_TABLE] if needs_leases else []) + ([LEDGER_TABLE] if needs_ledger else [])
     missing = [name for name in wanted if existing is None or name not in existing.tables]
-    if not missing:
-      return []
-    if not create:
+    if missing and not create:
       what = f'keyspace {keyspace!r}' if existing is None else f'table {keyspace}.{missing[0]}'
-      raise BadSetting(f'{what} does not exist on {connection.address}: create it with '
+      ledger = ' (the offset ledger, which counting once needs)' if missing[0] == LEDGER_TABLE else ''
+      raise BadSetting(f'{what}{ledger} does not exist on {connection.address}: create it with '
                        f'{schema_command(connection.hosts, connection.port, keyspace, table)}, or add --create_schema')
     if existing is not None:
       replication = None  # the keyspace stays as it is
     elif replication is None:
       replication = {'class': 'SimpleStrategy', 'replication_factor': min(3, len(cluster.metadata.all_hosts()))}
+    _check_consistency(connection, cluster, keyspace, needs_leases, replication or
+                       consistency.replication_map(existing.replication_strategy), created=existing is None)
+    if not missing:
+      return []
     return [lambda: _create_schema(connection, keyspace, table, missing, replication)]
   finally:
     cluster.shutdown()
+
+
+def _check_consistency(connection: CassandraConnection, cluster, keyspace: str, reads: bool,
+                       replication: Optional[dict], created: bool) -> None:
+  """Refuses a consistency level that the keyspace's replication (``created``: the one it will be created with)
+  cannot meet on the nodes not known to be down: every write would fail, after the job has started."""
+  placed = consistency.placement(replication) if replication else None
+  hosts = cluster.metadata.all_hosts()
+  if placed is None or (created and not {dc for dc in placed if dc} <= {host.datacenter for host in hosts}):
+    return  # a strategy the job does not reason about; an unknown datacenter, which Cassandra refuses by name
+  known, up = collections.Counter(), collections.Counter()
+  for host in hosts:
+    for scope in (None, host.datacenter):
+      known[scope] += 1
+      up[scope] += host.is_up is not False  # None: not yet probed (a remote datacenter's nodes)
+  control = cluster.get_control_connection_host()
+  local_dc = connection.local_dc or (control.datacenter if control else None)
+  levels = [('--cassandra_write_consistency', connection.write_consistency)]
+  if reads:
+    levels.append(('--cassandra_read_consistency', connection.read_consistency))
+  for option, level in levels:
+    short = consistency.shortfall(level, placed, up, local_dc)
+    if short is None:
+      continue
+    where = 'the cluster' if short.scope is None else f'datacenter {short.scope}'
+    head = (f'keyspace {keyspace} (replication {_cql_map(replication)}) cannot meet {option} {level}: it needs '
+            f'{short.needed} replicas in {where}')
+    if short.replication_too_low:
+      raised = consistency.raised_replication(replication, placed, short, local_dc)
+      fix = (f"--schema_replication '{json.dumps(raised)}'" if created else
+             f'ALTER KEYSPACE {keyspace} WITH replication = {_cql_map(raised)}')
+      nodes = '' if up[short.scope] >= short.needed else f' and have {short.needed} nodes up in {where}'
+      raise BadSetting(f'{head}, and the keyspace places {short.placed} there: lower {option}, or raise the '
+                       f'keyspace\'s replication ({fix}){nodes}')
+    fix = 'start the nodes that are down' if known[short.scope] > up[short.scope] else 'add nodes'
+    raise BadSetting(f'{head}, and only {short.reachable} of its {short.placed} can be on nodes that are up '
+                     f'({up[short.scope]} of {known[short.scope]} nodes in {where}): lower {option}, or {fix}')
+
+
+def _cql_map(replication: dict) -> str:
+  return '{' + ', '.join(f"'{key}': '{value}'" for key, value in replication.items()) + '}'
 
 
 def _create_schema(connection: CassandraConnection, keyspace: str, table: str, missing: List[str],
@@ -220,7 +271,7 @@ def preflight(site, kafka_config: KafkaReadConfig, connection: CassandraConnecti
       _LOGGER.warning('Kafka not checked before launch (%s); the workers check it', error)
     try:
       creations += check_cassandra(connection, site.keyspace, site.table, site.sink_mode == 'reconcile',
-                                   site.create_schema, replication)
+                                   site.create_schema, replication, needs_ledger=configs.counts_once(site))
     except (SecretError, OSError) as error:
       _LOGGER.warning('Cassandra not checked before launch (%s); the workers check it', error)
     # Created only once every check passed, so that a launch refused by a check leaves nothing behind; the

@@ -9,7 +9,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from beam_pipeline.compat.beam import fresh_metrics
 from beam_pipeline.metrics import (
     DATE_TOTAL_PREFIX, CASSANDRA_REQUESTS, CASSANDRA_WRITES, DEAD_LETTERED_PREFIX, DEAD_LETTERS_PUBLISHED,
-    MESSAGES_COUNTED, MESSAGES_READ, NAMESPACE, SKIPPED_OTHER_DATES)
+    MESSAGES_COUNTED, MESSAGES_READ, MESSAGES_UNCERTAIN, NAMESPACE, SKIPPED_ALREADY_COUNTED, SKIPPED_OTHER_DATES)
 
 
 @dataclasses.dataclass
@@ -21,6 +21,8 @@ class RunSummary:
   cassandra_requests: int
   elapsed_s: float
   skipped_other_dates: int = 0
+  skipped_already_counted: int = 0  # the offset ledger had them counted (or uncertain) before this run
+  uncertain: int = 0  # their counter writes had an unknown outcome: reconciling their dates repairs them
   # A window run publishes its dead letters only where told to; -1: the runner did not say.
   dead_letters_published: int = -1
   reconcile: Dict[str, int] = dataclasses.field(default_factory=dict)
@@ -43,6 +45,10 @@ class RunSummary:
     if 0 <= self.dead_letters_published < self.dead_lettered_total:
       stages += f'; {self.dead_letters_published} published to Kafka'
     skipped = f', skipped (other dates) {self.skipped_other_dates}' if self.skipped_other_dates else ''
+    if self.skipped_already_counted:
+      skipped += f', skipped (already counted) {self.skipped_already_counted}'
+    if self.uncertain:
+      skipped += f', uncertain {self.uncertain} (reconcile their dates with --sink_mode reconcile)'
     line = (f'read {self.read}, counted {self.counted}, dead-lettered {self.dead_lettered_total}'
             f'{f" ({stages})" if stages else ""}{skipped}, Cassandra writes {self.cassandra_writes} '
             f'in {self.cassandra_requests} requests, '
@@ -74,6 +80,8 @@ def summarize(result, elapsed_s: float) -> RunSummary:
       cassandra_requests=totals.get(CASSANDRA_REQUESTS, 0),
       elapsed_s=elapsed_s,
       skipped_other_dates=totals.get(SKIPPED_OTHER_DATES, 0),
+      skipped_already_counted=totals.get(SKIPPED_ALREADY_COUNTED, 0),
+      uncertain=totals.get(MESSAGES_UNCERTAIN, 0),
       dead_letters_published=totals.get(DEAD_LETTERS_PUBLISHED, 0),
       reconcile={name[len('reconcile_'):]: value for name, value in totals.items() if name.startswith('reconcile_')},
       date_totals=_date_totals(totals))

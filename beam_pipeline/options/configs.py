@@ -17,8 +17,9 @@ from beam_pipeline.io.kafka.config import KafkaReadConfig
 from beam_pipeline.io.kafka.consumer_settings import (
     ConsumerSettingError, ConsumerSettings, librdkafka_settings, parse_consumer_settings)
 from beam_pipeline.io.kafka.fetch import CONFLUENT
-from beam_pipeline.io.security import CassandraSecurity, KafkaSecurity, cassandra_security_from, secret_source
-from beam_pipeline.options.site_stats import SiteStatsOptions
+from beam_pipeline.io.security import (
+    CassandraSecurity, KafkaSecurity, cassandra_security_from, kafka_security_from)
+from beam_pipeline.options.site_stats import COUNTING_ONCE, SiteStatsOptions
 from beam_pipeline.transforms.dates import parse_dates
 
 
@@ -39,10 +40,7 @@ def parse_time_ms(value: str, option: str) -> int:
 
 def kafka_security(site: SiteStatsOptions) -> KafkaSecurity:
   try:
-    return KafkaSecurity(
-        protocol=site.kafka_security_protocol, sasl_mechanism=site.kafka_sasl_mechanism,
-        username=site.kafka_username, ca_file=site.kafka_ssl_ca_file,
-        password=secret_source(site.kafka_password_env, site.kafka_password_file, 'kafka_password'))
+    return kafka_security_from(site)
   except ValueError as error:
     raise OptionError(str(error)) from None
 
@@ -101,6 +99,11 @@ def consumer_settings(site: SiteStatsOptions) -> ConsumerSettings:
     except ConsumerSettingError as error:
       raise OptionError(f'--kafka_consumer_config {error}') from None
   return settings
+
+
+def counts_once(site: SiteStatsOptions) -> bool:
+  """Whether the counter writes go through the offset ledger (reconcile sets counters exact and needs none)."""
+  return site.sink_mode == 'increment' and site.counting == COUNTING_ONCE
 
 
 def requested_dates(site: SiteStatsOptions) -> List[datetime.date]:
@@ -178,4 +181,6 @@ def _parallel_readers(site: SiteStatsOptions) -> Dict[str, int]:
 
 def cassandra_connection(site: SiteStatsOptions) -> CassandraConnection:
   return CassandraConnection(hosts=tuple(h.strip() for h in site.cassandra_hosts.split(',')),
-                             port=site.cassandra_port, security=cassandra_security(site))
+                             port=site.cassandra_port, security=cassandra_security(site),
+                             write_consistency=site.cassandra_write_consistency,
+                             read_consistency=site.cassandra_read_consistency)

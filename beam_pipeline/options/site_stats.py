@@ -6,12 +6,13 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_pipeline.io.cassandra.schema import DEFAULT_TABLE
 from beam_pipeline.io.cassandra.connection import DEFAULT_PORT as DEFAULT_CASSANDRA_PORT
+from beam_pipeline.io.cassandra.consistency import CONSISTENCY_LEVELS, DEFAULT_CONSISTENCY
 from beam_pipeline.io.cassandra.counter_write import DEFAULT_MAX_CONCURRENT_WRITES, DEFAULT_STATEMENTS_PER_BATCH
 from beam_pipeline.io.kafka.config import (
     DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_MAX_BUNDLE_SECONDS, DEFAULT_MAX_RECORDS_PER_BUNDLE, DEFAULT_PARTITION_HEADROOM,
     DEFAULT_PROGRESS_INTERVAL_S, DEFAULT_TOPIC_DISCOVERY_INTERVAL_S)
 from beam_pipeline.io.kafka.fetch import KAFKA_CLIENTS, KAFKA_PYTHON
-from beam_pipeline.io.security import KAFKA_SASL_MECHANISMS, KAFKA_SECURITY_PROTOCOLS, add_cassandra_security_arguments
+from beam_pipeline.io.security import add_cassandra_security_arguments, add_kafka_security_arguments
 from beam_pipeline.switches import add_switch
 # Imported for what it declares: the Flink runner's own options are then known flags.
 from beam_pipeline.runners.flink.options import FlinkJavaRunnerOptions  # pylint: disable=unused-import
@@ -19,6 +20,8 @@ from beam_pipeline.runners.flink.options import FlinkJavaRunnerOptions  # pylint
 START_OFFSETS = ('earliest', 'latest')
 ISOLATION_LEVELS = ('read_uncommitted', 'read_committed')
 SINK_MODES = ('increment', 'reconcile')
+COUNTING_ONCE, COUNTING_AT_LEAST_ONCE = 'once', 'at_least_once'
+COUNTING_MODES = (COUNTING_ONCE, COUNTING_AT_LEAST_ONCE)
 LOG_LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR')
 
 
@@ -30,7 +33,7 @@ class SiteStatsOptions(PipelineOptions):
     _add_kafka_arguments(parser)
     _add_cassandra_arguments(parser)
     _add_sink_arguments(parser)
-    _add_kafka_security_arguments(parser)
+    add_kafka_security_arguments(parser.add_argument_group('Kafka security'))
     add_cassandra_security_arguments(parser.add_argument_group('Cassandra security'))
     _add_dead_letters_arguments(parser)
     _add_launch_arguments(parser)
@@ -111,6 +114,14 @@ def _add_cassandra_arguments(parser) -> None:
   cassandra.add_argument('--statements_per_batch', type=int, default=DEFAULT_STATEMENTS_PER_BATCH,
                          help='How many keys of one date (one partition) share a counter batch; 1 sends '
                               'every UPDATE on its own.')
+  cassandra.add_argument('--cassandra_write_consistency', choices=CONSISTENCY_LEVELS, default=DEFAULT_CONSISTENCY,
+                         help='How many replicas must acknowledge a counter write (and reconcile\'s corrections and '
+                              'leases) before it counts as durable and its offsets may be committed (default '
+                              f'{DEFAULT_CONSISTENCY}: a majority of the local datacenter\'s replicas).')
+  cassandra.add_argument('--cassandra_read_consistency', choices=CONSISTENCY_LEVELS, default=DEFAULT_CONSISTENCY,
+                         help='How many replicas answer reconcile\'s reads of the counters (default '
+                              f'{DEFAULT_CONSISTENCY}); with the write level it must overlap for reconcile to read '
+                              'the latest counters.')
 
 
 def _add_sink_arguments(parser) -> None:
@@ -118,6 +129,11 @@ def _add_sink_arguments(parser) -> None:
   sink.add_argument('--sink_mode', default='increment', choices=SINK_MODES,
                     help='increment: add each message to the counters. reconcile (with --bounded and --dates): '
                          'set the dates\' counters to the exact sums of their valid messages in the window.')
+  sink.add_argument('--counting', default=COUNTING_ONCE, choices=COUNTING_MODES,
+                    help='once (default): the offset ledger (<keyspace>.counted_offsets) records which offsets '
+                         'the table has counted, and no rerun, restore, replay or second group counts them again; '
+                         'a write whose outcome is unknown leaves its offsets uncertain until reconciled. '
+                         'at_least_once: no ledger; a retried bundle may count its messages twice.')
   sink.add_argument('--dates', metavar='D1..D2',
                     help='Only these event dates: YYYY-MM-DD, YYYY-MM-DD..YYYY-MM-DD, or a comma list.')
   add_switch(sink, '--report_only', False,
@@ -126,23 +142,6 @@ def _add_sink_arguments(parser) -> None:
               help='With reconcile: accept a window that may not hold every message of the dates.')
   sink.add_argument('--lease_ttl_s', type=int, default=3600,
                     help='With reconcile: how long a date\'s lease lasts if the job dies holding it.')
-
-
-def _add_kafka_security_arguments(parser) -> None:
-  kafka_security = parser.add_argument_group('Kafka security')
-  kafka_security.add_argument('--kafka_security_protocol', default='PLAINTEXT', choices=KAFKA_SECURITY_PROTOCOLS,
-                              help='How the job connects to the brokers: TLS (SSL), SASL (SASL_PLAINTEXT) or both '
-                                   '(SASL_SSL).')
-  kafka_security.add_argument('--kafka_sasl_mechanism', choices=KAFKA_SASL_MECHANISMS,
-                              help='SASL mechanism for SASL_SSL / SASL_PLAINTEXT.')
-  kafka_security.add_argument('--kafka_username', help='SASL user name.')
-  kafka_security.add_argument('--kafka_password_env', metavar='VARIABLE',
-                              help='Name of the environment variable (on the launcher and the workers) holding '
-                                   'the SASL password.')
-  kafka_security.add_argument('--kafka_password_file', metavar='PATH',
-                              help='File (on the launcher and the workers) holding the SASL password.')
-  kafka_security.add_argument('--kafka_ssl_ca_file', metavar='PEM',
-                              help='CA certificates to trust for the brokers\' TLS (default: the system\'s).')
 
 
 def _add_dead_letters_arguments(parser) -> None:

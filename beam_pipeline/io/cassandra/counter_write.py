@@ -26,7 +26,10 @@ class CassandraCounterWrite(beam.PTransform):
 
   def __init__(self, connection: CassandraConnection, keyspace: str, table: str,
                max_concurrent_writes: int = DEFAULT_MAX_CONCURRENT_WRITES,
-               statements_per_batch: int = DEFAULT_STATEMENTS_PER_BATCH):
+               statements_per_batch: int = DEFAULT_STATEMENTS_PER_BATCH, counted_once: bool = True,
+               claims_whole_batches: bool = True):
+    """``counted_once``: through the offset ledger (counter_write_fn.py); ``claims_whole_batches``: the increments
+    stand for every offset of their batches (False when valid messages were dropped before the write)."""
     super().__init__()
     check_identifier(keyspace, 'keyspace')
     check_identifier(table, 'table')
@@ -41,13 +44,17 @@ class CassandraCounterWrite(beam.PTransform):
     self._table = table.lower()
     self._max_concurrent_writes = max_concurrent_writes
     self._statements_per_batch = statements_per_batch
+    self._counted_once = counted_once
+    self._claims_whole_batches = claims_whole_batches
 
   def expand(self, increments):
     return increments | 'IncrementCounters' >> beam.ParDo(CounterWriteFn(
         self._connection, self._keyspace, self._table, self._max_concurrent_writes,
-        self._statements_per_batch)).with_outputs(CounterWriteFn.DEAD_LETTERS, main='written')
+        self._statements_per_batch, self._counted_once, self._claims_whole_batches)).with_outputs(
+            CounterWriteFn.DEAD_LETTERS, main='written')
 
   def display_data(self):
     return {'cassandra': self._connection.address, 'table': f'{self._keyspace}.{self._table}',
+            'write_consistency': self._connection.write_consistency,
             'max_concurrent_writes': self._max_concurrent_writes,
-            'statements_per_batch': self._statements_per_batch}
+            'statements_per_batch': self._statements_per_batch, 'counted_once': self._counted_once}

@@ -4,14 +4,23 @@ The session lives only while the bundle's writes are sent: ``finish_bundle`` ope
 write has been acknowledged, so a bundle the runner commits is a bundle Cassandra holds, and a bundle with nothing
 to write opens none. (Opening it in ``start_bundle`` also made a Cassandra outage cost minutes on Flink: a fresh
 SDK worker whose first bundle fails in ``start_bundle`` has not yet opened its data connection, and Beam's Java
-runner waits a fixed 3 minutes for that connection before it fails the task and restarts the job.) A write whose
-outcome is unknown fails the bundle (the runner retries it: at-least-once), and the offsets it covered are
-logged so an operator knows what may be counted twice. The messages of refused writes leave ``finish_bundle`` on
-the ``DEAD_LETTERS`` output; the main output carries nothing and only marks the stage as finished.
+runner waits a fixed 3 minutes for that connection before it fails the task and restarts the job.)
+
+Counting once (the default), the bundle first claims its offsets in the offset ledger (``offset_ledger.py``) and
+sums only the messages it claimed: offsets the table has counted are skipped, whoever read them. A write whose
+outcome is unknown makes the bundle's claims uncertain (reconcile repairs their dates) and the bundle carries on:
+resending it could count it twice. At least once (``counted_once=False``), such a write fails the bundle and the
+runner retries it, and the offsets it covered are logged. The messages of refused writes leave ``finish_bundle``
+on the ``DEAD_LETTERS`` output; the main output carries nothing and only marks the stage as finished.
 """
 
 import logging
+import os
+import socket
 import time
+import uuid
+import functools
+from typing import Dict, List, Sequence
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -20,11 +29,25 @@ from apache_beam.utils.timestamp import Timestamp
 
 from beam_pipeline import metrics
 from beam_pipeline.errors import CassandraWriteError
-from beam_pipeline.io.cassandra.connection import CassandraConnection, SessionPerBundleFn
+from beam_pipeline.io.cassandra import offset_ranges
+from beam_pipeline.io.cassandra.connection import LEASE_PROFILE, READ_PROFILE, CassandraConnection, SessionPerBundleFn
+from beam_pipeline.io.cassandra.offset_ledger import Claim, OffsetLedger, PartitionKey
 from beam_pipeline.io.cassandra.counter_requests import CounterRequests, WriteOutcome, counter_retry_policy
 from beam_pipeline.io.cassandra.counter_sums import BundleSums
 from beam_pipeline.io.cassandra.schema import increment_cql, schema_command
 from beam_pipeline.records import DeadLetter, IncrementBatch
+
+
+def _dates_in(batches: Sequence[IncrementBatch], key: PartitionKey, ranges) -> frozenset:
+  """The event dates of the increments of partition ``key`` whose offsets are in ``ranges``: what a claim of them
+  may change, and so what its repair must reconcile."""
+  dates = set()
+  for batch in batches:
+    records = batch.records
+    if (records.topic, records.partition) == key:
+      dates.update(day for position, day in zip(batch.positions, batch.dates)
+                   if offset_ranges.contains(ranges, records.offsets[position]))
+  return frozenset(dates)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -40,6 +63,8 @@ class _WriteMetrics:
     self._writes = Metrics.counter(metrics.NAMESPACE, metrics.CASSANDRA_WRITES)
     self._requests = Metrics.counter(metrics.NAMESPACE, metrics.CASSANDRA_REQUESTS)
     self._dead_lettered = Metrics.counter(metrics.NAMESPACE, metrics.dead_lettered(STAGE))
+    self._skipped = Metrics.counter(metrics.NAMESPACE, metrics.SKIPPED_ALREADY_COUNTED)
+    self._uncertain = Metrics.counter(metrics.NAMESPACE, metrics.MESSAGES_UNCERTAIN)
     self._writes_per_bundle = Metrics.distribution(metrics.NAMESPACE, metrics.CASSANDRA_WRITE_BATCH)
     self._bundle_write_ms = Metrics.distribution(metrics.NAMESPACE, metrics.CASSANDRA_BUNDLE_WRITE_MS)
     self._totals = [0, 0]  # messages counted, writes: since this worker started
@@ -64,22 +89,37 @@ class _WriteMetrics:
   def dead_lettered(self, count: int) -> None:
     self._dead_lettered.inc(count)
 
+  def ledger_settled(self, skipped: int, uncertain: int) -> None:
+    if skipped:
+      self._skipped.inc(skipped)
+    if uncertain:
+      self._uncertain.inc(uncertain)
+
 
 class CounterWriteFn(SessionPerBundleFn):
   """IncrementBatches in; counters incremented when the bundle finishes; refused messages on ``DEAD_LETTERS``."""
   DEAD_LETTERS = 'dead_letters'
 
   def __init__(self, connection: CassandraConnection, keyspace: str, table: str, max_concurrent_writes: int,
-               statements_per_batch: int):
+               statements_per_batch: int, counted_once: bool = True, claims_whole_batches: bool = True):
     super().__init__(connection)
     self._keyspace = keyspace
     self._table = table
     self._max_concurrent_writes = max_concurrent_writes
     self._statements_per_batch = statements_per_batch
+    self._counted_once = counted_once
+    # Whether a batch's increments stand for every offset of the batch as read (its invalid messages are dead
+    # letters, counted as nothing); not when KeepDates dropped valid messages of other dates, which stay uncounted.
+    self._claims_whole_batches = claims_whole_batches
     self._metrics = _WriteMetrics()
 
+  def setup(self):
+    super().setup()
+    self._owner = f'{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}'
+    self._known_rows = {}  # ledger rows as this writer last wrote or read them
+
   def start_bundle(self):
-    self._sums = BundleSums()
+    self._batches: List[IncrementBatch] = []
 
   def _open_session_with_update(self):
     from cassandra import InvalidRequest
@@ -88,6 +128,8 @@ class CounterWriteFn(SessionPerBundleFn):
     try:
       session = self.open_session()
       update = session.prepare(increment_cql(self._keyspace, self._table))
+      ledger = OffsetLedger(session, self._keyspace, self._table, self._owner, READ_PROFILE,
+                            LEASE_PROFILE) if self._counted_once else None
     except NoHostAvailable as error:
       self.close_session()
       raise CassandraWriteError(f'no Cassandra node answered at {connection.address}: {error}') from None
@@ -99,36 +141,85 @@ class CounterWriteFn(SessionPerBundleFn):
           '(or run the job with --create_schema)') from None
     update.retry_policy = counter_retry_policy()
     update.is_idempotent = False
-    return session, update
+    return session, update, ledger
 
   def process(self, increments: IncrementBatch):
-    self._sums.add(increments)
+    self._batches.append(increments)
 
   def finish_bundle(self):
     # A streaming worker may idle until the next bundle: it need not hold this one's messages meanwhile.
-    sums, self._sums = self._sums, BundleSums()
-    writes = sums.writes()
-    if not writes:
+    batches, self._batches = self._batches, []
+    if not batches:
       return
     started = time.monotonic()
+    sums, claims = BundleSums(), {}
     try:
-      session, update = self._open_session_with_update()
-      sender = CounterRequests(session, update, self._statements_per_batch, self._max_concurrent_writes)
-      outcome = sender.send(writes)
-      if outcome.failed:
+      session, update, ledger = self._open_session_with_update()
+      valid = sum(len(batch) for batch in batches)
+      if ledger is not None:
+        claims = ledger.claim(self._wanted(batches), self._known_rows, functools.partial(_dates_in, batches))
+        batches = self._claimed_only(batches, claims)
+      claimed = sum(len(batch) for batch in batches)
+      for batch in batches:
+        sums.add(batch)
+      writes = sums.writes()
+      outcome = CounterRequests(session, update, self._statements_per_batch, self._max_concurrent_writes).send(
+          writes) if writes else WriteOutcome()
+      if outcome.failed and ledger is None:
         key, error = outcome.failed[0]
         raise CassandraWriteError(
             f'{len(outcome.failed)} of {len(writes)} counter writes failed (first: {key}: {error!r}); the bundle '
             f'will be retried and may count these offsets twice: {sums.offset_ranges()}')
+      if ledger is not None:
+        self._settle(ledger, claims, outcome)
     except Exception:
-      _LOGGER.error('bundle write failed; offsets in this bundle (may be counted twice on retry): %s',
-                    sums.offset_ranges())
+      _LOGGER.error('bundle write failed; offsets in this bundle%s: %s',
+                    '' if self._counted_once else ' (may be counted twice on retry)', sums.offset_ranges())
       raise
     finally:
       self.close_session()
     self._metrics.bundle_written(outcome, len(writes), started)
+    self._metrics.ledger_settled(valid - claimed, claimed if ledger is not None and outcome.failed else 0)
     if outcome.refused:
       yield from self._dead_letters(sums, outcome.refused)
+
+  def _wanted(self, batches: Sequence[IncrementBatch]) -> Dict[PartitionKey, List[offset_ranges.OffsetRange]]:
+    wanted: Dict[PartitionKey, List] = {}
+    for batch in batches:
+      records = batch.records
+      ranges = wanted.setdefault((records.topic, records.partition), [])
+      if self._claims_whole_batches:
+        ranges.append((records.offsets[0], records.offsets[-1] + 1))
+      else:
+        ranges.extend((records.offsets[p], records.offsets[p] + 1) for p in batch.positions)
+    return {key: offset_ranges.merged(ranges) for key, ranges in wanted.items()}
+
+  @staticmethod
+  def _claimed_only(batches: Sequence[IncrementBatch], claims: Dict[PartitionKey, Claim]) -> List[IncrementBatch]:
+    kept = []
+    for batch in batches:
+      records = batch.records
+      claimed = claims[(records.topic, records.partition)].ranges
+      indexes = [i for i, p in enumerate(batch.positions) if offset_ranges.contains(claimed, records.offsets[p])]
+      if len(indexes) == len(batch):
+        kept.append(batch)
+      elif indexes:
+        kept.append(batch.select(indexes))
+    return kept
+
+  def _settle(self, ledger: OffsetLedger, claims: Dict[PartitionKey, Claim], outcome: WriteOutcome) -> None:
+    """Marks the claims counted, or uncertain when any write's outcome is unknown: the bundle's writes sum
+    several partitions' messages, so one unknown write leaves every claim of the bundle unknown."""
+    counted = not outcome.failed
+    if not counted:
+      key, error = outcome.failed[0]
+      _LOGGER.warning('%d counter writes of this bundle have an unknown outcome (first: %s: %r); they are not '
+                      'resent: offsets %s are uncertain until their dates are reconciled (--sink_mode reconcile)',
+                      len(outcome.failed), key, error,
+                      '; '.join(f'{t}[{p}] {offset_ranges.describe(c.ranges)}' for (t, p), c in claims.items()
+                                if c.ranges))
+    self._known_rows.update({key: claim.row for key, claim in claims.items()})
+    self._known_rows.update(ledger.settle(list(claims.values()), counted))
 
   def _dead_letters(self, sums: BundleSums, refused):
     """One DeadLetter per message of each refused write, tagged: untagged output of finish_bundle would go to

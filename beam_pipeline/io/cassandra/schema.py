@@ -1,4 +1,5 @@
-"""The counter table the pipeline writes to and reconcile's lease table, as CQL, and their creation.
+"""The counter table the pipeline writes to, reconcile's lease table and the offset ledger, as CQL, and their
+creation.
 
 Keyspace and table names are checked as plain CQL identifiers before they reach any statement, because
 DDL cannot take bind markers.
@@ -7,6 +8,8 @@ DDL cannot take bind markers.
 import logging
 import re
 from typing import Mapping, Union
+
+from beam_pipeline.io.cassandra.offset_ledger import ledger_table_cql
 
 
 _LOGGER = logging.getLogger(__name__)
@@ -69,6 +72,7 @@ def create_schema(session, keyspace: str, table: str = DEFAULT_TABLE,
   session.execute(table_cql(keyspace, table))
   session.execute(f'CREATE TABLE IF NOT EXISTS {keyspace}.{LEASE_TABLE} '
                   '(date date PRIMARY KEY, owner text, acquired_at timestamp)')
+  session.execute(ledger_table_cql(keyspace))
   _LOGGER.info('schema ready: %s.%s', keyspace, table)
 
 
