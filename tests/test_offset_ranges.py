@@ -32,6 +32,14 @@ def test_minus_and_union_are_set_difference_and_union(ranges, taken):
   assert offset_ranges.size(difference) == len(_offsets(difference))
 
 
+@given(_RANGES, st.integers(0, 60), st.integers(1, 10))
+def test_covers_is_set_inclusion(ranges, start, length):
+  ranges = offset_ranges.merged(ranges)
+
+  assert offset_ranges.covers(ranges, start, start + length) == (
+      set(range(start, start + length)) <= _offsets(ranges))
+
+
 def test_a_partition_read_in_order_stays_one_range():
   counted = []
   for start in range(0, 1000, 100):

@@ -50,6 +50,11 @@ def contains(ranges: Sequence[OffsetRange], offset: int) -> bool:
   return any(start <= offset < stop for start, stop in ranges)
 
 
+def covers(ranges: Sequence[OffsetRange], start: int, stop: int) -> bool:
+  """Whether one of the (merged) ranges holds all of [start, stop)."""
+  return any(first <= start and stop <= last for first, last in ranges)
+
+
 def describe(ranges: Sequence[OffsetRange]) -> str:
   """``[0, 500), [700, 900)`` for logs and messages."""
   return ', '.join(f'[{start}, {stop})' for start, stop in ranges) or 'none'
