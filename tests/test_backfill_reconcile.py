@@ -11,10 +11,11 @@ import pytest
 from beam_pipeline import REPO_ROOT
 from beam_pipeline.io.cassandra.schema import LEASE_TABLE
 from beam_pipeline.io.kafka.admin import delete_topics
-from beam_pipeline.testing.counters import expected_counters, read_counters
+from beam_pipeline.testing.counters import expected_counters, read_counters, without_zeros
 from beam_pipeline.testing.datasets import produce_dataset
 from beam_pipeline.testing.jobs import (
-    job_args, run_bounded, start_streaming_job, stop_streaming_job, wait_until_caught_up, wait_until_committed)
+    job_args, repair_uncertain, run_bounded, start_streaming_job, stop_streaming_job, wait_until_caught_up,
+    wait_until_committed)
 from beam_pipeline.testing.topics import committed_offsets, end_offsets, read_dead_letters, read_topic
 
 FEBRUARY = '2017-02-01..2017-02-28'
@@ -92,11 +93,10 @@ def test_a_window_backfill_into_a_fresh_keyspace_equals_the_streaming_run_and_le
       bootstrap_servers, topic)
 
 
-def test_a_crash_during_a_streaming_run_loses_nothing_and_reconcile_makes_it_exact(
+def test_a_crash_during_a_streaming_run_counts_nothing_twice_and_the_uncertain_repair_makes_it_exact(
     bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session, tmp_path):
   expected = produce_dataset(bootstrap_servers, topic, count=20000, keys=120, seed=81)
-  per_bundle = 300
-  args = job_args(bootstrap_servers, topic, keyspace, cassandra_port, '--max_records_per_bundle', str(per_bundle),
+  args = job_args(bootstrap_servers, topic, keyspace, cassandra_port, '--max_records_per_bundle', '300',
                   '--max_bundle_seconds', '0.5')
   group, log = f'{topic}-group', tmp_path / 'streaming.log'
   job = start_streaming_job(args, log)
@@ -114,19 +114,17 @@ def test_a_crash_during_a_streaming_run_loses_nothing_and_reconcile_makes_it_exa
   finally:
     stop_streaming_job(job)
   counted, exact = read_counters(cassandra_session, keyspace), expected_counters(expected)
-  over = [(counted[key][0] - views, counted[key][1] - clicks) for key, (views, clicks) in exact.items()]
-  assert all(v >= 0 and c >= 0 for v, c in over), 'a message was lost'
-  # What can be counted twice is what was written but not yet committed when the job died: at most one
-  # bundle's worth per partition (the reader checkpoints every per_bundle records), at most 99 views each.
-  views_twice = sum(v for v, _ in over)
-  print(f'counted twice after SIGKILL: {views_twice} views over {sum(1 for v, c in over if v or c)} keys')
-  assert views_twice <= 4 * per_bundle * 99
+  over = [(counted.get(key, (0, 0))[0] - views, counted.get(key, (0, 0))[1] - clicks)
+          for key, (views, clicks) in exact.items()]
+  # The restarted job re-read what was written but not committed: the offset ledger had it counted.
+  assert all(v <= 0 and c <= 0 for v, c in over), 'a message was counted twice'
+  # Only a claim the kill left open (sent, or not, when the job died) is missing, and it is marked uncertain.
+  uncertain_views = -sum(v for v, _ in over)
+  repair = repair_uncertain(*job_args(bootstrap_servers, topic, keyspace, cassandra_port))
+  print(f'after SIGKILL and restart: 0 views counted twice, {uncertain_views} views uncertain, repaired dates: '
+        f'{repair.get("dates_reconciled", repair.get("first_date"))}')
 
-  summary = run_bounded(*job_args(bootstrap_servers, topic, keyspace, cassandra_port),
-                        '--sink_mode', 'reconcile', '--dates', FEBRUARY)
-
-  assert read_counters(cassandra_session, keyspace) == exact
-  assert summary.reconcile['views_corrected'] == -views_twice
+  assert without_zeros(read_counters(cassandra_session, keyspace)) == without_zeros(exact)
 
 
 def test_a_date_leased_by_another_reconcile_is_not_written(

@@ -6,9 +6,9 @@ import datetime
 
 from beam_pipeline.io.cassandra.connection import LEASE_PROFILE, READ_PROFILE
 from beam_pipeline.io.cassandra.offset_ledger import LEDGER_TABLE, OffsetLedger
-from beam_pipeline.testing.counters import add_counters, expected_counters, read_counters
+from beam_pipeline.testing.counters import add_counters, expected_counters, read_counters, without_zeros
 from beam_pipeline.testing.datasets import produce_dataset
-from beam_pipeline.testing.jobs import job_args, run_bounded
+from beam_pipeline.testing.jobs import job_args, repair_uncertain, run_bounded
 from beam_pipeline.testing.topics import end_offsets
 
 
@@ -84,3 +84,28 @@ def test_a_partition_another_writer_has_claimed_is_fenced_off_and_left_uncertain
   row = _ledger(cassandra_session, keyspace, topic)[0]
   assert [tuple(r) for r in row.uncertain] == [(0, ends[0])] and not row.counted and not row.claim
   assert {d.date() for d in row.uncertain_dates} == {datetime.date(2017, 2, 4)}
+
+
+def test_reconciling_the_uncertain_dates_makes_the_counters_exact_and_the_ledger_agree(
+    bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session):
+  expected = produce_dataset(bootstrap_servers, topic, count=400, keys=200, bad_ratio=0, seed=296)
+  ends = end_offsets(bootstrap_servers, topic)
+  # A writer that died after claiming partition 0: its claim names the dates its messages touch.
+  zombie = OffsetLedger(cassandra_session, keyspace, 'site_stats', 'zombie', READ_PROFILE, LEASE_PROFILE)
+  zombie.claim({(topic, 0): [(0, ends[0])]}, {}, lambda key, ranges: frozenset(day for day, _ in expected.per_key))
+  args = job_args(bootstrap_servers, topic, keyspace, cassandra_port)
+  run_bounded(*args)
+  assert [tuple(r) for r in _ledger(cassandra_session, keyspace, topic)[0].uncertain] == [(0, ends[0])]
+  assert read_counters(cassandra_session, keyspace) != expected_counters(expected)
+
+  repair = repair_uncertain(*args)
+  again = repair_uncertain(*args)
+
+  assert repair['status'] == 'ok' and repair['reconcile']['keys_corrected'] > 0
+  assert without_zeros(read_counters(cassandra_session, keyspace)) == without_zeros(expected_counters(expected))
+  row = _ledger(cassandra_session, keyspace, topic)[0]
+  assert [tuple(r) for r in row.counted] == [(0, ends[0])] and not row.uncertain and not row.uncertain_dates
+  assert again == {'dates': 'uncertain', 'dates_reconciled': [], 'mode': 'reconcile', 'status': 'ok'}
+  # What reconcile made exact is counted: another group adds nothing.
+  assert run_bounded(*args, '--consumer_group', f'{topic}-another-group').counted == 0
+  assert without_zeros(read_counters(cassandra_session, keyspace)) == without_zeros(expected_counters(expected))

@@ -71,7 +71,7 @@ def test_schema_command_takes_a_table_name_and_a_replication_map(
   assert result.returncode == 0, result.stderr
   tables = [r.table_name for r in cassandra_session.execute(
       'SELECT table_name FROM system_schema.tables WHERE keyspace_name = %s', (fresh_keyspace_name,))]
-  assert sorted(tables) == ['daily_counts', 'reconcile_leases']
+  assert sorted(tables) == ['counted_offsets', 'daily_counts', 'reconcile_leases']  # the offset ledger too
 
 
 @pytest.mark.parametrize('bad_name', ['x;DROP KEYSPACE system', '1abc', 'with-dash', 'a' * 49, '', '"quoted"'])

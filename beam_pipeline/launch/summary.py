@@ -22,7 +22,7 @@ class RunSummary:
   elapsed_s: float
   skipped_other_dates: int = 0
   skipped_already_counted: int = 0  # the offset ledger had them counted (or uncertain) before this run
-  uncertain: int = 0  # their counter writes had an unknown outcome: reconciling their dates repairs them
+  uncertain: int = 0  # their counter writes had an unknown outcome: ./run_backfill.sh --dates uncertain --mode reconcile repairs them
   # A window run publishes its dead letters only where told to; -1: the runner did not say.
   dead_letters_published: int = -1
   reconcile: Dict[str, int] = dataclasses.field(default_factory=dict)
@@ -48,7 +48,7 @@ class RunSummary:
     if self.skipped_already_counted:
       skipped += f', skipped (already counted) {self.skipped_already_counted}'
     if self.uncertain:
-      skipped += f', uncertain {self.uncertain} (reconcile their dates with --sink_mode reconcile)'
+      skipped += f', uncertain {self.uncertain} (repair: ./run_backfill.sh --dates uncertain --mode reconcile)'
     line = (f'read {self.read}, counted {self.counted}, dead-lettered {self.dead_lettered_total}'
             f'{f" ({stages})" if stages else ""}{skipped}, Cassandra writes {self.cassandra_writes} '
             f'in {self.cassandra_requests} requests, '

@@ -21,6 +21,12 @@ def expected_counters(expected: produce.ExpectedTotals) -> CounterMap:
   return {key: (views, clicks) for key, (views, clicks) in expected.per_key.items()}
 
 
+def without_zeros(counters: CounterMap) -> CounterMap:
+  """The keys that count something: reconcile writes differences only, so a key of zero views and clicks has a
+  row only if an increment wrote one."""
+  return {key: value for key, value in counters.items() if value != (0, 0)}
+
+
 def add_counters(*parts: CounterMap) -> CounterMap:
   """Per-key sums of several expected-counter maps."""
   total: CounterMap = {}

@@ -1,6 +1,7 @@
 """Running the job in a test: its arguments, a bounded run in this process, a streaming run as a child process
 followed until it has caught up."""
 
+import json
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ from beam_pipeline.testing.counters import read_counters
 from beam_pipeline.testing.topics import TopicOffsets
 
 _CATCH_UP_TIMEOUT_S = 120
+_UNTIL_NOW_S = 400_000_000  # a lateness that reaches from February 2017 to now
 
 
 def job_args(bootstrap_servers: str, topic: str, keyspace: str, cassandra_port: int, *extra: str) -> List[str]:
@@ -69,3 +71,13 @@ def wait_until_committed(job, bootstrap_servers, group, topic, log_path, timeout
 def stop_streaming_job(job):
   job.send_signal(signal.SIGTERM)
   job.wait(timeout=30)
+
+
+def repair_uncertain(*args: str) -> dict:
+  """Runs ``./run_backfill.sh --dates uncertain --mode reconcile`` with the job's ``args``; returns its JSON line.
+  The tests' messages carry today's Kafka timestamps and February 2017 dates: the window runs until now."""
+  finished = subprocess.run([str(REPO_ROOT / 'run_backfill.sh'), '--dates', 'uncertain', '--mode', 'reconcile',
+                             '--lateness_s', str(_UNTIL_NOW_S), *args], capture_output=True, text=True, timeout=300)
+  assert finished.returncode == 0, finished.stderr[-3000:]
+  line, = finished.stdout.strip().splitlines()
+  return json.loads(line)

@@ -1,4 +1,5 @@
-"""Creates the keyspace, the counter table the pipeline writes to and reconcile's lease table, if missing.
+"""Creates the keyspace, the counter table the pipeline writes to, reconcile's lease table and the offset ledger,
+if missing.
 
     python -m beam_pipeline.tools.create_schema --cassandra_hosts 127.0.0.1 --cassandra_port 9042 \\
         --keyspace site_stats_ks [--table site_stats] [--replication '{"class": "SimpleStrategy", "replication_factor": 1}']

@@ -8,7 +8,7 @@ runner waits a fixed 3 minutes for that connection before it fails the task and 
 
 Counting once (the default), the bundle first claims its offsets in the offset ledger (``offset_ledger.py``) and
 sums only the messages it claimed: offsets the table has counted are skipped, whoever read them. A write whose
-outcome is unknown makes the bundle's claims uncertain (reconcile repairs their dates) and the bundle carries on:
+outcome is unknown makes the bundle's claims uncertain (reconciling their dates repairs them) and the bundle carries on:
 resending it could count it twice. At least once (``counted_once=False``), such a write fails the bundle and the
 runner retries it, and the offsets it covered are logged. The messages of refused writes leave ``finish_bundle``
 on the ``DEAD_LETTERS`` output; the main output carries nothing and only marks the stage as finished.
@@ -217,7 +217,7 @@ class CounterWriteFn(SessionPerBundleFn):
     if not counted:
       key, error = outcome.failed[0]
       _LOGGER.warning('%d counter writes of this bundle have an unknown outcome (first: %s: %r); they are not '
-                      'resent: offsets %s are uncertain until their dates are reconciled (--sink_mode reconcile)',
+                      'resent: offsets %s are uncertain until repaired (./run_backfill.sh --dates uncertain --mode reconcile)',
                       len(outcome.failed), key, error,
                       '; '.join(f'{t}[{p}] {offset_ranges.describe(c.ranges)}' for (t, p), c in claims.items()
                                 if c.ranges))

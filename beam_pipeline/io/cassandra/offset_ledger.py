@@ -194,3 +194,57 @@ class OffsetLedger:
                         'count this partition into %s); what this writer sent of them is uncertain until '
                         'reconciled', key[0], key[1], offset_ranges.describe(claim.ranges), self._counter_table)
     return settled
+
+
+def _table_rows(session, keyspace: str, counter_table: str, read_profile: str):
+  """Every ledger row of ``counter_table`` (the ledger holds a row per partition and table: a scan is small)."""
+  rows = session.execute(
+      f'SELECT counter_table, topic, partition, version, counted, uncertain, uncertain_dates, claim, claim_owner, '
+      f'claim_dates FROM {keyspace}.{LEDGER_TABLE}', execution_profile=read_profile)
+  return [((row.topic, row.partition), LedgerRow.of(row)) for row in rows if row.counter_table == counter_table]
+
+
+def uncertain_dates(session, keyspace: str, counter_table: str, read_profile: str) -> List[datetime.date]:
+  """The event dates of every uncertain range of ``counter_table``: what reconcile must redo. (An open claim is
+  left out: it may be a running writer's; it becomes uncertain when another writer of its partition finds it.)"""
+  dates = set()
+  for _, row in _table_rows(session, keyspace, counter_table, read_profile):
+    dates |= row.uncertain_dates
+  return sorted(dates)
+
+
+def resolve_uncertain(session, keyspace: str, counter_table: str, reconciled: Sequence[datetime.date],
+                      read_profile: str, transaction_profile: str) -> int:
+  """After a reconcile made ``reconciled`` exact: their marks are cleared, and a partition's uncertain ranges
+  whose dates are all reconciled become counted (reconcile counted their messages exactly; they must never be
+  counted again). Returns how many rows changed."""
+  reconciled = frozenset(reconciled)
+  table = f'{keyspace}.{LEDGER_TABLE}'
+  update = session.prepare(
+      f'UPDATE {table} SET version = ?, counted = ?, uncertain = ?, uncertain_dates = ? '
+      'WHERE counter_table = ? AND topic = ? AND partition = ? IF version = ?')
+  changed = 0
+  pending = [(key, row) for key, row in _table_rows(session, keyspace, counter_table, read_profile)
+             if row.uncertain_dates & reconciled]
+  for _ in range(_CLAIM_ATTEMPTS):
+    lost = []
+    for key, row in pending:
+      left = row.uncertain_dates - reconciled
+      counted, uncertain = row.counted, row.uncertain
+      if not left:
+        counted, uncertain = tuple(offset_ranges.union(counted, uncertain)), ()
+      result = session.execute(update, (row.version + 1, list(counted), list(uncertain), set(left), counter_table,
+                                        *key, row.version), execution_profile=transaction_profile)
+      if result.was_applied:
+        changed += 1
+        _LOGGER.info('%s[%d]: uncertain dates %s reconciled%s', key[0], key[1],
+                     ', '.join(d.isoformat() for d in sorted(row.uncertain_dates & reconciled)),
+                     f'; offsets {offset_ranges.describe(row.uncertain)} counted' if not left else '')
+      else:
+        lost.append(key)
+    if not lost:
+      return changed
+    pending = [(key, row) for key, row in _table_rows(session, keyspace, counter_table, read_profile)
+               if key in lost and row.uncertain_dates & reconciled]
+  raise LostClaim(f'could not clear the uncertain marks of {len(pending)} partitions: other writers kept '
+                  'changing them')

@@ -20,6 +20,7 @@ from apache_beam.metrics import Metrics
 from beam_pipeline import metrics
 from beam_pipeline.io.cassandra.connection import LEASE_PROFILE, READ_PROFILE, CassandraConnection, SessionPerBundleFn
 from beam_pipeline.records import IncrementBatch
+from beam_pipeline.io.cassandra.offset_ledger import LEDGER_TABLE, resolve_uncertain
 from beam_pipeline.io.cassandra.schema import LEASE_TABLE, increment_cql
 from beam_pipeline.errors import ReconcileLeaseError, ReconcileWindowError
 
@@ -143,6 +144,28 @@ class _CorrectDateFn(SessionPerBundleFn):
     self.close_session()
 
 
+class _ResolveUncertainFn(SessionPerBundleFn):
+  """Once every date is corrected: the offset ledger's uncertain marks of those dates are cleared (and ranges
+  whose dates are all exact now become counted), so that it agrees with the counters."""
+
+  def __init__(self, connection: CassandraConnection, keyspace: str, table: str):
+    super().__init__(connection)
+    self._keyspace = keyspace
+    self._table = table
+
+  def process(self, corrected_days):
+    self.open_session()
+    try:
+      keyspace = self._cluster.metadata.keyspaces.get(self._keyspace)
+      if keyspace is None or LEDGER_TABLE not in keyspace.tables:
+        return  # a keyspace counted at least once, without a ledger
+      resolve_uncertain(self._session, self._keyspace, self._table,
+                        [datetime.date.fromisoformat(day) for day, _ in corrected_days], READ_PROFILE,
+                        LEASE_PROFILE)
+    finally:
+      self.close_session()
+
+
 class ReconcileCounters(beam.PTransform):
   """IncrementBatches of the requested dates in; the dates' counters corrected to the exact sums."""
 
@@ -170,8 +193,14 @@ class ReconcileCounters(beam.PTransform):
               | 'KeyByDay' >> beam.Map(lambda kv: (kv[0][0], (kv[0][1], kv[1][0], kv[1][1]))))
     # Every requested date is corrected, also one with no message left: its counters must go to zero.
     requested = increments.pipeline | 'RequestedDates' >> beam.Create([(d, True) for d in self._dates])
-    return ({'totals': totals, 'requested': requested}
-            | 'GroupByDay' >> beam.CoGroupByKey()
-            | 'CorrectEachDay' >> beam.ParDo(_CorrectDateFn(
-                self._connection, self._keyspace, self._table, self._report_only, self._lease_owner,
-                self._lease_ttl_s, self._allow_emptying)))
+    corrected = ({'totals': totals, 'requested': requested}
+                 | 'GroupByDay' >> beam.CoGroupByKey()
+                 | 'CorrectEachDay' >> beam.ParDo(_CorrectDateFn(
+                     self._connection, self._keyspace, self._table, self._report_only, self._lease_owner,
+                     self._lease_ttl_s, self._allow_emptying)))
+    if not self._report_only:
+      _ = (corrected
+           | 'AllCorrected' >> beam.combiners.ToList()
+           | 'ResolveUncertainOffsets' >> beam.ParDo(
+               _ResolveUncertainFn(self._connection, self._keyspace, self._table)))
+    return corrected
