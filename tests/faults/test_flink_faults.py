@@ -1,6 +1,6 @@
 """Faults under a streaming job on the local Flink session cluster: a cancel and a resubmission with the same group,
-a TaskManager killed, a Kafka restart, and Cassandra going away for 30 s. Nothing is lost; what is counted twice is
-measured and bounded; reconcile makes the counters exact.
+a TaskManager killed, a Kafka restart, and Cassandra going away for 30 s. The offset ledger counts nothing twice;
+what a fault left uncertain is repaired by ``--dates uncertain`` reconcile, and the counters end exact.
 
 The cases that stop a shared service (the TaskManager, Kafka, Cassandra) restore it whatever happens.
 """
@@ -15,14 +15,14 @@ import pytest
 from beam_pipeline import REPO_ROOT
 from beam_pipeline.processes.lifecycle import ensure_running_line
 from beam_pipeline.runners.flink.rest import cancel_flink_job, rest_get
-from beam_pipeline.testing.counters import add_counters, expected_counters, read_counters
-from beam_pipeline.testing.datasets import TEST_PARTITIONS, produce_dataset
-from beam_pipeline.testing.jobs import job_args, run_bounded
+from beam_pipeline.io.cassandra.connection import READ_PROFILE
+from beam_pipeline.io.cassandra.offset_ledger import uncertain_dates
+from beam_pipeline.testing.counters import add_counters, expected_counters, read_counters, without_zeros
+from beam_pipeline.testing.datasets import produce_dataset
+from beam_pipeline.testing.jobs import job_args, repair_uncertain
 from beam_pipeline.testing.outages import CASSANDRA_OUTAGE_S, wait_for_session
 from beam_pipeline.testing.topics import TopicOffsets
 
-# The generator's views per valid message are below this.
-_MAX_VIEWS_PER_MESSAGE = 99
 _CATCH_UP_TIMEOUT_S = 240
 
 
@@ -31,17 +31,29 @@ def _submit(*args) -> None:
   assert submitted.returncode == 0, submitted.stderr[-3000:]
 
 
-def _wait_until_all_committed(bootstrap_servers, topic, group, session, keyspace, at_least, timeout_s=None):
-  """Until the group has committed the whole topic and every key holds at least what was produced."""
+def _wait_until_all_committed(bootstrap_servers, topic, group, session, keyspace, expected, timeout_s=None):
+  """Until the group has committed the whole topic and the counters are final: equal to ``expected``, or below it
+  where the offset ledger marks offsets uncertain (a write whose outcome the fault made unknown). Returns them."""
   deadline = time.monotonic() + (timeout_s or _CATCH_UP_TIMEOUT_S)
   with TopicOffsets(bootstrap_servers, topic, group) as offsets:
     while True:
       counted = read_counters(session, keyspace)
-      if offsets.all_committed() and all(counted.get(k, (0, 0))[0] >= v and counted.get(k, (0, 0))[1] >= c
-                                         for k, (v, c) in at_least.items()):
+      if offsets.all_committed() and (counted == expected or uncertain_dates(session, keyspace, 'site_stats',
+                                                                              READ_PROFILE)):
         return counted
       assert time.monotonic() < deadline, f'not caught up: committed {offsets.committed()} of {offsets.end()}'
       time.sleep(1)
+
+
+def _assert_counted_once_then_repair(counted, everything, session, keyspace, *args) -> str:
+  """No key above what was produced; the uncertain repair then makes every key exact. Returns the figures."""
+  over = {key: (counted.get(key, (0, 0))[0] - views, counted.get(key, (0, 0))[1] - clicks)
+          for key, (views, clicks) in everything.items()}
+  assert all(v <= 0 and c <= 0 for v, c in over.values()), 'a message was counted twice'
+  repair = repair_uncertain(*args)
+  assert without_zeros(read_counters(session, keyspace)) == without_zeros(everything)
+  return (f'0 views counted twice, {-sum(v for v, _ in over.values())} views uncertain (dates repaired: '
+          f'{len(repair.get("dates_reconciled", [])) or repair.get("first_date", "none")})')
 
 
 def _job_state(rest: str, name: str) -> str:
@@ -63,7 +75,7 @@ def _wait_until_counting_beyond(session, keyspace, views: int) -> None:
     time.sleep(0.2)
 
 
-def test_a_job_cancelled_and_resubmitted_with_the_same_group_loses_nothing_and_double_counts_within_the_bound(
+def test_a_job_cancelled_and_resubmitted_with_the_same_group_counts_every_message_once(
     flink_cluster, bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session):
   rest, group = flink_cluster.job_manager.address, f'{topic}-group'
   args = job_args(bootstrap_servers, topic, keyspace, cassandra_port, '--checkpointing_interval', '2000')
@@ -89,14 +101,9 @@ def test_a_job_cancelled_and_resubmitted_with_the_same_group_loses_nothing_and_d
   finally:
     cancel_flink_job([rest], f'{topic}-2')
 
-  # Counted twice: at most what was read but not committed when the first job was cancelled.
-  double_counted_views = _views(counted) - _views(everything)
-  print(f'cancel + resubmit: {uncommitted_before}..{uncommitted_after} messages uncommitted at the cancel, '
-        f'{double_counted_views} views counted twice')
-  assert 0 <= double_counted_views <= max(uncommitted_before, uncommitted_after) * _MAX_VIEWS_PER_MESSAGE
-  run_bounded(*job_args(bootstrap_servers, topic, keyspace, cassandra_port), '--sink_mode', 'reconcile',
-              '--dates', '2017-02-01..2017-02-28')
-  assert read_counters(cassandra_session, keyspace) == everything
+  figures = _assert_counted_once_then_repair(counted, everything, cassandra_session, keyspace,
+                                             *job_args(bootstrap_servers, topic, keyspace, cassandra_port))
+  print(f'cancel + resubmit: {uncommitted_before}..{uncommitted_after} messages uncommitted at the cancel; {figures}')
 
 
 # Beam 2.62's Java runner waits a fixed 3 minutes for a fresh SDK worker's data connection, which a worker whose
@@ -130,8 +137,7 @@ def test_a_cassandra_outage_under_a_flink_job_is_survived_by_restarts_from_its_c
     counted = _wait_until_all_committed(bootstrap_servers, topic, group, cassandra_session, keyspace, everything,
                                         timeout_s=300)
     recovered_s = time.monotonic() - back
-    print(f'Cassandra outage: caught up {recovered_s:.0f}s after Cassandra answered again, '
-          f'{_views(counted) - _views(everything)} views counted twice')
+    print(f'Cassandra outage: caught up {recovered_s:.0f}s after Cassandra answered again')
     assert recovered_s < RECOVERY_BOUND_S, f'caught up only {recovered_s:.0f}s after Cassandra answered again'
     assert _job_state(rest, name) == 'RUNNING'
     restarts = rest_get(rest, '/jobs/overview')
@@ -140,12 +146,12 @@ def test_a_cassandra_outage_under_a_flink_job_is_survived_by_restarts_from_its_c
   finally:
     cancel_flink_job([rest], name)
 
-  run_bounded(*job_args(bootstrap_servers, topic, keyspace, cassandra_port), '--sink_mode', 'reconcile',
-              '--dates', '2017-02-01..2017-02-28')
-  assert read_counters(cassandra_session, keyspace) == everything
+  figures = _assert_counted_once_then_repair(counted, everything, cassandra_session, keyspace,
+                                             *job_args(bootstrap_servers, topic, keyspace, cassandra_port))
+  print(f'Cassandra outage: {figures}')
 
 
-_BUNDLE = 500  # records per bundle in the fault cases: a restart may replay up to one bundle per partition more
+_BUNDLE = 500  # records per bundle in the fault cases
 
 
 def _caught_up_small_bundle_job(name, bootstrap_servers, topic, keyspace, cassandra_port, session, seed):
@@ -177,20 +183,17 @@ def test_a_task_manager_killed_under_a_streaming_job_is_replaced_and_the_job_los
     ensure_running_line(task_manager)  # what ./run_local.sh flink-up does for a TaskManager that is gone
     everything = add_counters(expected_counters(first), expected_counters(second))
     counted = _wait_until_all_committed(bootstrap_servers, topic, group, cassandra_session, keyspace, everything)
-    double_counted_views = _views(counted) - _views(everything)
-    print(f'TaskManager killed: caught up {time.monotonic() - killed:.0f}s after the kill, {uncommitted} messages '
-          f'uncommitted at the kill, {double_counted_views} views counted twice')
-    # Replayed from the last checkpoint: what it had not committed, and at most one bundle per partition that a
-    # checkpoint finalized early.
-    assert 0 <= double_counted_views <= (uncommitted + _BUNDLE * TEST_PARTITIONS) * _MAX_VIEWS_PER_MESSAGE
+    caught_up_s = time.monotonic() - killed
     assert _job_state(rest, name) == 'RUNNING'
   finally:
     cancel_flink_job([rest], name)
     ensure_running_line(flink_cluster.task_manager)
 
-  run_bounded(*job_args(bootstrap_servers, topic, keyspace, cassandra_port), '--sink_mode', 'reconcile',
-              '--dates', '2017-02-01..2017-02-28')
-  assert read_counters(cassandra_session, keyspace) == everything
+  # Replayed from the last checkpoint: what it had not committed, which the offset ledger had counted.
+  figures = _assert_counted_once_then_repair(counted, everything, cassandra_session, keyspace,
+                                             *job_args(bootstrap_servers, topic, keyspace, cassandra_port))
+  print(f'TaskManager killed: caught up {caught_up_s:.0f}s after the kill, {uncommitted} messages uncommitted at '
+        f'the kill; {figures}')
 
 
 def test_a_kafka_restart_under_a_streaming_job_is_ridden_out_and_loses_nothing(
@@ -207,8 +210,7 @@ def test_a_kafka_restart_under_a_streaming_job_is_ridden_out_and_loses_nothing(
     second = produce_dataset(bootstrap_servers, topic, count=2000, keys=50, seed=272)
     everything = add_counters(expected_counters(first), expected_counters(second))
     counted = _wait_until_all_committed(bootstrap_servers, topic, group, cassandra_session, keyspace, everything)
-    print(f'Kafka restarted: caught up {time.monotonic() - back:.0f}s after it answered again, '
-          f'{_views(counted) - _views(everything)} views counted twice')
+    print(f'Kafka restarted: caught up {time.monotonic() - back:.0f}s after it answered again')
     assert counted == everything  # nothing was in flight while the broker was down: nothing is replayed
     assert _job_state(rest, name) == 'RUNNING'
   finally:
