@@ -122,6 +122,8 @@ def _check_sink(site: SiteStatsOptions) -> None:
     raise OptionError(f'--cassandra_hosts={site.cassandra_hosts!r}: use host[,host...]')
   if not 0 < site.cassandra_port < 65536:
     raise OptionError(f'--cassandra_port={site.cassandra_port} is not a TCP port (1-65535)')
+  if not site.cassandra_request_timeout_s > 0:
+    raise OptionError(f'--cassandra_request_timeout_s={site.cassandra_request_timeout_s} must be positive')
   if site.max_concurrent_writes < 1:
     raise OptionError(f'--max_concurrent_writes={site.max_concurrent_writes} must be at least 1')
   if site.statements_per_batch < 1:

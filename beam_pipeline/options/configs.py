@@ -183,4 +183,5 @@ def cassandra_connection(site: SiteStatsOptions) -> CassandraConnection:
   return CassandraConnection(hosts=tuple(h.strip() for h in site.cassandra_hosts.split(',')),
                              port=site.cassandra_port, security=cassandra_security(site),
                              write_consistency=site.cassandra_write_consistency,
-                             read_consistency=site.cassandra_read_consistency)
+                             read_consistency=site.cassandra_read_consistency,
+                             request_timeout_s=site.cassandra_request_timeout_s)

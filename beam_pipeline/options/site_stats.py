@@ -5,7 +5,7 @@ import argparse
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_pipeline.io.cassandra.schema import DEFAULT_TABLE
-from beam_pipeline.io.cassandra.connection import DEFAULT_PORT as DEFAULT_CASSANDRA_PORT
+from beam_pipeline.io.cassandra.connection import DEFAULT_PORT as DEFAULT_CASSANDRA_PORT, DEFAULT_REQUEST_TIMEOUT_S
 from beam_pipeline.io.cassandra.consistency import CONSISTENCY_LEVELS, DEFAULT_CONSISTENCY
 from beam_pipeline.io.cassandra.counter_write import DEFAULT_MAX_CONCURRENT_WRITES, DEFAULT_STATEMENTS_PER_BATCH
 from beam_pipeline.io.kafka.config import (
@@ -122,6 +122,10 @@ def _add_cassandra_arguments(parser) -> None:
                          help='How many replicas answer reconcile\'s reads of the counters (default '
                               f'{DEFAULT_CONSISTENCY}); with the write level it must overlap for reconcile to read '
                               'the latest counters.')
+  cassandra.add_argument('--cassandra_request_timeout_s', type=float, default=DEFAULT_REQUEST_TIMEOUT_S,
+                         help='How long a Cassandra request may take before the driver gives up on it. A counter '
+                              'write given up on has an unknown outcome: its offsets become uncertain (counting '
+                              'once) or its bundle is retried (at least once).')
 
 
 def _add_sink_arguments(parser) -> None:

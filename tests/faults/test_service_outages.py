@@ -3,12 +3,17 @@
 These stop and start the shared local services, so they restore them whatever happens.
 """
 
+import os
+import signal
 import time
 
-from beam_pipeline.testing.counters import add_counters, expected_counters, read_counters
+from beam_pipeline.io.cassandra.connection import READ_PROFILE
+from beam_pipeline.io.cassandra.offset_ledger import LEDGER_TABLE, uncertain_dates
+from beam_pipeline.testing.counters import add_counters, expected_counters, read_counters, without_zeros
 from beam_pipeline.testing.datasets import produce_dataset
 from beam_pipeline.testing.jobs import (
-    job_args, run_bounded, start_streaming_job, stop_streaming_job, wait_until_caught_up, wait_until_committed)
+    job_args, repair_uncertain, run_bounded, start_streaming_job, stop_streaming_job, wait_until_caught_up,
+    wait_until_committed)
 from beam_pipeline.testing.outages import CASSANDRA_OUTAGE_S, wait_for_session
 from beam_pipeline.testing.topics import committed_offsets, end_offsets
 
@@ -79,3 +84,51 @@ def test_a_cassandra_outage_fails_the_job_loudly_loses_nothing_and_reconcile_mak
   run_bounded(*job_args(bootstrap_servers, topic, keyspace, cassandra_port), '--sink_mode', 'reconcile',
               '--dates', '2017-02-01..2017-02-28')
   assert read_counters(cassandra_session, keyspace) == everything
+
+
+def _wait_for_an_open_claim(session, keyspace: str, topic: str, job, log) -> None:
+  """Until a writer holds a claim in the offset ledger: it is sending that bundle's counter writes."""
+  deadline = time.monotonic() + 120
+  while not any(row.claim for row in session.execute(
+      f'SELECT claim FROM {keyspace}.{LEDGER_TABLE} WHERE counter_table = %s AND topic = %s AND partition IN '
+      '(0, 1, 2, 3)', ('site_stats', topic))):
+    assert time.monotonic() < deadline and job.poll() is None, log.read_text(errors='replace')[-3000:]
+    time.sleep(0.01)
+
+
+def test_writes_whose_outcome_is_unknown_are_left_uncertain_never_resent_and_the_uncertain_repair_makes_it_exact(
+    bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session, tmp_path, services_restored):
+  expected = produce_dataset(bootstrap_servers, topic, count=40000, keys=20000, bad_ratio=0, seed=213)
+  # Slow writes (one UPDATE per request, few in flight) keep a bundle's claim open for seconds; a short request
+  # timeout gives the writes up while Cassandra is frozen.
+  args = job_args(bootstrap_servers, topic, keyspace, cassandra_port, '--max_records_per_bundle', '10000',
+                  '--statements_per_batch', '1', '--max_concurrent_writes', '4', '--cassandra_request_timeout_s', '2')
+  log = tmp_path / 'job.log'
+  job = start_streaming_job([*args, '--bounded'], log)
+  cassandra = services_restored.cassandra.process.pid()
+  try:
+    _wait_for_an_open_claim(cassandra_session, keyspace, topic, job, log)
+    os.kill(cassandra, signal.SIGSTOP)  # frozen, not gone: the writes in flight may still land when it resumes
+    time.sleep(3)
+  finally:
+    os.kill(cassandra, signal.SIGCONT)
+  job.wait(timeout=300)
+  if job.returncode != 0:  # the mark came too late as well: the next run finds the claim open
+    run_bounded(*args)
+  wait_for_session(cassandra_session)
+
+  output = log.read_text(errors='replace')
+  assert 'have an unknown outcome' in output or job.returncode != 0, output[-3000:]
+  uncertain = uncertain_dates(cassandra_session, keyspace, 'site_stats', READ_PROFILE)
+  assert uncertain
+  counted, exact = read_counters(cassandra_session, keyspace), expected_counters(expected)
+  assert all(counted.get(key, (0, 0))[0] <= views and counted.get(key, (0, 0))[1] <= clicks
+             for key, (views, clicks) in exact.items()), 'an uncertain write was sent again'
+
+  repair = repair_uncertain(*job_args(bootstrap_servers, topic, keyspace, cassandra_port))
+  print(f'unknown outcomes: the first run {"carried on" if job.returncode == 0 else "failed"}; '
+        f'{sum(v for v, _ in exact.values()) - sum(v for v, _ in counted.values())} views missing before the repair, '
+        f'{repair["reconcile"]["views_corrected"]:+d} views corrected over {len(uncertain)} uncertain dates')
+
+  assert repair['status'] == 'ok' and repair['reconcile']['keys_checked'] > 0
+  assert without_zeros(read_counters(cassandra_session, keyspace)) == without_zeros(exact)
