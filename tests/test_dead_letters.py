@@ -5,8 +5,11 @@ import hashlib
 import json
 import random
 
+import apache_beam as beam
 import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
 
+from beam_pipeline.io.dead_letters import WriteDeadLetters
 from beam_pipeline.io.dead_letter_record import DeadLetterTooLarge, fitted_json, to_document, to_json
 from beam_pipeline.records import DeadLetter, KafkaRecord
 
@@ -83,3 +86,16 @@ def test_a_large_key_is_cut_after_the_payload():
 def test_a_limit_too_small_for_the_origin_alone_is_refused():
   with pytest.raises(DeadLetterTooLarge, match='events.2. at offset 77'):
     _cut_document(b'p' * 1000, 100)
+
+
+def test_a_bundle_of_dead_letters_written_again_leaves_one_whole_file(tmp_path):
+  letters = [DeadLetter('parse', 'not JSON', KafkaRecord(b'k', b'x%d' % i, 'events', i % 2, i, 1486166400000 + i))
+             for i in range(5)]
+
+  for _ in range(2):  # a bundle retried with the same messages
+    with TestPipeline() as p:
+      _ = p | beam.Create(letters, reshuffle=False) | WriteDeadLetters('unused:9092', None, str(tmp_path))
+
+  files = list(tmp_path.iterdir())  # no temporary file left either
+  assert len(files) == 1 and files[0].name.startswith('dead-letters-20170204T000000Z-')
+  assert sorted(files[0].read_text().splitlines()) == sorted(to_json(letter) for letter in letters)

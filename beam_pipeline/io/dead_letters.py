@@ -4,6 +4,7 @@ The record itself (its fields, and how one too large for its topic is cut) is ``
 Files hold every record whole.
 """
 
+import hashlib
 import logging
 import time
 import uuid
@@ -105,26 +106,34 @@ class _WriteDeadLetterFilesFn(beam.DoFn):
   """Writes each bundle's dead letters to one new JSON-lines file, closed before the bundle completes.
 
   One file per bundle (and none for a bundle without dead letters) needs no grouping, so files appear while a
-  streaming job runs, on every runner; ``FileSystems`` makes the same code write to local disk or gs://.
+  streaming job runs, on every runner; ``FileSystems`` makes the same code write to local disk or gs://. The file
+  is written under a temporary name and renamed, so a reader never sees it partial; its name is derived from the
+  messages it holds (the newest one's Kafka time and a digest of their offsets), so a bundle retried with the same
+  messages replaces its file rather than leaving a second one.
   """
 
   def __init__(self, directory: str):
     self._directory = directory
 
   def start_bundle(self):
-    self._lines = []
+    self._letters = []
 
   def process(self, dead_letter: DeadLetter):
-    self._lines.append(to_json(dead_letter))
+    self._letters.append(dead_letter)
 
   def finish_bundle(self):
-    if not self._lines:
+    letters, self._letters = self._letters, []
+    if not letters:
       return
-    stamp = time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())
-    path = FileSystems.join(self._directory, f'dead-letters-{stamp}-{uuid.uuid4().hex}.jsonl')
-    with FileSystems.create(path, mime_type='application/x-ndjson') as out:
-      out.write(('\n'.join(self._lines) + '\n').encode('utf-8'))
-    self._lines = []
+    sources = sorted((letter.source.topic, letter.source.partition, letter.source.offset) for letter in letters)
+    digest = hashlib.sha256(repr(sources).encode('utf-8')).hexdigest()[:24]
+    newest_s = max(letter.source.timestamp_ms for letter in letters) / 1000
+    stamp = time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(max(newest_s, 0)))
+    path = FileSystems.join(self._directory, f'dead-letters-{stamp}-{digest}.jsonl')
+    temporary = FileSystems.join(self._directory, f'.dead-letters-{digest}-{uuid.uuid4().hex}.tmp')
+    with FileSystems.create(temporary, mime_type='application/x-ndjson') as out:
+      out.write(''.join(to_json(letter) + '\n' for letter in letters).encode('utf-8'))
+    FileSystems.rename([temporary], [path])
 
 
 class WriteDeadLetters(beam.PTransform):
