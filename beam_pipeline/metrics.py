@@ -1,9 +1,11 @@
-"""Names of the pipeline's Beam metrics, stated once: the stages count under them, the summary reads them, and
-``PROMETHEUS`` says under which Prometheus name each one is served (the local runner's ``--metrics_port``;
-``monitoring/rules.yml`` gives Flink's reporter series the same names)."""
+"""Names of the pipeline's Beam metrics, stated once, and the per-partition gauges: the stages count under them,
+the summary reads them, and ``PROMETHEUS`` says under which Prometheus name each one is served (the local runner's
+``--metrics_port``; ``monitoring/rules.yml`` gives Flink's reporter series the same names)."""
 
 import dataclasses
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
+
+from apache_beam.metrics import Metrics
 
 NAMESPACE = 'site_stats'
 
@@ -28,6 +30,7 @@ DATE_TOTAL_PREFIX = 'date_total_'
 # Gauges of a streaming reader, one per partition (see partition_metric).
 PARTITION_LAG = 'partition_lag'  # messages between the read position and the partition's end
 COMMITTED_OFFSET = 'committed_offset'  # the next offset the consumer group will read from
+UNCERTAIN_MESSAGES = 'uncertain_messages'  # offsets of a partition whose counting the offset ledger marks uncertain
 # Beam's user metrics carry no labels, so a per-partition gauge names its topic and partition; Kafka topic names
 # cannot hold this character.
 _PARTITION_SEPARATOR = '/'
@@ -95,6 +98,10 @@ PROMETHEUS = {
     COMMITTED_OFFSET: PrometheusMetric(
         f'{NAMESPACE}_committed_offset', 'gauge', 'The offset the consumer group committed last (its next read).',
         _PER_PARTITION),
+    UNCERTAIN_MESSAGES: PrometheusMetric(
+        f'{NAMESPACE}_uncertain_messages', 'gauge',
+        'Offsets of the partition whose counter writes had an unknown outcome, until their dates are reconciled.',
+        _PER_PARTITION),
 }
 
 
@@ -105,7 +112,22 @@ def prometheus_series(beam_name: str) -> Optional[Tuple[PrometheusMetric, Tuple[
   if beam_name.startswith(DEAD_LETTERED_PREFIX):
     return PROMETHEUS[DEAD_LETTERED_PREFIX], (beam_name[len(DEAD_LETTERED_PREFIX):],)
   metric, separator, topic_and_partition = beam_name.partition(_PARTITION_SEPARATOR)
-  if separator and metric in (PARTITION_LAG, COMMITTED_OFFSET):
+  if separator and metric in (PARTITION_LAG, COMMITTED_OFFSET, UNCERTAIN_MESSAGES):
     topic, _, partition = topic_and_partition.rpartition(_PARTITION_SEPARATOR)
     return PROMETHEUS[metric], (topic, partition)
   return None
+
+
+class PartitionGauges:
+  """One Beam gauge per partition for ``metric`` (PARTITION_LAG, COMMITTED_OFFSET, UNCERTAIN_MESSAGES)."""
+
+  def __init__(self, metric: str):
+    self._metric = metric
+    self._gauges: Dict[Tuple[str, int], object] = {}
+
+  def set(self, topic: str, partition: int, value: int) -> None:
+    gauge = self._gauges.get((topic, partition))
+    if gauge is None:
+      gauge = self._gauges[(topic, partition)] = Metrics.gauge(
+          NAMESPACE, partition_metric(self._metric, topic, partition))
+    gauge.set(value)

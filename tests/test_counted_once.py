@@ -4,8 +4,12 @@ Kafka and Cassandra."""
 
 import datetime
 
+from apache_beam.metrics.metric import MetricsFilter
+
+from beam_pipeline import metrics
 from beam_pipeline.io.cassandra.connection import LEASE_PROFILE, READ_PROFILE
 from beam_pipeline.io.cassandra.offset_ledger import LEDGER_TABLE, OffsetLedger
+from beam_pipeline.launch.run import run
 from beam_pipeline.testing.counters import add_counters, expected_counters, read_counters, without_zeros
 from beam_pipeline.testing.datasets import produce_dataset
 from beam_pipeline.testing.jobs import job_args, repair_uncertain, run_bounded
@@ -72,7 +76,7 @@ def test_a_partition_another_writer_has_claimed_is_fenced_off_and_left_uncertain
   zombie = OffsetLedger(cassandra_session, keyspace, 'site_stats', 'zombie', READ_PROFILE, LEASE_PROFILE)
   claims = zombie.claim({(topic, 0): [(0, ends[0])]}, {}, lambda key, ranges: frozenset({datetime.date(2017, 2, 4)}))
 
-  summary = run_bounded(*job_args(bootstrap_servers, topic, keyspace, cassandra_port))
+  result, summary = run([*job_args(bootstrap_servers, topic, keyspace, cassandra_port), '--bounded'])
   settled = zombie.settle(list(claims.values()), counted=True)
 
   # The job counted every partition but the claimed one.
@@ -84,6 +88,11 @@ def test_a_partition_another_writer_has_claimed_is_fenced_off_and_left_uncertain
   row = _ledger(cassandra_session, keyspace, topic)[0]
   assert [tuple(r) for r in row.uncertain] == [(0, ends[0])] and not row.counted and not row.claim
   assert {d.date() for d in row.uncertain_dates} == {datetime.date(2017, 2, 4)}
+  # Each partition's uncertain offsets, as a gauge (site_stats_uncertain_messages{topic, partition}).
+  gauges = {g.key.metric.name: g.committed.value for g in result.metrics().query(
+      MetricsFilter().with_namespace(metrics.NAMESPACE))['gauges']}
+  assert {p: gauges.get(metrics.partition_metric(metrics.UNCERTAIN_MESSAGES, topic, p)) for p in range(4)} == {
+      0: ends[0], 1: 0, 2: 0, 3: 0}
 
 
 def test_reconciling_the_uncertain_dates_makes_the_counters_exact_and_the_ledger_agree(

@@ -121,6 +121,7 @@ class CounterWriteFn(SessionPerBundleFn):
     super().setup()
     self._owner = f'{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}'
     self._known_rows = {}  # ledger rows as this writer last wrote or read them
+    self._uncertain_gauges = metrics.PartitionGauges(metrics.UNCERTAIN_MESSAGES)
 
   def start_bundle(self):
     self._batches: List[IncrementBatch] = []
@@ -227,6 +228,9 @@ class CounterWriteFn(SessionPerBundleFn):
                                 if c.ranges))
     self._known_rows.update({key: claim.row for key, claim in claims.items()})
     self._known_rows.update(ledger.settle(list(claims.values()), counted))
+    for topic, partition in claims:
+      self._uncertain_gauges.set(topic, partition,
+                                 offset_ranges.size(self._known_rows[(topic, partition)].uncertain))
 
   def _dead_letters(self, sums: BundleSums, refused):
     """One DeadLetter per message of each refused write, tagged: untagged output of finish_bundle would go to

@@ -3,28 +3,11 @@ after every stretch of reading, the rate and lag logged every progress interval.
 
 import logging
 import time
-from typing import Dict, Optional, Tuple
-
-from apache_beam.metrics import Metrics
+from typing import Dict, Optional
 
 from beam_pipeline import metrics
 
 _LOGGER = logging.getLogger(__name__)
-
-
-class PartitionGauges:
-  """One Beam gauge per partition for ``metric`` (metrics.PARTITION_LAG, metrics.COMMITTED_OFFSET)."""
-
-  def __init__(self, metric: str):
-    self._metric = metric
-    self._gauges: Dict[Tuple[str, int], object] = {}
-
-  def set(self, topic: str, partition: int, value: int) -> None:
-    gauge = self._gauges.get((topic, partition))
-    if gauge is None:
-      gauge = self._gauges[(topic, partition)] = Metrics.gauge(
-          metrics.NAMESPACE, metrics.partition_metric(self._metric, topic, partition))
-    gauge.set(value)
 
 
 class PartitionRateLog:
@@ -36,8 +19,8 @@ class PartitionRateLog:
     self._read_since_report: Dict[int, int] = {}
     self._lag: Dict[int, Optional[int]] = {}
     self._reported_at = time.monotonic()
-    self._lag_gauges = PartitionGauges(metrics.PARTITION_LAG)
-    self._committed_gauges = PartitionGauges(metrics.COMMITTED_OFFSET)
+    self._lag_gauges = metrics.PartitionGauges(metrics.PARTITION_LAG)
+    self._committed_gauges = metrics.PartitionGauges(metrics.COMMITTED_OFFSET)
 
   def observe(self, topic: str, partition: int, read: int, lag: Optional[int],
               committed: Optional[int] = None) -> None:
