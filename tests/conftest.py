@@ -27,7 +27,7 @@ settings.register_profile('quick', max_examples=200, deadline=None)
 settings.load_profile('thorough')
 
 # The fixtures that start or reach a service; every other fixture that needs one depends on one of these.
-SERVICE_FIXTURES = {'local_stack', 'secure_stack', 'flink_job_server', 'flink_cluster'}
+SERVICE_FIXTURES = {'local_stack', 'secure_stack', 'other_kafka', 'flink_job_server', 'flink_cluster'}
 _SERVICES_USED = pytest.StashKey[bool]()
 
 
@@ -71,6 +71,13 @@ def local_stack() -> LocalStack:
 @pytest.fixture(scope='session')
 def secure_stack() -> LocalStack:
   return _started(lambda: services.started_stack(secure=True), 'the secured Kafka and Cassandra')
+
+
+@pytest.fixture(scope='session', params=services.COMPATIBLE_KAFKA)
+def other_kafka(request, local_stack) -> str:
+  """The address of a broker of another Kafka release the project supports (beside the usual Cassandra)."""
+  return _started(lambda: services.started_stack(kafka_version=request.param),
+                  f'the local Kafka {request.param}').kafka.address
 
 
 @pytest.fixture(scope='session')

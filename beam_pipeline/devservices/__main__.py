@@ -25,6 +25,10 @@ def main(argv=None) -> int:
   parser.add_argument('--secure', action='store_true',
                       help='the secured pair instead: Kafka SASL_SSL/TLS, Cassandra password auth + TLS, '
                            'with throwaway certificates and passwords in .local/secure/')
+  parser.add_argument('--kafka_version', metavar='VERSION',
+                      help='up/down/status: a broker of this Kafka release (resolved from Maven Central) on its own '
+                           'ports (KAFKA_COMPAT_PORT, default 9192), beside the plain Cassandra, for compatibility '
+                           'runs; see docs/compatibility.md')
   args = parser.parse_args(argv)
   logging.basicConfig(level=logging.INFO, format='%(message)s')
   logging.getLogger('kafka').setLevel(logging.CRITICAL)
@@ -35,7 +39,7 @@ def main(argv=None) -> int:
   elif args.command.startswith('prometheus-'):
     stack = PrometheusServer(args.home.resolve())
   else:
-    stack = LocalStack.from_environment(args.home.resolve(), secure=args.secure)
+    stack = LocalStack.from_environment(args.home.resolve(), secure=args.secure, kafka_version=args.kafka_version)
   command = args.command.split('-')[-1]
   try:
     lines = getattr(stack, command)(**({'wipe': args.wipe} if command == 'down' else {}))

@@ -79,9 +79,12 @@ class KafkaBroker(jvm.JvmService):
   start_timeout_s = 120
 
   def __init__(self, home: Path, port: int, controller_port: int,
-               credentials: Optional[LocalCredentials] = None, tls_port: Optional[int] = None):
-    """Plaintext on ``port``; with ``credentials``, SASL_SSL (SCRAM) on ``port`` and TLS only on ``tls_port``."""
-    super().__init__(home, port, instance='kafka-secure' if credentials else None)
+               credentials: Optional[LocalCredentials] = None, tls_port: Optional[int] = None,
+               version: Optional[str] = None):
+    """Plaintext on ``port``; with ``credentials``, SASL_SSL (SCRAM) on ``port`` and TLS only on ``tls_port``;
+    ``version``: another Kafka release than the pom's (a broker of its own, ``kafka-<version>``)."""
+    instance = 'kafka-secure' if credentials else (f'kafka-{version}' if version else None)
+    super().__init__(home, port, instance=instance, version=version)
     self.controller_port = controller_port
     self.credentials = credentials
     self.tls_port = tls_port

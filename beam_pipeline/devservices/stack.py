@@ -32,7 +32,14 @@ class LocalStack:
   credentials: Optional[LocalCredentials] = None
 
   @classmethod
-  def from_environment(cls, home: Path, secure: bool = False) -> 'LocalStack':
+  def from_environment(cls, home: Path, secure: bool = False, kafka_version: Optional[str] = None) -> 'LocalStack':
+    """The plain pair, the secured pair, or (``kafka_version``) a broker of another Kafka release on ports of its
+    own (KAFKA_COMPAT_PORT, default 9192, and KAFKA_COMPAT_CONTROLLER_PORT, 9193) beside the plain Cassandra."""
+    if kafka_version:
+      return cls(
+          kafka=KafkaBroker(home, _port('KAFKA_COMPAT_PORT', 9192), _port('KAFKA_COMPAT_CONTROLLER_PORT', 9193),
+                            version=kafka_version),
+          cassandra=CassandraServer(home, _port('CASSANDRA_PORT', 9042), _port('CASSANDRA_STORAGE_PORT', 7000)))
     if not secure:
       return cls(
           kafka=KafkaBroker(home, _port('KAFKA_PORT', 9092), _port('KAFKA_CONTROLLER_PORT', 9093)),

@@ -11,7 +11,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional
 
 from beam_pipeline.processes.local_process import LocalProcess
 
@@ -59,10 +59,13 @@ def find_java(supported: Iterable[int], purpose: str) -> str:
       'Install one (e.g. apt-get install openjdk-17-jdk-headless) or point JAVA_HOME at it.')
 
 
-def resolve_jars(pom: Path, jars_dir: Path) -> bool:
-  """Runs Maven on ``pom`` unless ``jars_dir`` already holds what it resolves (and builds, from the sources beside
-  it); returns whether it ran."""
+def resolve_jars(pom: Path, jars_dir: Path, properties: Optional[Dict[str, str]] = None) -> bool:
+  """Runs Maven on ``pom`` (with ``properties`` set, such as another version) unless ``jars_dir`` already holds
+  what it resolves (and builds, from the sources beside it); returns whether it ran."""
+  properties = properties or {}
   sha = hashlib.sha256(pom.read_bytes())
+  if properties:  # (a pom resolved as it is keeps the digest it always had)
+    sha.update(repr(sorted(properties.items())).encode())
   for source in sorted((pom.parent / 'src').rglob('*')):
     if source.is_file():
       sha.update(source.read_bytes())
@@ -77,7 +80,8 @@ def resolve_jars(pom: Path, jars_dir: Path) -> bool:
     shutil.rmtree(jars_dir)
   _LOGGER.info('resolving %s with Maven into %s', pom, jars_dir)
   result = subprocess.run(
-      [mvn, '-B', '-q', '-f', str(pom), 'package', f'-Djars.dir={jars_dir}'],
+      [mvn, '-B', '-q', '-f', str(pom), 'package', f'-Djars.dir={jars_dir}',
+       *(f'-D{name}={value}' for name, value in sorted(properties.items()))],
       capture_output=True, text=True)
   if result.returncode != 0:
     raise JvmSetupError(f'Maven failed to resolve {pom}:\n{(result.stdout + result.stderr)[-4000:]}')
@@ -96,17 +100,20 @@ class JvmService:
   """A service run from Maven-resolved jars: ``services/<name>/pom.xml`` -> ``.local/jars/<name>``, data in
   ``.local/<instance>``, one LocalProcess. Subclasses write their configuration and start the JVM.
 
-  ``instance`` (default: the name) tells apart two runs of the same service, such as the secured pair."""
+  ``instance`` (default: the name) tells apart two runs of the same service, such as the secured pair; ``version``
+  (default: the pom's) resolves another version of it (the pom's ``<name>.version`` property) into jars of its own.
+  """
 
   name = ''
   start_timeout_s = 120.0  # how long a start may take before it counts as failed
 
-  def __init__(self, home: Path, port: int, instance: Optional[str] = None):
+  def __init__(self, home: Path, port: int, instance: Optional[str] = None, version: Optional[str] = None):
     self.home = home
     self.port = port
     self.instance = instance or self.name
+    self.version = version
     self.base = home / '.local' / self.instance
-    self.jars_dir = home / '.local' / 'jars' / self.name
+    self.jars_dir = home / '.local' / 'jars' / (f'{self.name}-{version}' if version else self.name)
     self.pom = home / 'services' / self.name / 'pom.xml'
     self.process = LocalProcess(self.instance, home / '.local')
 
@@ -115,4 +122,4 @@ class JvmService:
     return f'127.0.0.1:{self.port}'
 
   def resolve_jars(self) -> bool:
-    return resolve_jars(self.pom, self.jars_dir)
+    return resolve_jars(self.pom, self.jars_dir, {f'{self.name}.version': self.version} if self.version else None)

@@ -5,7 +5,7 @@ services; a service that cannot be started raises ServiceStartError with that co
 """
 
 import subprocess
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 from beam_pipeline import REPO_ROOT
 from beam_pipeline.devservices.flink import FlinkSessionCluster
@@ -16,17 +16,22 @@ from beam_pipeline.processes.local_process import ServiceStartError
 from beam_pipeline.runners.flink.job_server import FlinkJobServer
 
 
+# The Kafka releases besides the pom's that the tests run a broker of (docs/compatibility.md).
+COMPATIBLE_KAFKA = ('3.9.1',)
+
+
 def _run_local(*command: str) -> None:
   result = subprocess.run([str(REPO_ROOT / 'run_local.sh'), *command], capture_output=True, text=True)
   if result.returncode != 0:
     raise ServiceStartError(f'./run_local.sh {" ".join(command)} failed:\n{result.stdout}\n{result.stderr}')
 
 
-def started_stack(secure: bool = False) -> LocalStack:
-  """The plain (or secured) Kafka + Cassandra pair, started with ./run_local.sh up [--secure] unless it answers."""
-  stack = LocalStack.from_environment(REPO_ROOT, secure=secure)
+def started_stack(secure: bool = False, kafka_version: Optional[str] = None) -> LocalStack:
+  """The plain (or secured) Kafka + Cassandra pair, or a broker of another Kafka release beside the plain
+  Cassandra, started with ./run_local.sh up [--secure | --kafka_version V] unless it answers."""
+  stack = LocalStack.from_environment(REPO_ROOT, secure=secure, kafka_version=kafka_version)
   if not stack.all_ready():
-    _run_local('up', *(['--secure'] if secure else []))
+    _run_local('up', *(['--secure'] if secure else []), *(['--kafka_version', kafka_version] if kafka_version else []))
   return stack
 
 
@@ -53,11 +58,15 @@ def left_running() -> List[Tuple[str, List[str]]]:
   """The local services running now, as (the command that stops them, their status lines), one entry per set."""
   sets = [('./run_local.sh down', LocalStack.from_environment(REPO_ROOT)),
           ('./run_local.sh down --secure', LocalStack.from_environment(REPO_ROOT, secure=True)),
+          *((f'./run_local.sh down --kafka_version {version}',
+             LocalStack.from_environment(REPO_ROOT, kafka_version=version)) for version in COMPATIBLE_KAFKA),
           ('./run_local.sh flink-down', FlinkSessionCluster(REPO_ROOT)),
           ('./run_local.sh prometheus-down', PrometheusServer(REPO_ROOT))]
   running = []
   for stop_command, services in sets:
     lines = [line for line in services.status() if ': running' in line]
+    if '--kafka_version' in stop_command:  # its Cassandra is the plain pair's, listed there
+      lines = [line for line in lines if line.startswith('kafka-')]
     if lines:
       running.append((stop_command, lines))
   return running
