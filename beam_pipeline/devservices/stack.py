@@ -32,14 +32,21 @@ class LocalStack:
   credentials: Optional[LocalCredentials] = None
 
   @classmethod
-  def from_environment(cls, home: Path, secure: bool = False, kafka_version: Optional[str] = None) -> 'LocalStack':
-    """The plain pair, the secured pair, or (``kafka_version``) a broker of another Kafka release on ports of its
-    own (KAFKA_COMPAT_PORT, default 9192, and KAFKA_COMPAT_CONTROLLER_PORT, 9193) beside the plain Cassandra."""
-    if kafka_version:
-      return cls(
-          kafka=KafkaBroker(home, _port('KAFKA_COMPAT_PORT', 9192), _port('KAFKA_COMPAT_CONTROLLER_PORT', 9193),
-                            version=kafka_version),
-          cassandra=CassandraServer(home, _port('CASSANDRA_PORT', 9042), _port('CASSANDRA_STORAGE_PORT', 7000)))
+  def from_environment(cls, home: Path, secure: bool = False, kafka_version: Optional[str] = None,
+                       cassandra_version: Optional[str] = None) -> 'LocalStack':
+    """The plain pair, the secured pair, or a pair where ``kafka_version`` or ``cassandra_version`` names another
+    release: that service runs on ports of its own (KAFKA_COMPAT_PORT, default 9192, and
+    KAFKA_COMPAT_CONTROLLER_PORT, 9193; CASSANDRA_COMPAT_PORT, 9043, and CASSANDRA_COMPAT_STORAGE_PORT, 7001), and
+    the other is the plain pair's."""
+    if kafka_version or cassandra_version:
+      kafka = (KafkaBroker(home, _port('KAFKA_COMPAT_PORT', 9192), _port('KAFKA_COMPAT_CONTROLLER_PORT', 9193),
+                           version=kafka_version) if kafka_version
+               else KafkaBroker(home, _port('KAFKA_PORT', 9092), _port('KAFKA_CONTROLLER_PORT', 9093)))
+      cassandra = (CassandraServer(home, _port('CASSANDRA_COMPAT_PORT', 9043),
+                                   _port('CASSANDRA_COMPAT_STORAGE_PORT', 7001), version=cassandra_version)
+                   if cassandra_version
+                   else CassandraServer(home, _port('CASSANDRA_PORT', 9042), _port('CASSANDRA_STORAGE_PORT', 7000)))
+      return cls(kafka=kafka, cassandra=cassandra)
     if not secure:
       return cls(
           kafka=KafkaBroker(home, _port('KAFKA_PORT', 9092), _port('KAFKA_CONTROLLER_PORT', 9093)),

@@ -18,6 +18,7 @@ from beam_pipeline.runners.flink.job_server import FlinkJobServer
 
 # The Kafka releases besides the pom's that the tests run a broker of (docs/compatibility.md).
 COMPATIBLE_KAFKA = ('3.9.1',)
+COMPATIBLE_CASSANDRA = ('4.1.10',)
 
 
 def _run_local(*command: str) -> None:
@@ -26,12 +27,15 @@ def _run_local(*command: str) -> None:
     raise ServiceStartError(f'./run_local.sh {" ".join(command)} failed:\n{result.stdout}\n{result.stderr}')
 
 
-def started_stack(secure: bool = False, kafka_version: Optional[str] = None) -> LocalStack:
-  """The plain (or secured) Kafka + Cassandra pair, or a broker of another Kafka release beside the plain
-  Cassandra, started with ./run_local.sh up [--secure | --kafka_version V] unless it answers."""
-  stack = LocalStack.from_environment(REPO_ROOT, secure=secure, kafka_version=kafka_version)
+def started_stack(secure: bool = False, kafka_version: Optional[str] = None,
+                  cassandra_version: Optional[str] = None) -> LocalStack:
+  """The plain (or secured) Kafka + Cassandra pair, or a pair with a service of another release, started with
+  ./run_local.sh up [--secure | --kafka_version V | --cassandra_version V] unless it answers."""
+  stack = LocalStack.from_environment(REPO_ROOT, secure=secure, kafka_version=kafka_version,
+                                      cassandra_version=cassandra_version)
   if not stack.all_ready():
-    _run_local('up', *(['--secure'] if secure else []), *(['--kafka_version', kafka_version] if kafka_version else []))
+    _run_local('up', *(['--secure'] if secure else []), *(['--kafka_version', kafka_version] if kafka_version else []),
+               *(['--cassandra_version', cassandra_version] if cassandra_version else []))
   return stack
 
 
@@ -60,6 +64,8 @@ def left_running() -> List[Tuple[str, List[str]]]:
           ('./run_local.sh down --secure', LocalStack.from_environment(REPO_ROOT, secure=True)),
           *((f'./run_local.sh down --kafka_version {version}',
              LocalStack.from_environment(REPO_ROOT, kafka_version=version)) for version in COMPATIBLE_KAFKA),
+          *((f'./run_local.sh down --cassandra_version {version}',
+             LocalStack.from_environment(REPO_ROOT, cassandra_version=version)) for version in COMPATIBLE_CASSANDRA),
           ('./run_local.sh flink-down', FlinkSessionCluster(REPO_ROOT)),
           ('./run_local.sh prometheus-down', PrometheusServer(REPO_ROOT))]
   running = []
@@ -67,6 +73,8 @@ def left_running() -> List[Tuple[str, List[str]]]:
     lines = [line for line in services.status() if ': running' in line]
     if '--kafka_version' in stop_command:  # its Cassandra is the plain pair's, listed there
       lines = [line for line in lines if line.startswith('kafka-')]
+    if '--cassandra_version' in stop_command:  # and this one's Kafka
+      lines = [line for line in lines if line.startswith('cassandra-')]
     if lines:
       running.append((stop_command, lines))
   return running
