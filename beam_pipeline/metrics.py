@@ -10,6 +10,8 @@ from apache_beam.metrics import Metrics
 NAMESPACE = 'site_stats'
 
 MESSAGES_READ = 'messages_read'
+# Offsets below a partition's log start that were reset past (--offset_reset): removed before they were read.
+MESSAGES_LOST = 'messages_lost'
 MESSAGES_PARSED = 'messages_parsed'
 MESSAGES_VALID = 'messages_valid'
 MESSAGES_COUNTED = 'messages_counted'
@@ -69,6 +71,9 @@ _PER_PARTITION = ('topic', 'partition')
 # gauges) is listed under its prefix. The per-date totals of a reconcile are not served: one series per date.
 PROMETHEUS = {
     MESSAGES_READ: _counter('messages_read', 'Messages read from Kafka.'),
+    MESSAGES_LOST: _counter('messages_lost',
+                            'Messages removed from Kafka (retention, a recreated topic) before the job read them: '
+                            'offsets below the log\'s start that --offset_reset skipped.'),
     MESSAGES_PARSED: _counter('messages_parsed', 'Messages that are one JSON object.'),
     MESSAGES_VALID: _counter('messages_valid', 'Messages that keep the data contract.'),
     MESSAGES_COUNTED: _counter('messages_counted', 'Messages added to the Cassandra counters.'),

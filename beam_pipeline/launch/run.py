@@ -9,6 +9,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TestOptions
 from apache_beam.runners.runner import PipelineResult
 
+from beam_pipeline.errors import KafkaReadError
 from beam_pipeline.io.kafka.planning import plan_partition_reads
 from beam_pipeline.launch.preflight import preflight
 from beam_pipeline.launch.prometheus_endpoint import PrometheusEndpoint
@@ -66,6 +67,8 @@ def _check_and_plan(site: SiteStatsOptions, dry_run: bool, waits: bool) -> Optio
     return None
   try:
     planned = sum(read.stop_offset - read.start_offset for read in plan_partition_reads(read_config))
+  except KafkaReadError:
+    raise  # the reader's plan would stop the job with the same line (an offset outside the log): stop it now
   except Exception as error:  # pylint: disable=broad-except
     _LOGGER.warning('no progress shown: the read could not be planned here (%s)', error)
     return None

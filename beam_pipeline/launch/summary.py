@@ -9,7 +9,8 @@ from apache_beam.metrics.metric import MetricsFilter
 from beam_pipeline.compat.beam import fresh_metrics
 from beam_pipeline.metrics import (
     DATE_TOTAL_PREFIX, CASSANDRA_REQUESTS, CASSANDRA_WRITES, DEAD_LETTERED_PREFIX, DEAD_LETTERS_PUBLISHED,
-    MESSAGES_COUNTED, MESSAGES_READ, MESSAGES_UNCERTAIN, NAMESPACE, SKIPPED_ALREADY_COUNTED, SKIPPED_OTHER_DATES)
+    MESSAGES_COUNTED, MESSAGES_LOST, MESSAGES_READ, MESSAGES_UNCERTAIN, NAMESPACE, SKIPPED_ALREADY_COUNTED,
+    SKIPPED_OTHER_DATES)
 
 
 @dataclasses.dataclass
@@ -22,6 +23,7 @@ class RunSummary:
   elapsed_s: float
   skipped_other_dates: int = 0
   skipped_already_counted: int = 0  # the offset ledger had them counted (or uncertain) before this run
+  lost: int = 0  # removed from Kafka before they were read (--offset_reset skipped them)
   uncertain: int = 0  # their counter writes had an unknown outcome: ./run_backfill.sh --dates uncertain --mode reconcile repairs them
   # A window run publishes its dead letters only where told to; -1: the runner did not say.
   dead_letters_published: int = -1
@@ -47,6 +49,8 @@ class RunSummary:
     skipped = f', skipped (other dates) {self.skipped_other_dates}' if self.skipped_other_dates else ''
     if self.skipped_already_counted:
       skipped += f', skipped (already counted) {self.skipped_already_counted}'
+    if self.lost:
+      skipped += f', lost (removed from Kafka before they were read) {self.lost}'
     if self.uncertain:
       skipped += f', uncertain {self.uncertain} (repair: ./run_backfill.sh --dates uncertain --mode reconcile)'
     line = (f'read {self.read}, counted {self.counted}, dead-lettered {self.dead_lettered_total}'
@@ -81,6 +85,7 @@ def summarize(result, elapsed_s: float) -> RunSummary:
       elapsed_s=elapsed_s,
       skipped_other_dates=totals.get(SKIPPED_OTHER_DATES, 0),
       skipped_already_counted=totals.get(SKIPPED_ALREADY_COUNTED, 0),
+      lost=totals.get(MESSAGES_LOST, 0),
       uncertain=totals.get(MESSAGES_UNCERTAIN, 0),
       dead_letters_published=totals.get(DEAD_LETTERS_PUBLISHED, 0),
       reconcile={name[len('reconcile_'):]: value for name, value in totals.items() if name.startswith('reconcile_')},

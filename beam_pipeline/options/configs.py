@@ -169,7 +169,7 @@ def read_config(site: SiteStatsOptions) -> KafkaReadConfig:
       commit_offsets=not window, use_committed_offsets=not window, consumer_settings=consumer_settings(site),
       start_offsets=_offsets_option(site, 'start_offsets'), stop_offsets=_offsets_option(site, 'stop_offsets'),
       topic_pattern=site.topic_pattern, topic_discovery_interval_s=site.topic_discovery_interval_s,
-      kafka_client=site.kafka_client, **_parallel_readers(site))
+      kafka_client=site.kafka_client, offset_reset=site.offset_reset, **_parallel_readers(site))
 
 
 def _parallel_readers(site: SiteStatsOptions) -> Dict[str, int]:

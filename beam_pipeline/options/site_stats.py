@@ -9,8 +9,8 @@ from beam_pipeline.io.cassandra.connection import DEFAULT_PORT as DEFAULT_CASSAN
 from beam_pipeline.io.cassandra.consistency import CONSISTENCY_LEVELS, DEFAULT_CONSISTENCY
 from beam_pipeline.io.cassandra.counter_write import DEFAULT_MAX_CONCURRENT_WRITES, DEFAULT_STATEMENTS_PER_BATCH
 from beam_pipeline.io.kafka.config import (
-    DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_MAX_BUNDLE_SECONDS, DEFAULT_MAX_RECORDS_PER_BUNDLE, DEFAULT_PARTITION_HEADROOM,
-    DEFAULT_PROGRESS_INTERVAL_S, DEFAULT_TOPIC_DISCOVERY_INTERVAL_S)
+    DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_MAX_BUNDLE_SECONDS, DEFAULT_MAX_RECORDS_PER_BUNDLE, DEFAULT_OFFSET_RESET,
+    DEFAULT_PARTITION_HEADROOM, DEFAULT_PROGRESS_INTERVAL_S, DEFAULT_TOPIC_DISCOVERY_INTERVAL_S, OFFSET_RESETS)
 from beam_pipeline.io.kafka.fetch import KAFKA_CLIENTS, KAFKA_PYTHON
 from beam_pipeline.io.security import add_cassandra_security_arguments, add_kafka_security_arguments
 from beam_pipeline.switches import add_switch
@@ -59,6 +59,12 @@ def _add_kafka_arguments(parser) -> None:
                           'bundle is durably processed.')
   kafka.add_argument('--start_offset', default='earliest', choices=START_OFFSETS,
                      help='Where to start a partition the group has no committed offset for.')
+  kafka.add_argument('--offset_reset', default=DEFAULT_OFFSET_RESET, choices=OFFSET_RESETS,
+                     help='A committed (or --start_offsets) offset outside the partition\'s log (retention removed '
+                          'the messages past it, or the topic was recreated): fail stops the job naming the '
+                          'partition (like Kafka\'s auto.offset.reset=none); earliest reads what the log holds from '
+                          'its start; latest skips to its end. Offsets below the log\'s start are counted in '
+                          'messages_lost. A streaming reader whose log start moves past it applies the same.')
   kafka.add_argument('--start_time',
                      help='Streaming: start each partition without a committed offset at the first message at '
                           'or after this time (ISO-8601, UTC if no zone, or epoch milliseconds). Bounded: the '

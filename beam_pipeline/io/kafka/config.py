@@ -27,6 +27,12 @@ DEFAULT_PROGRESS_INTERVAL_S = 10.0
 # new client makes (bootstrap, then the partitions' leader, then the group's coordinator): a planner took 216 ms
 # with 100 and 49 ms with 20, and a job makes several clients on its way to reading.
 METADATA_RETRY_BACKOFF_MS = 20
+# What to do with a committed (or --start_offsets) offset outside the partition's log (retention removed messages
+# past it, or the topic was recreated): fail, like Kafka's auto.offset.reset=none, so that nobody loses or skips
+# messages without deciding to; earliest and latest start at the log's beginning or end instead.
+OFFSET_RESET_FAIL = 'fail'
+OFFSET_RESETS = ('earliest', 'latest', OFFSET_RESET_FAIL)
+DEFAULT_OFFSET_RESET = OFFSET_RESET_FAIL
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +70,8 @@ class KafkaReadConfig:
   max_parallelism: int = 0
   # The client the reader fetches with (fetch.py): kafka-python, or confluent (librdkafka).
   kafka_client: str = KAFKA_PYTHON
+  # A committed or given start offset outside the log: fail, or start at its beginning or end (OFFSET_RESETS).
+  offset_reset: str = DEFAULT_OFFSET_RESET
 
   def __post_init__(self):
     if isinstance(self.topics, str):

@@ -8,7 +8,7 @@ reads: they run once per job or every few seconds, and one client for metadata m
 """
 
 import abc
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 KAFKA_PYTHON = 'kafka-python'
 CONFLUENT = 'confluent'
@@ -40,6 +40,10 @@ class PartitionFetcher(abc.ABC):
   @abc.abstractmethod
   def highwater(self, tp) -> Optional[int]:
     """The partition's end as of the last fetch; None before one."""
+
+  @abc.abstractmethod
+  def log_range(self, tp) -> Tuple[int, int]:
+    """The partition's first offset and end, asked of the broker now."""
 
   @abc.abstractmethod
   def commit(self, tp, next_offset: int) -> None:

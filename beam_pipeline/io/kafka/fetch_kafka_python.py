@@ -1,7 +1,7 @@
 """The reader's fetches through kafka-python: the default client."""
 
 import re
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 from beam_pipeline.errors import KafkaReadError
 from beam_pipeline.io.kafka.fetch import OffsetsError, PartitionFetcher
@@ -55,6 +55,9 @@ class KafkaPythonFetcher(PartitionFetcher):
 
   def highwater(self, tp) -> Optional[int]:
     return self._consumer.highwater(tp)
+
+  def log_range(self, tp) -> Tuple[int, int]:
+    return self._consumer.beginning_offsets([tp])[tp], self._consumer.end_offsets([tp])[tp]
 
   def commit(self, tp, next_offset: int) -> None:
     from kafka.errors import KafkaError

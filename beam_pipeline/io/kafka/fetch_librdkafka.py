@@ -7,7 +7,7 @@ message left when a position fell off the log.
 """
 
 import logging
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 from beam_pipeline.errors import KafkaReadError
 from beam_pipeline.io.kafka.consumer_settings import librdkafka_settings
@@ -98,6 +98,9 @@ class LibrdkafkaFetcher(PartitionFetcher):
   def highwater(self, tp) -> Optional[int]:
     unused_low, high = self._consumer.get_watermark_offsets(self._partition(tp), cached=True)
     return high if high >= 0 else None
+
+  def log_range(self, tp) -> Tuple[int, int]:
+    return self._consumer.get_watermark_offsets(self._partition(tp), timeout=self._config.connect_timeout_s)
 
   def commit(self, tp, next_offset: int) -> None:
     from confluent_kafka import KafkaException

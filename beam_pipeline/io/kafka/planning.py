@@ -1,11 +1,13 @@
 """The reads a job plans at start: one PartitionRead per partition, with its offsets resolved."""
 
 import logging
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import apache_beam as beam
+from apache_beam.metrics import Metrics
 
-from beam_pipeline.io.kafka.config import KafkaReadConfig
+from beam_pipeline import metrics
+from beam_pipeline.io.kafka.config import OFFSET_RESET_FAIL, KafkaReadConfig
 from beam_pipeline.errors import KafkaReadError
 from beam_pipeline.io.kafka.placement import spread_over_readers
 from beam_pipeline.io.kafka.metadata import matching_topics, no_matching_topic_message, wait_for_partitions
@@ -30,10 +32,12 @@ def _topics_to_read(consumer, config: KafkaReadConfig, log_plan: bool) -> List[s
   return topics
 
 
-def plan_partition_reads(config: KafkaReadConfig, log_plan: bool = False) -> List:
+def plan_partition_reads(config: KafkaReadConfig, log_plan: bool = False,
+                         count_lost: Optional[Callable[[int], None]] = None) -> List:
   """One PartitionRead per partition of each topic, with offsets resolved now; streaming, also one per partition
   each topic may gain and, with a topic pattern, a NewTopicsRead for the matching topics created later. The
-  reader plans at job start; a bounded run's launcher plans too, to know how much it will read."""
+  reader plans at job start; a bounded run's launcher plans too, to know how much it will read (without
+  ``count_lost``: the messages lost are counted once, by the reader's plan)."""
   from kafka import TopicPartition
   consumer = config.connected_consumer('planner')
   try:
@@ -59,10 +63,9 @@ def plan_partition_reads(config: KafkaReadConfig, log_plan: bool = False) -> Lis
         start = start_at_time[tp]
       else:
         start = beginning[tp] if config.start_offset == 'earliest' else end[tp]
-      if start < beginning[tp]:
-        _LOGGER.warning('%s: offsets %d..%d expired before they were read; starting at %d',
-                        tp, start, beginning[tp] - 1, beginning[tp])
-        start = beginning[tp]
+      if tp in start_offsets or committed is not None:
+        start = _inside_log(config, tp, start, beginning[tp], end[tp], 'the offset --start_offsets gives'
+                            if tp in start_offsets else 'the committed offset', count_lost)
       if config.bounded:
         stop = stop_at_time[tp] if stop_at_time is not None else end[tp]
         stop = min(stop_offsets.get(tp, stop), end[tp])
@@ -81,6 +84,35 @@ def plan_partition_reads(config: KafkaReadConfig, log_plan: bool = False) -> Lis
     return spread_over_readers(reads, config.parallel_readers, config.max_parallelism)
   finally:
     consumer.close(autocommit=False)
+
+
+def offset_outside_log_message(config: KafkaReadConfig, tp, what: str, offset: int, beginning: int, end: int) -> str:
+  """The one line a partition whose offset to read from is outside its log stops the job with."""
+  group = config.consumer_group or '<group>'
+  return (f'topic {tp.topic} partition {tp.partition}: {what} {offset} is outside the log, which holds offsets '
+          f'[{beginning}, {end}) (retention removed messages past it, or the topic was recreated). Rerun with '
+          '--offset_reset earliest to read what the log holds from its start, or --offset_reset latest to skip to '
+          f'its end, or reset the group: kafka-consumer-groups.sh --bootstrap-server {config.bootstrap_servers} '
+          f'--group {group} --topic {tp.topic}:{tp.partition} --reset-offsets --to-earliest --execute')
+
+
+def _inside_log(config: KafkaReadConfig, tp, start: int, beginning: int, end: int, what: str,
+                count_lost: Optional[Callable[[int], None]]) -> int:
+  """``start`` when the log holds it (its end included: nothing new yet), else where --offset_reset says; the
+  offsets below the log's start that are skipped are messages removed before they were read."""
+  if beginning <= start <= end:
+    return start
+  if config.offset_reset == OFFSET_RESET_FAIL:
+    raise KafkaReadError(offset_outside_log_message(config, tp, what, start, beginning, end))
+  reset = beginning if config.offset_reset == 'earliest' else end
+  # Above the end (a recreated topic) nothing is known to be lost: the old log's messages past it were never there.
+  lost = beginning - start if start < beginning else 0
+  _LOGGER.warning('topic %s partition %d: %s %d is outside the log [%d, %d); --offset_reset %s: starting at %d%s',
+                  tp.topic, tp.partition, what, start, beginning, end, config.offset_reset, reset,
+                  f' ({lost} messages removed before they were read are lost)' if lost else '')
+  if lost and count_lost is not None:
+    count_lost(lost)
+  return reset
 
 
 def _partitions_to_come(topic: str, first: int, headroom: int, log_plan: bool) -> List[PartitionRead]:
@@ -103,6 +135,7 @@ class PlanPartitionReadsFn(beam.DoFn):
 
   def __init__(self, config: KafkaReadConfig):
     self._config = config
+    self._lost = Metrics.counter(metrics.NAMESPACE, metrics.MESSAGES_LOST)
 
   def process(self, unused_impulse):
-    yield from plan_partition_reads(self._config, log_plan=True)
+    yield from plan_partition_reads(self._config, log_plan=True, count_lost=self._lost.inc)

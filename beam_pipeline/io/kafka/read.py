@@ -29,11 +29,12 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from beam_pipeline import metrics
 from beam_pipeline.io.kafka.commit import FinalizedOffsetCommitter
-from beam_pipeline.io.kafka.config import KafkaReadConfig
+from beam_pipeline.errors import KafkaReadError
+from beam_pipeline.io.kafka.config import OFFSET_RESET_FAIL, KafkaReadConfig
 from beam_pipeline.io.kafka.fetch import open_fetcher
 from beam_pipeline.io.kafka.lag import PartitionRateLog
 from beam_pipeline.io.kafka.growth import PARTITION_CHECK_INTERVAL_S, NewPartitionsWatch, NewTopicsWatch
-from beam_pipeline.io.kafka.planning import PlanPartitionReadsFn
+from beam_pipeline.io.kafka.planning import PlanPartitionReadsFn, offset_outside_log_message
 from beam_pipeline.io.kafka.restriction import PartitionRestrictionProvider
 from beam_pipeline.records import NewTopicsRead, PartitionRead, RecordBatch
 
@@ -79,6 +80,7 @@ class _ReadPartitionFn(beam.DoFn):
     self._fetcher = None
     self._lock = threading.Lock()  # the fetcher is shared with finalization callbacks
     self._read = Metrics.counter(metrics.NAMESPACE, metrics.MESSAGES_READ)
+    self._lost = Metrics.counter(metrics.NAMESPACE, metrics.MESSAGES_LOST)
 
   def setup(self):
     # Each record allocates a few small container objects on its way through the fused stages (kafka-python's
@@ -135,6 +137,9 @@ class _ReadPartitionFn(beam.DoFn):
           if time.monotonic() > deadline:
             break
           continue
+        expected = restriction.start if last_offset is None else last_offset + 1
+        if records.offsets[0] != expected:
+          self._check_jump(tp, expected, records.offsets[0])
         in_range = records.before(restriction.stop)
         # Claiming the batch's last offset claims the whole batch: offsets only ever grow within a partition,
         # and this tracker splits only at the last claimed position.
@@ -165,6 +170,30 @@ class _ReadPartitionFn(beam.DoFn):
           # offset does not wait for a message that may never come.
           finalizer.register(functools.partial(self._committer.catch_up, tp, restriction.start))
       self._observe_read(tp, emitted, restriction.start if last_offset is None else last_offset + 1)
+
+  def _check_jump(self, tp, expected: int, first: int) -> None:
+    """A fetch that does not start at the reader's position: a gap in the log (compaction, transaction markers), or
+    the client's reset (auto_offset_reset earliest) after the log moved past the position: retention removed
+    unread messages, or the topic was recreated. Those two follow --offset_reset."""
+    if first < expected:
+      # The log restarted below the reader's range, which cannot go back: a restart plans from the group's offset.
+      raise KafkaReadError(f'topic {tp.topic} partition {tp.partition}: the log now starts at {first}, below the '
+                           f'reader\'s position {expected} (the topic was recreated): restart the job; its plan '
+                           'applies --offset_reset to the committed offset')
+    with self._lock:
+      beginning, end = self._fetcher.log_range(tp)
+    if beginning <= expected:
+      return  # a gap: nothing was removed
+    config = self._config
+    if config.offset_reset != OFFSET_RESET_FAIL:
+      # kafka-python and librdkafka have already moved to the log's start: read on from there (latest too: the
+      # reader cannot tell how far the end was when the messages went).
+      _LOGGER.warning('topic %s partition %d: offsets %d..%d were removed before they were read (--offset_reset '
+                      '%s): reading on from %d', tp.topic, tp.partition, expected, beginning - 1, config.offset_reset,
+                      first)
+      self._lost.inc(beginning - expected)
+      return
+    raise KafkaReadError(offset_outside_log_message(config, tp, 'the reader\'s position', expected, beginning, end))
 
   def _observe_read(self, tp, read: int, next_offset: int) -> None:
     """Called after each stretch of reading one partition; a bounded run's progress is shown by its launcher."""
