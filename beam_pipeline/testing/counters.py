@@ -10,6 +10,7 @@ from typing import Dict, List, Tuple
 from beam_pipeline.tools import produce
 
 CounterMap = Dict[Tuple, Tuple[int, int]]
+_NAMES_PER_REQUEST = 20
 
 
 def read_counters(session, keyspace: str, table: str = 'site_stats') -> CounterMap:
@@ -46,8 +47,11 @@ def flink_job_counters(rest_address: str, job_name: str) -> Dict[str, int]:
   for vertex in rest_get(rest_address, f'/jobs/{job["jid"]}')['vertices']:
     path = f'/jobs/{job["jid"]}/vertices/{vertex["id"]}/metrics'
     names = [m['id'] for m in rest_get(rest_address, path) if '.site_stats_' in m['id']]
-    if names:
-      for metric in rest_get(rest_address, f'{path}?get={",".join(names)}'):
+    # A few names per request: Flink's REST server refuses a request line over 4 KB (404), and a vertex has a
+    # metric per counter, per partition gauge and per subtask.
+    for first in range(0, len(names), _NAMES_PER_REQUEST):
+      chunk = ','.join(names[first:first + _NAMES_PER_REQUEST])
+      for metric in rest_get(rest_address, f'{path}?get={urllib.parse.quote(chunk, safe=",")}'):
         counter = metric['id'].rsplit('.site_stats_', 1)[1]
         try:
           totals[counter] = totals.get(counter, 0) + int(metric['value'])
