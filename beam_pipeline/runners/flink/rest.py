@@ -52,11 +52,17 @@ def _cancel_until_ended(address: str, job_id: str, timeout_s: float) -> None:
         if rest_get(address, f'/jobs/{job_id}')['state'] in _ENDED:
           return
         time.sleep(0.2)
+    except urllib.error.HTTPError:
+      raise
     except OSError:
-      # Embedded Flink's REST endpoint closes with its mini cluster once the only job there has ended.
+      # Embedded Flink's REST endpoint closes with its mini cluster once the only job there has ended; while it
+      # shuts down it may drop a connection before its port closes.
       if not port_open(_port(address)):
         return
-      raise
+      if time.monotonic() >= deadline:
+        raise
+      time.sleep(0.2)
+      continue
     if time.monotonic() >= deadline:
       raise TimeoutError(f'the Flink job {job_id} at {address} did not end within {timeout_s:.0f}s of its cancel')
 
