@@ -33,6 +33,7 @@ DATE_TOTAL_PREFIX = 'date_total_'
 PARTITION_LAG = 'partition_lag'  # messages between the read position and the partition's end
 COMMITTED_OFFSET = 'committed_offset'  # the next offset the consumer group will read from
 UNCERTAIN_MESSAGES = 'uncertain_messages'  # offsets of a partition whose counting the offset ledger marks uncertain
+PARTITION_HELD = 'partition_held'  # 1 while this copy of a streaming job holds the partition in its group, else 0
 # Beam's user metrics carry no labels, so a per-partition gauge names its topic and partition; Kafka topic names
 # cannot hold this character.
 _PARTITION_SEPARATOR = '/'
@@ -107,7 +108,14 @@ PROMETHEUS = {
         f'{NAMESPACE}_uncertain_messages', 'gauge',
         'Offsets of the partition whose counter writes had an unknown outcome, until their dates are reconciled.',
         _PER_PARTITION),
+    PARTITION_HELD: PrometheusMetric(
+        f'{NAMESPACE}_partition_held', 'gauge',
+        '1 while this copy of the job holds the partition in its consumer group (docs/scaling.md), else 0.',
+        _PER_PARTITION),
 }
+
+
+_PARTITION_GAUGES = (PARTITION_LAG, COMMITTED_OFFSET, UNCERTAIN_MESSAGES, PARTITION_HELD)
 
 
 def prometheus_series(beam_name: str) -> Optional[Tuple[PrometheusMetric, Tuple[str, ...]]]:
@@ -117,14 +125,14 @@ def prometheus_series(beam_name: str) -> Optional[Tuple[PrometheusMetric, Tuple[
   if beam_name.startswith(DEAD_LETTERED_PREFIX):
     return PROMETHEUS[DEAD_LETTERED_PREFIX], (beam_name[len(DEAD_LETTERED_PREFIX):],)
   metric, separator, topic_and_partition = beam_name.partition(_PARTITION_SEPARATOR)
-  if separator and metric in (PARTITION_LAG, COMMITTED_OFFSET, UNCERTAIN_MESSAGES):
+  if separator and metric in _PARTITION_GAUGES:
     topic, _, partition = topic_and_partition.rpartition(_PARTITION_SEPARATOR)
     return PROMETHEUS[metric], (topic, partition)
   return None
 
 
 class PartitionGauges:
-  """One Beam gauge per partition for ``metric`` (PARTITION_LAG, COMMITTED_OFFSET, UNCERTAIN_MESSAGES)."""
+  """One Beam gauge per partition for ``metric`` (one of _PARTITION_GAUGES)."""
 
   def __init__(self, metric: str):
     self._metric = metric

@@ -17,6 +17,7 @@ How a run is checked, started, followed and summarised is ``launch/run.py``.
 import os
 import socket
 import uuid
+from typing import Optional
 
 import apache_beam as beam
 
@@ -32,8 +33,9 @@ from beam_pipeline.transforms.parse import ParseJson
 from beam_pipeline.transforms.validate import Validate
 
 
-def build_graph(pipeline: beam.Pipeline, site: SiteStatsOptions) -> None:
-  read_config, connection = configs.read_config(site), configs.cassandra_connection(site)
+def build_graph(pipeline: beam.Pipeline, site: SiteStatsOptions, group_member: Optional[str] = None) -> None:
+  """``group_member``: the address of the copy's member of the consumer group (a local streaming run)."""
+  read_config, connection = configs.read_config(site, group_member), configs.cassandra_connection(site)
   read = pipeline | 'ReadFromKafka' >> ReadFromKafka(read_config)
   parsed = read.records | 'ParseJson' >> ParseJson()
   valid = parsed.parsed | 'Validate' >> Validate()

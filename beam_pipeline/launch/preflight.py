@@ -27,7 +27,8 @@ from beam_pipeline.io.cassandra.offset_ledger import LEDGER_TABLE
 from beam_pipeline.io.cassandra.schema import LEASE_TABLE, create_schema, schema_command
 from beam_pipeline.io.security import SecretError
 from beam_pipeline.options import configs
-from beam_pipeline.io.kafka.admin import TopicCreationError, create_topic, default_replication_factor
+from beam_pipeline.io.kafka.admin import (TopicCreationError, active_group_members, create_topic,
+                                          default_replication_factor)
 from beam_pipeline.errors import BadSetting, KafkaReadError, ServiceUnreachable
 
 _LOGGER = logging.getLogger(__name__)
@@ -78,6 +79,8 @@ def check_kafka(config: KafkaReadConfig, dead_letter_topic: Optional[str], creat
         f'--bootstrap_servers (the port) and {security_settings_hint(config.security)}') from None
   try:
     topics = _source_topics(consumer, config, timeout_s)
+    if config.commits_at_end:
+      _refuse_catch_up_beside_members(config, timeout_s)
     if dead_letter_topic is None or dead_letter_topic in (cluster_topics(consumer, timeout_s) or ()):
       return []
     # As many partitions as the widest source topic, so that its dead letters may spread as its messages do.
@@ -251,6 +254,17 @@ def _create_schema(connection: CassandraConnection, keyspace: str, table: str, m
   if new_keyspace_replication:
     return f'created keyspace {keyspace} (replication {new_keyspace_replication}) and {created}'
   return f'created {created}'
+
+
+def _refuse_catch_up_beside_members(config: KafkaReadConfig, timeout_s: float) -> None:
+  """A catch-up reads the group's partitions from its committed offsets and commits its stop offsets at the end:
+  beside streaming copies of the job that hold them it would read what they read, and move their offsets."""
+  members = active_group_members(config.bootstrap_servers, config.consumer_group, config.security, timeout_s)
+  if members:
+    names = ', '.join(f'{client} on {host}' for client, host in members)
+    raise BadSetting(
+        f'consumer group {config.consumer_group!r} has active members ({names}): a catch-up would read what they '
+        'read; stop them first, read a window (--start_time/--stop_time) or use another --consumer_group')
 
 
 def preflight(site, kafka_config: KafkaReadConfig, connection: CassandraConnection,

@@ -1,6 +1,8 @@
 """How a run is started: the option checks, the preflight, the runner, the wait, the progress and the summary."""
 
 import logging
+import os
+import signal
 import threading
 import time
 from typing import List, Optional, Tuple
@@ -10,6 +12,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from apache_beam.runners.runner import PipelineResult
 
 from beam_pipeline.errors import KafkaReadError
+from beam_pipeline.io.kafka.membership import GroupMember
 from beam_pipeline.io.kafka.planning import plan_partition_reads
 from beam_pipeline.launch.preflight import preflight
 from beam_pipeline.launch.prometheus_endpoint import PrometheusEndpoint
@@ -87,6 +90,30 @@ def _metrics_endpoint(port: Optional[int], runs_locally: bool) -> Optional[Prome
   return endpoint
 
 
+def _join_group(site: SiteStatsOptions) -> Optional[GroupMember]:
+  """A streaming run on the local runner joins its consumer group, so that copies of it share the partitions
+  (membership.py). SIGTERM then lets the partitions go, committed, leaves the group and stops the run."""
+  read_config = configs.read_config(site)
+  if read_config.bounded or not (read_config.commit_offsets and read_config.consumer_group):
+    return None
+  member = GroupMember(read_config).start()
+  if threading.current_thread() is threading.main_thread():
+    def leave_and_exit():
+      member.close(readers_running=True)
+      _LOGGER.info('stopped')
+      logging.shutdown()
+      # Nothing is left to flush: every read the copy let go is written and committed, and the rest of the run
+      # (its worker processes too) ends with the process, as after SIGKILL.
+      os._exit(0)  # pylint: disable=protected-access
+
+    def on_sigterm(unused_signal, unused_frame):
+      _LOGGER.info('SIGTERM: letting this copy\'s partitions go to the rest of group %r', read_config.consumer_group)
+      # Not in the handler: the readers this waits for may run on this very thread.
+      threading.Thread(target=leave_and_exit, name='leave-group', daemon=True).start()
+    signal.signal(signal.SIGTERM, on_sigterm)
+  return member
+
+
 def run(argv: Optional[List[str]] = None,
         wait: Optional[bool] = None) -> Tuple[PipelineResult, Optional[RunSummary]]:
   """Checks what the job needs (see preflight), builds the job and starts it.
@@ -105,9 +132,12 @@ def run(argv: Optional[List[str]] = None,
   runs_here = runs_locally or (on_flink and flink_runner.is_embedded(options))
   endpoint = _metrics_endpoint(site.metrics_port, runs_locally)
   runner = choose_runner(options, progress, endpoint)
+  member, on_sigterm = None, signal.getsignal(signal.SIGTERM)
   try:
+    if runs_locally and not options.view_as(TestOptions).dry_run:
+      member = _join_group(site)
     pipeline = beam.Pipeline(runner=runner, options=options)
-    build_graph(pipeline, site)
+    build_graph(pipeline, site, member and member.address)
     started = time.monotonic()
     result = pipeline.run()
     if wait is None:
@@ -124,6 +154,10 @@ def run(argv: Optional[List[str]] = None,
     else:
       result.wait_until_finish()
   finally:
+    if member is not None:
+      member.close()
+      if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_sigterm)
     if progress is not None:
       progress.close()
     if endpoint is not None:

@@ -157,7 +157,8 @@ def _offsets_option(site: SiteStatsOptions, option: str) -> Tuple[Tuple[str, int
   return tuple(sorted((topic, partition, offset) for (topic, partition), offset in offsets.items()))
 
 
-def read_config(site: SiteStatsOptions) -> KafkaReadConfig:
+def read_config(site: SiteStatsOptions, group_member: Optional[str] = None) -> KafkaReadConfig:
+  """``group_member``: where the copy's member of the consumer group listens (a local streaming run)."""
   window = is_window_run(site)
   return KafkaReadConfig(
       bootstrap_servers=site.bootstrap_servers, topics=tuple(topics(site)), consumer_group=site.consumer_group,
@@ -169,7 +170,8 @@ def read_config(site: SiteStatsOptions) -> KafkaReadConfig:
       commit_offsets=not window, use_committed_offsets=not window, consumer_settings=consumer_settings(site),
       start_offsets=_offsets_option(site, 'start_offsets'), stop_offsets=_offsets_option(site, 'stop_offsets'),
       topic_pattern=site.topic_pattern, topic_discovery_interval_s=site.topic_discovery_interval_s,
-      kafka_client=site.kafka_client, offset_reset=site.offset_reset, **_parallel_readers(site))
+      kafka_client=site.kafka_client, offset_reset=site.offset_reset, group_member=group_member,
+      **_parallel_readers(site))
 
 
 def _parallel_readers(site: SiteStatsOptions) -> Dict[str, int]:

@@ -3,7 +3,7 @@ benchmarks."""
 
 import logging
 import time
-from typing import Iterable
+from typing import Iterable, List, Tuple
 
 from beam_pipeline.io.security import KafkaSecurity
 
@@ -136,3 +136,16 @@ def topic_max_message_bytes(bootstrap_servers: str, topic: str, security: KafkaS
         if entry['config_names'] == 'max.message.bytes':
           return int(entry['config_value'])
   raise TopicConfigError(f'{topic!r}: the brokers did not report its max.message.bytes')
+
+
+def active_group_members(bootstrap_servers: str, group: str, security: KafkaSecurity = KafkaSecurity(),
+                         timeout_s: float = 10) -> List[Tuple[str, str]]:
+  """The (client id, host) of each member the consumer group has now: its subscribed consumers."""
+  from kafka import KafkaAdminClient
+  admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers.split(','), request_timeout_ms=int(timeout_s * 1000),
+                           **security.client_config())
+  try:
+    described, = admin.describe_consumer_groups([group])
+  finally:
+    admin.close()
+  return sorted((member.client_id, member.client_host.lstrip('/')) for member in described.members)

@@ -25,10 +25,11 @@ class FinalizedOffsetCommitter:
   """Commits a streaming reader's offsets, from the bundle finalization callbacks the runner calls once the
   bundle's output is durable. The fetcher is shared with the reader, hence the lock."""
 
-  def __init__(self, fetcher, lock: threading.Lock, consumer_group: Optional[str]):
+  def __init__(self, fetcher, lock: threading.Lock, consumer_group: Optional[str], member=None):
     self._fetcher = fetcher
     self._lock = lock
     self._consumer_group = consumer_group
+    self._member = member  # a membership.MemberClient: the copy's group member commits (Kafka refuses others)
 
   def committed_offset(self, tp) -> Optional[int]:
     """The offset committed last from this process for ``tp`` (the group's next read), None before any commit."""
@@ -62,10 +63,13 @@ class FinalizedOffsetCommitter:
       if not self.is_behind(tp, next_offset):
         return  # a later bundle of this partition committed already
       try:
-        with self._lock:
-          self._fetcher.commit(tp, next_offset)
+        if self._member is not None:
+          self._member.commit(tp.topic, tp.partition, next_offset)
+        else:
+          with self._lock:
+            self._fetcher.commit(tp, next_offset)
         self._remember(tp, next_offset)
-      except OffsetsError as error:
+      except (OffsetsError, OSError) as error:
         # Losing a commit only means a restart replays a little more; the data is already counted.
         _LOGGER.warning('committing offset %d for %s to group %r failed: %s', next_offset, tp,
                         self._consumer_group, error)

@@ -72,6 +72,9 @@ class KafkaReadConfig:
   kafka_client: str = KAFKA_PYTHON
   # A committed or given start offset outside the log: fail, or start at its beginning or end (OFFSET_RESETS).
   offset_reset: str = DEFAULT_OFFSET_RESET
+  # Streaming on the local runner: host:port of the copy's member of the consumer group (membership.py), which
+  # says which partitions the copy reads and commits their offsets; None: the job assigns itself every partition.
+  group_member: Optional[str] = None
 
   def __post_init__(self):
     if isinstance(self.topics, str):
@@ -82,8 +85,9 @@ class KafkaReadConfig:
     """A bounded catch-up: the group's offsets move once, to where the read stopped, after the whole run."""
     return self.bounded and self.commit_offsets and bool(self.consumer_group)
 
-  def consumer(self, client_role: str):
-    """A kafka-python consumer that is assigned partitions by hand; it never joins the group."""
+  def consumer(self, client_role: str, **role_settings):
+    """A kafka-python consumer that is assigned partitions by hand (it never joins the group), unless the role
+    subscribes (membership.py); ``role_settings`` are the role's own defaults."""
     from kafka import KafkaConsumer
     from kafka.errors import NoBrokersAvailable
     # The job's own choices for settings a user may pass through (--kafka_consumer_config overrides them).
@@ -95,6 +99,7 @@ class KafkaReadConfig:
         'request_timeout_ms': 30000,
         'retry_backoff_ms': METADATA_RETRY_BACKOFF_MS,
         'api_version_auto_timeout_ms': int(self.connect_timeout_s * 1000),
+        **role_settings,
         **dict(self.consumer_settings)}
     client_prefix = settings.pop('client_id', 'site-stats')
     try:

@@ -33,6 +33,7 @@ from beam_pipeline.errors import KafkaReadError
 from beam_pipeline.io.kafka.config import OFFSET_RESET_FAIL, KafkaReadConfig
 from beam_pipeline.io.kafka.fetch import open_fetcher
 from beam_pipeline.io.kafka.lag import PartitionRateLog
+from beam_pipeline.io.kafka.membership import MemberClient
 from beam_pipeline.io.kafka.growth import PARTITION_CHECK_INTERVAL_S, NewPartitionsWatch, NewTopicsWatch
 from beam_pipeline.io.kafka.planning import PlanPartitionReadsFn, offset_outside_log_message
 from beam_pipeline.io.kafka.restriction import PartitionRestrictionProvider
@@ -45,7 +46,7 @@ _GLOBAL_WINDOWS = (GlobalWindow(),)
 _GC_FIRST_GENERATION_THRESHOLD = 50000
 # One poll waits at most this long for data; it bounds how long an idle reader holds a bundle open.
 _POLL_TIMEOUT_S = 0.5
-# A streaming partition with nothing new is looked at again after this long.
+# A streaming partition with nothing new, or that another copy of the job holds, is looked at again after this long.
 _IDLE_RESUME_DELAY = Duration(seconds=1)
 
 
@@ -89,7 +90,8 @@ class _ReadPartitionFn(beam.DoFn):
     # Collecting less often saved a tenth of the run time and no memory (peak RSS unchanged on 1 M records).
     gc.set_threshold(_GC_FIRST_GENERATION_THRESHOLD, *gc.get_threshold()[1:])
     self._fetcher = open_fetcher(self._config, 'reader')
-    self._committer = FinalizedOffsetCommitter(self._fetcher, self._lock, self._config.consumer_group)
+    self._member = MemberClient(self._config.group_member) if self._config.group_member else None
+    self._committer = FinalizedOffsetCommitter(self._fetcher, self._lock, self._config.consumer_group, self._member)
 
   def teardown(self):
     if self._fetcher is not None:
@@ -104,23 +106,29 @@ class _ReadPartitionFn(beam.DoFn):
     # No bundle finalizer: a bounded read commits in CommitPlannedOffsets, after the whole run.
     yield from self._read_range(element, tracker, watermark, finalizer=None)
 
-  def _read_range(self, element: PartitionRead, tracker, watermark, finalizer):
+  def _read_range(self, element: PartitionRead, tracker, watermark, finalizer, start=None):
+    """Reads the restriction from its start, or from ``start`` beyond it (what lies before was read elsewhere)."""
     from kafka import TopicPartition
     config = self._config
     tp = TopicPartition(element.topic, element.partition)
     restriction = tracker.current_restriction()
-    if restriction.start >= restriction.stop:
+    if start is not None and start > restriction.start:
+      if not tracker.try_claim(min(start, restriction.stop) - 1):
+        return
+    else:
+      start = restriction.start
+    if start >= restriction.stop:
       return  # nothing to read (a bounded run's partition with nothing new): not even one poll's wait
     deadline = time.monotonic() + config.max_bundle_seconds
     emitted = 0
     last_offset = None
     with self._lock:
-      self._fetcher.assign({tp: restriction.start})
+      self._fetcher.assign({tp: start})
     try:
       while emitted < config.max_records_per_bundle:
         # No more than the range holds: a client may wait for as many records as it was asked for.
         wanted = min(config.max_records_per_bundle - emitted,
-                     restriction.stop - (restriction.start if last_offset is None else last_offset + 1))
+                     restriction.stop - (start if last_offset is None else last_offset + 1))
         with self._lock:
           records = self._fetcher.fetch(max(wanted, 1), _POLL_TIMEOUT_S).get(tp)
         if not records:
@@ -137,7 +145,7 @@ class _ReadPartitionFn(beam.DoFn):
           if time.monotonic() > deadline:
             break
           continue
-        expected = restriction.start if last_offset is None else last_offset + 1
+        expected = start if last_offset is None else last_offset + 1
         if records.offsets[0] != expected:
           self._check_jump(tp, expected, records.offsets[0])
         in_range = records.before(restriction.stop)
@@ -163,13 +171,13 @@ class _ReadPartitionFn(beam.DoFn):
         if last_offset is not None:
           next_offset = last_offset + 1
           finalizer.register(lambda: self._committer.commit(tp, next_offset))
-        elif self._committer.is_behind(tp, restriction.start):
+        elif self._committer.is_behind(tp, start):
           # Nothing new, but what the partition's earlier bundles read is written (they ended before this one
           # started) and may not be committed yet: a runner may drop a finalization (Flink, when a bundle ends
           # across a checkpoint). An idle partition commits it from its next bundles, so that its committed
           # offset does not wait for a message that may never come.
-          finalizer.register(functools.partial(self._committer.catch_up, tp, restriction.start))
-      self._observe_read(tp, emitted, restriction.start if last_offset is None else last_offset + 1)
+          finalizer.register(functools.partial(self._committer.catch_up, tp, start))
+      self._observe_read(tp, emitted, start if last_offset is None else last_offset + 1)
 
   def _check_jump(self, tp, expected: int, first: int) -> None:
     """A fetch that does not start at the reader's position: a gap in the log (compaction, transaction markers), or
@@ -213,6 +221,7 @@ class _StreamPartitionFn(_ReadPartitionFn):
     super().setup()
     self._new_partitions = NewPartitionsWatch(self._fetcher.metadata_consumer(), self._lock)
     self._rates = {}  # by topic: each logs one line per interval
+    self._held = metrics.PartitionGauges(metrics.PARTITION_HELD)
     self._new_topics = None
     if self._config.topic_pattern:
       self._new_topics = NewTopicsWatch(self._fetcher.metadata_consumer(), self._lock, self._config.topic_pattern,
@@ -245,7 +254,26 @@ class _StreamPartitionFn(_ReadPartitionFn):
       _advance_watermark(watermark, Timestamp.now())
       tracker.defer_remainder(Duration(seconds=PARTITION_CHECK_INTERVAL_S))
       return
-    yield from self._read_range(element, tracker, watermark, finalizer)
+    start = None
+    if self._member is not None:
+      start = self._held_from(element.topic, element.partition, tracker.current_restriction().start)
+      if start is None:
+        tracker.defer_remainder(_IDLE_RESUME_DELAY)
+        return
+    yield from self._read_range(element, tracker, watermark, finalizer, start)
+
+  def _held_from(self, topic: str, partition: int, position: int):
+    """Where to read the partition from while this copy holds it in the group (the group's offset when the copy
+    was given it, if another copy read further meanwhile); None: another copy holds it, and this reader parks."""
+    group_offset = self._member.start_offset(topic, partition)
+    self._held.set(topic, partition, 0 if group_offset is None else 1)
+    if group_offset is None:
+      self._member.parked(topic, partition, position)
+      return None
+    if group_offset > position:
+      _LOGGER.info('%s/%d: reading from offset %d, where the group\'s previous holder left it (this copy was at %d)',
+                   topic, partition, group_offset, position)
+    return max(group_offset, position)
 
   def _read_new_topics(self, element: NewTopicsRead, tracker, watermark, finalizer):
     """Reads every partition of the new matching topics, a bundle's worth at a time, from where the restriction
@@ -253,6 +281,14 @@ class _StreamPartitionFn(_ReadPartitionFn):
     config = self._config
     partitions = self._new_topics.partitions(element.known_topics)
     positions = tracker.current_restriction().as_dict()
+    if self._member is not None:
+      held = []
+      for tp in partitions:
+        start = self._held_from(tp.topic, tp.partition, positions.get((tp.topic, tp.partition), 0))
+        if start is not None:
+          held.append(tp)
+          positions[(tp.topic, tp.partition)] = start
+      partitions = held
     emitted, reached, deadline = 0, {}, time.monotonic() + config.max_bundle_seconds
     if partitions:
       with self._lock:
