@@ -13,6 +13,8 @@ Each prints one JSON object: messages, cassandra_writes, elapsed_s.
 
 import argparse
 import json
+import signal
+import subprocess
 import sys
 import time
 
@@ -119,23 +121,35 @@ def streaming(args) -> dict:
   return {'messages': messages, 'submitted_s': submitted_s, 'caught_up_ms': caught_up_ms}
 
 
+def copies(args) -> dict:
+  """Runs ``--copies`` copies of the streaming job (the job's options follow) in one consumer group, as users
+  scale it out; SIGTERM stops them all."""
+  job = [sys.executable, '-m', 'beam_pipeline', '--topic', args.topic, '--bootstrap_servers', args.bootstrap_servers,
+         '--keyspace', args.keyspace, '--cassandra_hosts', args.cassandra_host, '--cassandra_port',
+         str(args.cassandra_port), *args.job_options]
+  jobs = [subprocess.Popen(job) for _ in range(args.copies)]
+  signal.signal(signal.SIGTERM, lambda *unused: [job.send_signal(signal.SIGTERM) for job in jobs])
+  return {'copies': args.copies, 'returncodes': [job.wait() for job in jobs]}
+
+
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(prog='python -m bench.baselines', description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('contender', choices=['raw', 'raw_confluent', 'naive', 'pipeline', 'streaming'])
+  parser.add_argument('contender', choices=['raw', 'raw_confluent', 'naive', 'pipeline', 'streaming', 'copies'])
+  parser.add_argument('--copies', type=int, default=2)
   parser.add_argument('--bootstrap_servers', default='127.0.0.1:9092')
   parser.add_argument('--topic', required=True)
   parser.add_argument('--keyspace')
   parser.add_argument('--cassandra_host', default='127.0.0.1')
   parser.add_argument('--cassandra_port', type=int, default=9042)
   args, args.job_options = parser.parse_known_args(argv)
-  if args.job_options and args.contender not in ('pipeline', 'streaming'):
+  if args.job_options and args.contender not in ('pipeline', 'streaming', 'copies'):
     parser.error(f'unrecognized arguments: {" ".join(args.job_options)}')
   import logging
   logging.basicConfig(level=logging.WARNING, force=True)
   started = time.monotonic()
   result = {'raw': raw, 'raw_confluent': raw_confluent, 'naive': naive, 'pipeline': pipeline,
-            'streaming': streaming}[args.contender](args)
+            'streaming': streaming, 'copies': copies}[args.contender](args)
   result['elapsed_s'] = time.monotonic() - started
   print(json.dumps(result))
   return 0

@@ -32,7 +32,7 @@ from typing import Callable, List, Optional, Sequence
 from beam_pipeline import REPO_ROOT
 
 CONTENDERS = ['raw_kafka_python', 'raw_confluent_kafka', 'naive_python', 'go_seed', 'pipeline_direct',
-              'pipeline_direct_librdkafka', 'pipeline_streaming',
+              'pipeline_direct_librdkafka', 'pipeline_streaming', 'pipeline_streaming_2_copies',
               'pipeline_flink', 'pipeline_flink_cluster', 'pipeline_flink_cluster_streaming']
 
 
@@ -165,9 +165,11 @@ def run_benchmark(args) -> List[dict]:
       elif name == 'pipeline_direct_librdkafka':
         command = [python, '-m', 'bench.baselines', 'pipeline', *common, *cassandra, *workers,
                    '--kafka_client', 'confluent']
-      elif name == 'pipeline_streaming':
-        group = f'bench-stream-{stamp}'
+      elif name in ('pipeline_streaming', 'pipeline_streaming_2_copies'):
+        group = f'bench-{name}-{stamp}'
         command = [python, '-m', 'beam_pipeline', *common, *cassandra, *workers, '--consumer_group', group]
+        if name == 'pipeline_streaming_2_copies':
+          command[1:3] = ['-m', 'bench.baselines', 'copies', '--copies', '2']
         offsets = TopicOffsets(args.bootstrap_servers, topic, group)
         stop_when = offsets.all_committed
       elif name in ('pipeline_flink', 'pipeline_flink_cluster', 'pipeline_flink_cluster_streaming'):
@@ -179,11 +181,11 @@ def run_benchmark(args) -> List[dict]:
         raise ValueError(f'unknown contender {name!r}; choose from {", ".join(CONTENDERS)}')
       print(f'running {name} ...', flush=True)
       figures = measure(command, log_path, stop_when, services=services)
-      if name == 'pipeline_streaming':
+      if stop_when is not None:
         offsets.close()
-      if name != 'pipeline_streaming' and figures['returncode'] != 0:
+      if stop_when is None and figures['returncode'] != 0:
         raise RuntimeError(f'{name} failed (exit {figures["returncode"]}); see {log_path}')
-      reported = _last_json(figures['stdout']) if name != 'pipeline_streaming' else {}
+      reported = _last_json(figures['stdout']) if stop_when is None else {}
       counted = read_counters(session, keyspace) if not name.startswith('raw_') else None
       rows.append({
           'name': name,

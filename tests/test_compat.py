@@ -194,6 +194,19 @@ def test_the_consumers_client_is_still_where_compat_reads_it(bootstrap_servers, 
     consumer.close(autocommit=False)
 
 
+def test_a_subscribed_consumers_coordinator_still_takes_the_rejoin_request_compat_sends(bootstrap_servers, topic):
+  consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers.split(','), group_id=f'{topic}-compat',
+                           enable_auto_commit=False)
+  try:
+    consumer.subscribe(topics=[topic])
+    consumer.poll(timeout_ms=5000)  # joined: nothing left to do
+    assert consumer.assignment() and not consumer._coordinator.need_rejoin()
+    kafka_compat.finish_rebalance(consumer)
+    assert consumer._coordinator.need_rejoin()
+  finally:
+    consumer.close(autocommit=False)
+
+
 def test_the_admin_clients_configuration_log_line_is_still_the_one_compat_redacts():
   assert admin_client_module.log.name == kafka_compat.ADMIN_CLIENT_LOGGER
   assert kafka_compat.ADMIN_CLIENT_CONFIGURATION_MESSAGE in inspect.getsource(KafkaAdminClient.__init__)

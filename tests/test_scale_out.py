@@ -67,8 +67,10 @@ def _stop(copies: List[Copy]) -> None:
 
 
 def test_copies_started_under_load_share_the_partitions_and_count_each_message_once(
-    bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session, tmp_path):
-  args = job_args(bootstrap_servers, topic, keyspace, cassandra_port, '--max_records_per_bundle', '500')
+    bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session, tmp_path, kafka_client):
+  # kafka-python's group protocol is eager (each rebalance revokes every partition), librdkafka's cooperative.
+  args = job_args(bootstrap_servers, topic, keyspace, cassandra_port, '--max_records_per_bundle', '500',
+                  '--kafka_client', kafka_client)
   group = f'{topic}-group'
   produced = expected_counters(produce_dataset(bootstrap_servers, topic, count=6000, keys=80, seed=341))
   total = 6000

@@ -67,3 +67,16 @@ def redact_admin_client_configuration() -> None:
   logger = logging.getLogger(ADMIN_CLIENT_LOGGER)
   if not any(isinstance(existing, RedactAdminClientConfiguration) for existing in logger.filters):
     logger.addFilter(RedactAdminClientConfiguration())
+
+
+def finish_rebalance(consumer) -> None:
+  """Makes the consumer's next poll complete a rebalance that an earlier poll's deadline interrupted.
+
+  kafka-python 2.3 tells whether to go on joining the group from its own flag, or from a changed subscription
+  (a pattern that matches a new topic) or partition count. Once the JoinGroup request of a rejoin of the second
+  kind is sent, the change no longer shows; if the poll's deadline passes before the SyncGroup answer, later polls
+  find nothing to do and the member stays without partitions (its rebalance listener never hears of the
+  assignment). Setting the flag makes the next poll take up the pending join, which completes it; while nothing is
+  pending, it is a rebalance the group sees as any member's rejoin. The flag is set through the coordinator's
+  ``request_rejoin``, on the consumer's private ``_coordinator``."""
+  consumer._coordinator.request_rejoin()  # pylint: disable=protected-access

@@ -90,9 +90,12 @@ def _metrics_endpoint(port: Optional[int], runs_locally: bool) -> Optional[Prome
   return endpoint
 
 
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
 def _join_group(site: SiteStatsOptions) -> Optional[GroupMember]:
   """A streaming run on the local runner joins its consumer group, so that copies of it share the partitions
-  (membership.py). SIGTERM then lets the partitions go, committed, leaves the group and stops the run."""
+  (membership.py). SIGTERM or SIGINT then lets the partitions go, committed, leaves the group and ends the run."""
   read_config = configs.read_config(site)
   if read_config.bounded or not (read_config.commit_offsets and read_config.consumer_group):
     return None
@@ -106,11 +109,13 @@ def _join_group(site: SiteStatsOptions) -> Optional[GroupMember]:
       # (its worker processes too) ends with the process, as after SIGKILL.
       os._exit(0)  # pylint: disable=protected-access
 
-    def on_sigterm(unused_signal, unused_frame):
-      _LOGGER.info('SIGTERM: letting this copy\'s partitions go to the rest of group %r', read_config.consumer_group)
+    def on_stop(number, unused_frame):
+      _LOGGER.info('%s: letting this copy\'s partitions go to the rest of group %r', signal.Signals(number).name,
+                   read_config.consumer_group)
       # Not in the handler: the readers this waits for may run on this very thread.
       threading.Thread(target=leave_and_exit, name='leave-group', daemon=True).start()
-    signal.signal(signal.SIGTERM, on_sigterm)
+    for number in _STOP_SIGNALS:
+      signal.signal(number, on_stop)
   return member
 
 
@@ -132,7 +137,7 @@ def run(argv: Optional[List[str]] = None,
   runs_here = runs_locally or (on_flink and flink_runner.is_embedded(options))
   endpoint = _metrics_endpoint(site.metrics_port, runs_locally)
   runner = choose_runner(options, progress, endpoint)
-  member, on_sigterm = None, signal.getsignal(signal.SIGTERM)
+  member, stop_handlers = None, {number: signal.getsignal(number) for number in _STOP_SIGNALS}
   try:
     if runs_locally and not options.view_as(TestOptions).dry_run:
       member = _join_group(site)
@@ -157,7 +162,8 @@ def run(argv: Optional[List[str]] = None,
     if member is not None:
       member.close()
       if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, on_sigterm)
+        for number, handler in stop_handlers.items():
+          signal.signal(number, handler)
     if progress is not None:
       progress.close()
     if endpoint is not None:

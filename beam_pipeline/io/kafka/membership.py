@@ -23,13 +23,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Dict, Optional, Set, Tuple
 
 from beam_pipeline.io.kafka.config import KafkaReadConfig
+from beam_pipeline.io.kafka.group_protocol import join_group
 
 _LOGGER = logging.getLogger(__name__)
 # How long one poll of the member waits; it bounds how late queued commits go out.
-_POLL_TIMEOUT_MS = 200
+_POLL_TIMEOUT_S = 0.2
 # How long a revoked partition may take to be parked and committed before the member lets it go anyway.
 DEFAULT_RELEASE_TIMEOUT_S = 30.0
-_COMMIT_TIMEOUT_MS = 10000
+_COMMIT_TIMEOUT_S = 10.0
 # How long a reader trusts the member's last answer.
 _VIEW_TTL_S = 0.2
 _REQUEST_TIMEOUT_S = 5.0
@@ -50,24 +51,19 @@ class GroupMember:
   """The copy's member of the consumer group; ``address`` is what its readers are given (KafkaReadConfig)."""
 
   def __init__(self, config: KafkaReadConfig, release_timeout_s: float = DEFAULT_RELEASE_TIMEOUT_S):
-    from kafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
     self._config = config
     self._release_timeout_s = release_timeout_s
-    self._consumer = config.consumer(
-        'member',
-        # Sticky: a rebalance hands back to each copy the partitions it held, so few readers park.
-        partition_assignment_strategy=[StickyPartitionAssignor],
-        # A pattern subscription sees new topics when metadata is refreshed.
-        metadata_max_age_ms=int(config.topic_discovery_interval_s * 1000))
+    self._group = None
     self._state = threading.Condition()
     self._held: Set[Partition] = set()
+    self._assigned: Set[Partition] = set()  # assigned, not held yet: the group's offsets are read first
     self._start_offsets: Dict[Partition, int] = {}  # the group's offset when the copy was given the partition
     self._pending: Dict[Partition, int] = {}  # commits not sent yet
     self._committed: Dict[Partition, int] = {}
     self._releasing: Set[Partition] = set()
     self._parked: Dict[Partition, int] = {}  # where the reader of each partition being let go stopped
     self._generation = 0
-    self._revoked_at: Optional[float] = None
+    self._rebalanced_at: Optional[float] = None
     self._stopping = threading.Event()
     self._server = ThreadingHTTPServer(('127.0.0.1', 0), _handler_for(self))
     self._threads = [threading.Thread(target=self._server.serve_forever, name='group-member-http', daemon=True),
@@ -79,24 +75,11 @@ class GroupMember:
     return f'{host}:{port}'
 
   def start(self) -> 'GroupMember':
-    from kafka import ConsumerRebalanceListener
-    member = self
-
-    class _Listener(ConsumerRebalanceListener):
-
-      def on_partitions_revoked(self, revoked):
-        member._on_revoked({(tp.topic, tp.partition) for tp in revoked})
-
-      def on_partitions_assigned(self, assigned):
-        member._on_assigned(assigned)
-
-    if self._config.topic_pattern:
-      self._consumer.subscribe(pattern=f'^(?:{self._config.topic_pattern})$', listener=_Listener())
-    else:
-      self._consumer.subscribe(topics=list(self._config.topics), listener=_Listener())
+    self._group = join_group(self._config, self._on_revoked, self._on_assigned)
     for thread in self._threads:
       thread.start()
-    _LOGGER.info('joining consumer group %r as %s', self._config.consumer_group, self._consumer.config['client_id'])
+    _LOGGER.info('joining consumer group %r as %s (%s rebalancing)', self._config.consumer_group,
+                 self._group.client_id, self._group.protocol)
     return self
 
   def close(self, readers_running: bool = False) -> None:
@@ -105,7 +88,7 @@ class GroupMember:
     if self._stopping.is_set():
       return
     self._stopping.set()
-    self._threads[1].join()  # from here on only this thread uses the consumer
+    self._threads[1].join()  # from here on only this thread uses the group's client
     with self._state:
       held = set(self._held)
     if held and readers_running:
@@ -113,7 +96,7 @@ class GroupMember:
     self._server.shutdown()
     self._server.server_close()
     self._send_commits()
-    self._consumer.close(autocommit=False)
+    self._group.close()
     _LOGGER.info('left consumer group %r', self._config.consumer_group)
 
   # The group's side: the member thread polls, which runs the rebalance callbacks, and sends queued commits.
@@ -121,15 +104,20 @@ class GroupMember:
   def _run(self) -> None:
     while not self._stopping.is_set():
       try:
-        self._consumer.poll(timeout_ms=_POLL_TIMEOUT_MS)
+        self._group.poll(_POLL_TIMEOUT_S)
+        if self._assigned:
+          self._hold_assigned()
         self._send_commits()
       except Exception as error:  # pylint: disable=broad-except
-        # The coordinator moved or a broker restarts: the consumer rejoins on its next poll.
+        # The coordinator moved or a broker restarts: the client rejoins on its next poll.
         _LOGGER.warning('consumer group %r: %s', self._config.consumer_group, error)
         time.sleep(1)
 
   def _on_revoked(self, revoked: Set[Partition]) -> None:
-    self._revoked_at = time.monotonic()
+    self._rebalanced_at = time.monotonic()
+    with self._state:
+      # Not those let go already: librdkafka revokes every partition again when the member leaves.
+      revoked &= self._held | self._assigned
     if revoked:
       self._release(revoked, 'the group rebalances')
 
@@ -138,6 +126,7 @@ class GroupMember:
     deadline = time.monotonic() + self._release_timeout_s
     with self._state:
       self._held -= partitions
+      self._assigned -= partitions
       self._releasing |= partitions
       self._generation += 1
       for partition in partitions:
@@ -149,7 +138,7 @@ class GroupMember:
         self._state.wait(min(0.2, max(deadline - time.monotonic(), 0)))
     self._send_commits(partitions)
     if waiting:
-      _LOGGER.warning('released %s (%s) before their readers stopped within %.0fs: the next owner may read some '
+      _LOGGER.warning('released %s (%s) before their readers stopped within %.0fs: the next holder may read some '
                       'of their messages again (the offset ledger skips what was counted)',
                       _names(waiting), why, self._release_timeout_s)
     _LOGGER.info('released %s (%s)', _names(partitions), why)
@@ -167,40 +156,41 @@ class GroupMember:
                self._start_offsets.get(partition, -1))
     return done >= self._parked[partition]
 
-  def _on_assigned(self, assigned) -> None:
-    from kafka import TopicPartition
-    self._consumer.pause(*assigned)
-    starts = {}
-    for tp in assigned:
-      committed = self._consumer.committed(TopicPartition(tp.topic, tp.partition))
-      starts[(tp.topic, tp.partition)] = -1 if committed is None else committed
+  def _on_assigned(self, assigned: Set[Partition]) -> None:
+    # Held once the group's offsets are read, after this callback: a request here would hold up the rebalance.
+    self._assigned |= assigned
+    if self._rebalanced_at is None:
+      self._rebalanced_at = time.monotonic()
+
+  def _hold_assigned(self) -> None:
+    """Reads the group's offsets of the partitions just assigned, then lets their readers start."""
+    committed = self._group.committed(sorted(self._assigned), _COMMIT_TIMEOUT_S)
     with self._state:
-      self._held = {(tp.topic, tp.partition) for tp in assigned}
-      self._start_offsets.update(starts)
+      self._held |= set(committed)
+      self._assigned -= set(committed)
+      self._start_offsets.update({p: -1 if offset is None else offset for p, offset in committed.items()})
       self._generation += 1
-    took = '' if self._revoked_at is None else f' (the rebalance took {time.monotonic() - self._revoked_at:.1f}s)'
+      held = set(self._held)
+    took = '' if self._rebalanced_at is None else f' (the rebalance took {time.monotonic() - self._rebalanced_at:.1f}s)'
     _LOGGER.info('consumer group %r: this copy holds %d partition(s): %s%s', self._config.consumer_group,
-                 len(assigned), _names(self._held) or 'none', took)
+                 len(held), _names(held) or 'none', took)
 
   def _send_commits(self, only: Optional[Set[Partition]] = None) -> None:
-    from kafka import TopicPartition
-    from kafka.structs import OffsetAndMetadata
     with self._state:
       due = {p: offset for p, offset in self._pending.items()
              if (only is None or p in only) and offset > self._committed.get(p, -1)}
     if not due:
       return
     try:
-      self._consumer.commit({TopicPartition(*p): OffsetAndMetadata(offset, '', -1) for p, offset in due.items()},
-                            timeout_ms=_COMMIT_TIMEOUT_MS)
+      self._group.commit(due, _COMMIT_TIMEOUT_S)
     except Exception as error:  # pylint: disable=broad-except
-      # Losing a commit only means the next owner reads a little again; the ledger skips what was counted.
+      # Losing a commit only means the next holder reads a little again; the ledger skips what was counted.
       _LOGGER.warning('committing %s to group %r failed: %s', due, self._config.consumer_group, error)
       return
     with self._state:
       for partition, offset in due.items():
         self._committed[partition] = max(offset, self._committed.get(partition, -1))
-        self._state.notify_all()
+      self._state.notify_all()
 
   # The readers' side, through HTTP.
 
@@ -268,8 +258,12 @@ class MemberClient:
   def start_offset(self, topic: str, partition: int) -> Optional[int]:
     """None if the copy does not hold the partition; else the group's offset when it was given it (-1: none)."""
     if time.monotonic() - self._viewed_at > _VIEW_TTL_S:
-      with urllib.request.urlopen(self._url + '/', timeout=_REQUEST_TIMEOUT_S) as response:
-        self._view = json.loads(response.read())
+      try:
+        with urllib.request.urlopen(self._url + '/', timeout=_REQUEST_TIMEOUT_S) as response:
+          self._view = json.loads(response.read())
+      except OSError:
+        # The member has left: the copy is stopping, and holds nothing.
+        self._view = {'held': {}}
       self._viewed_at = time.monotonic()
     return self._view['held'].get(_key(topic, partition))
 
@@ -278,7 +272,10 @@ class MemberClient:
 
   def parked(self, topic: str, partition: int, offset: int) -> None:
     self._viewed_at = float('-inf')
-    self._post('/parked', topic, partition, offset)
+    try:
+      self._post('/parked', topic, partition, offset)
+    except OSError:
+      pass  # the member has left: nobody waits for the partition any more
 
   def _post(self, path: str, topic: str, partition: int, offset: int) -> None:
     data = json.dumps({'topic': topic, 'partition': partition, 'offset': offset}).encode()

@@ -222,6 +222,7 @@ class _StreamPartitionFn(_ReadPartitionFn):
     self._new_partitions = NewPartitionsWatch(self._fetcher.metadata_consumer(), self._lock)
     self._rates = {}  # by topic: each logs one line per interval
     self._held = metrics.PartitionGauges(metrics.PARTITION_HELD)
+    self._lag_elsewhere = metrics.PartitionGauges(metrics.PARTITION_LAG)
     self._new_topics = None
     if self._config.topic_pattern:
       self._new_topics = NewTopicsWatch(self._fetcher.metadata_consumer(), self._lock, self._config.topic_pattern,
@@ -269,6 +270,8 @@ class _StreamPartitionFn(_ReadPartitionFn):
     self._held.set(topic, partition, 0 if group_offset is None else 1)
     if group_offset is None:
       self._member.parked(topic, partition, position)
+      # The holder reports the partition's lag: summed over the copies, the lag is the holder's.
+      self._lag_elsewhere.set(topic, partition, 0)
       return None
     if group_offset > position:
       _LOGGER.info('%s/%d: reading from offset %d, where the group\'s previous holder left it (this copy was at %d)',
