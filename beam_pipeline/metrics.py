@@ -34,6 +34,8 @@ PARTITION_LAG = 'partition_lag'  # messages between the read position and the pa
 COMMITTED_OFFSET = 'committed_offset'  # the next offset the consumer group will read from
 UNCERTAIN_MESSAGES = 'uncertain_messages'  # offsets of a partition whose counting the offset ledger marks uncertain
 PARTITION_HELD = 'partition_held'  # 1 while this copy of a streaming job holds the partition in its group, else 0
+REBALANCES = 'rebalances'  # rebalances of its consumer group a local streaming copy took part in (its launcher's)
+REBALANCE_MS = 'rebalance_ms'  # how long each took, from the revoke to holding the new assignment
 # Beam's user metrics carry no labels, so a per-partition gauge names its topic and partition; Kafka topic names
 # cannot hold this character.
 _PARTITION_SEPARATOR = '/'
@@ -98,6 +100,10 @@ PROMETHEUS = {
     RECONCILE_KEYS_CORRECTED: _counter('reconcile_keys_corrected', 'Keys a reconcile corrected.'),
     RECONCILE_VIEWS_CORRECTED: _counter('reconcile_views_corrected', 'Views a reconcile added (may be negative).'),
     RECONCILE_CLICKS_CORRECTED: _counter('reconcile_clicks_corrected', 'Clicks a reconcile added (may be negative).'),
+    REBALANCES: _counter('rebalances', 'Rebalances of the consumer group this copy of the job took part in.'),
+    REBALANCE_MS: PrometheusMetric(
+        f'{NAMESPACE}_rebalance_seconds', 'summary',
+        'How long each rebalance took this copy, from the revoke to holding its new partitions.', scale=0.001),
     PARTITION_LAG: PrometheusMetric(
         f'{NAMESPACE}_partition_lag', 'gauge', 'Messages between the read position and the partition\'s end.',
         _PER_PARTITION),

@@ -91,6 +91,10 @@ def test_copies_started_under_load_share_the_partitions_and_count_each_message_o
              copies)
     assert read_counters(cassandra_session, keyspace) == produced
     assert all(len(held) >= 1 for held in _holdings(copies, topic))
+    # The first copy took part in the group's rebalance as each other copy joined.
+    rebalances = copies[0].samples()
+    assert rebalances['site_stats_rebalances_total'][()] >= 2
+    assert rebalances['site_stats_rebalance_seconds_count'][()] == rebalances['site_stats_rebalances_total'][()]
   finally:
     _stop(copies)
   assert all(copy.job.returncode == 0 for copy in copies), [c.log.read_text()[-2000:] for c in copies]

@@ -47,6 +47,13 @@ class BundleMetrics:
           before = self._distributions.get(name, (0, 0))
           self._distributions[name] = (before[0] + count, before[1] + total)
 
+  def rebalanced(self, took_s: float) -> None:
+    """A rebalance of the copy's consumer group (the launcher's own figure, not a bundle's)."""
+    with self._lock:
+      self._counters[metrics.REBALANCES] = self._counters.get(metrics.REBALANCES, 0) + 1
+      count, total = self._distributions.get(metrics.REBALANCE_MS, (0, 0))
+      self._distributions[metrics.REBALANCE_MS] = (count + 1, total + int(took_s * 1000))
+
   def collect(self):
     with self._lock:
       values = [*self._counters.items(), *((name, value) for name, (_, value) in self._gauges.items()),

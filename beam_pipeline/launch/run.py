@@ -93,13 +93,14 @@ def _metrics_endpoint(port: Optional[int], runs_locally: bool) -> Optional[Prome
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-def _join_group(site: SiteStatsOptions) -> Optional[GroupMember]:
+def _join_group(site: SiteStatsOptions, endpoint: Optional[PrometheusEndpoint]) -> Optional[GroupMember]:
   """A streaming run on the local runner joins its consumer group, so that copies of it share the partitions
   (membership.py). SIGTERM or SIGINT then lets the partitions go, committed, leaves the group and ends the run."""
   read_config = configs.read_config(site)
   if read_config.bounded or not (read_config.commit_offsets and read_config.consumer_group):
     return None
-  member = GroupMember(read_config).start()
+  member = GroupMember(read_config, on_rebalanced=endpoint.metrics.rebalanced if endpoint else lambda took_s: None)
+  member.start()
   if threading.current_thread() is threading.main_thread():
     def leave_and_exit():
       member.close(readers_running=True)
@@ -140,7 +141,7 @@ def run(argv: Optional[List[str]] = None,
   member, stop_handlers = None, {number: signal.getsignal(number) for number in _STOP_SIGNALS}
   try:
     if runs_locally and not options.view_as(TestOptions).dry_run:
-      member = _join_group(site)
+      member = _join_group(site, endpoint)
     pipeline = beam.Pipeline(runner=runner, options=options)
     build_graph(pipeline, site, member and member.address)
     started = time.monotonic()

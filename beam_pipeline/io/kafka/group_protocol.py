@@ -18,6 +18,7 @@ from beam_pipeline.io.kafka.fetch import KAFKA_PYTHON
 _LOGGER = logging.getLogger(__name__)
 
 Partition = Tuple[str, int]
+_JOIN_REQUEST_TIMEOUT_MS = 75000
 Callback = Callable[[Set[Partition]], None]
 
 
@@ -36,6 +37,9 @@ class KafkaPythonGroup:
     from kafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
     self._consumer = config.consumer(
         'member', partition_assignment_strategy=[StickyPartitionAssignor],
+        # A JoinGroup request is answered once every member has rejoined, after its revoke callback: longer than
+        # the default request timeout (30 s) when a copy waits the whole release deadline for its readers.
+        request_timeout_ms=_JOIN_REQUEST_TIMEOUT_MS,
         # A pattern subscription sees new topics when metadata is refreshed.
         metadata_max_age_ms=int(config.topic_discovery_interval_s * 1000))
     consumer = self._consumer

@@ -20,7 +20,7 @@ import threading
 import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Dict, Optional, Set, Tuple
+from typing import Callable, Dict, Optional, Set, Tuple
 
 from beam_pipeline.io.kafka.config import KafkaReadConfig
 from beam_pipeline.io.kafka.group_protocol import join_group
@@ -50,13 +50,17 @@ def _partition(key: str) -> Partition:
 class GroupMember:
   """The copy's member of the consumer group; ``address`` is what its readers are given (KafkaReadConfig)."""
 
-  def __init__(self, config: KafkaReadConfig, release_timeout_s: float = DEFAULT_RELEASE_TIMEOUT_S):
+  def __init__(self, config: KafkaReadConfig, release_timeout_s: float = DEFAULT_RELEASE_TIMEOUT_S,
+               on_rebalanced: Callable[[float], None] = lambda took_s: None):
+    """``on_rebalanced`` hears how long each rebalance took, from the revoke to holding the new partitions."""
     self._config = config
+    self._on_rebalanced = on_rebalanced
     self._release_timeout_s = release_timeout_s
     self._group = None
     self._state = threading.Condition()
     self._held: Set[Partition] = set()
     self._assigned: Set[Partition] = set()  # assigned, not held yet: the group's offsets are read first
+    self._assignment_due = False  # an assignment came: hold its partitions (and count the rebalance)
     self._start_offsets: Dict[Partition, int] = {}  # the group's offset when the copy was given the partition
     self._pending: Dict[Partition, int] = {}  # commits not sent yet
     self._committed: Dict[Partition, int] = {}
@@ -105,7 +109,7 @@ class GroupMember:
     while not self._stopping.is_set():
       try:
         self._group.poll(_POLL_TIMEOUT_S)
-        if self._assigned:
+        if self._assignment_due:
           self._hold_assigned()
         self._send_commits()
       except Exception as error:  # pylint: disable=broad-except
@@ -159,19 +163,25 @@ class GroupMember:
   def _on_assigned(self, assigned: Set[Partition]) -> None:
     # Held once the group's offsets are read, after this callback: a request here would hold up the rebalance.
     self._assigned |= assigned
+    self._assignment_due = True
     if self._rebalanced_at is None:
       self._rebalanced_at = time.monotonic()
 
   def _hold_assigned(self) -> None:
     """Reads the group's offsets of the partitions just assigned, then lets their readers start."""
-    committed = self._group.committed(sorted(self._assigned), _COMMIT_TIMEOUT_S)
+    committed = self._group.committed(sorted(self._assigned), _COMMIT_TIMEOUT_S) if self._assigned else {}
+    self._assignment_due = False
     with self._state:
       self._held |= set(committed)
       self._assigned -= set(committed)
       self._start_offsets.update({p: -1 if offset is None else offset for p, offset in committed.items()})
       self._generation += 1
       held = set(self._held)
-    took = '' if self._rebalanced_at is None else f' (the rebalance took {time.monotonic() - self._rebalanced_at:.1f}s)'
+    took = ''
+    if self._rebalanced_at is not None:
+      took_s, self._rebalanced_at = time.monotonic() - self._rebalanced_at, None
+      self._on_rebalanced(took_s)
+      took = f' (the rebalance took {took_s:.1f}s)'
     _LOGGER.info('consumer group %r: this copy holds %d partition(s): %s%s', self._config.consumer_group,
                  len(held), _names(held) or 'none', took)
 

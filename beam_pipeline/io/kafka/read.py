@@ -126,6 +126,8 @@ class _ReadPartitionFn(beam.DoFn):
       self._fetcher.assign({tp: start})
     try:
       while emitted < config.max_records_per_bundle:
+        if not self._keeps_reading(tp, start if last_offset is None else last_offset + 1):
+          break
         # No more than the range holds: a client may wait for as many records as it was asked for.
         wanted = min(config.max_records_per_bundle - emitted,
                      restriction.stop - (start if last_offset is None else last_offset + 1))
@@ -206,6 +208,10 @@ class _ReadPartitionFn(beam.DoFn):
   def _observe_read(self, tp, read: int, next_offset: int) -> None:
     """Called after each stretch of reading one partition; a bounded run's progress is shown by its launcher."""
 
+  def _keeps_reading(self, tp, position: int) -> bool:
+    """Whether to go on reading the partition from ``position`` in this bundle."""
+    return True
+
 
 class _StreamPartitionFn(_ReadPartitionFn):
   """The same reader, declared unbounded so that runners treat its output as a stream.
@@ -262,6 +268,11 @@ class _StreamPartitionFn(_ReadPartitionFn):
         tracker.defer_remainder(_IDLE_RESUME_DELAY)
         return
     yield from self._read_range(element, tracker, watermark, finalizer, start)
+
+  def _keeps_reading(self, tp, position: int) -> bool:
+    # A partition the group takes from this copy is given up within a poll, not at the end of the bundle: its
+    # next holder waits for what was read to be committed, which happens once the bundle is done.
+    return self._member is None or self._held_from(tp.topic, tp.partition, position) is not None
 
   def _held_from(self, topic: str, partition: int, position: int):
     """Where to read the partition from while this copy holds it in the group (the group's offset when the copy
