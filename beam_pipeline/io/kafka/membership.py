@@ -94,7 +94,7 @@ class GroupMember:
     self._stopping.set()
     self._threads[1].join()  # from here on only this thread uses the group's client
     with self._state:
-      held = set(self._held)
+      held = self._held | self._assigned
     if held and readers_running:
       self._release(held, 'this copy stops')
     self._server.shutdown()
@@ -129,6 +129,7 @@ class GroupMember:
     """Stops the readers of ``partitions`` at a bundle boundary and commits what they read, then lets them go."""
     deadline = time.monotonic() + self._release_timeout_s
     with self._state:
+      read = partitions & self._held  # the others' readers have not started: nothing to wait for
       self._held -= partitions
       self._assigned -= partitions
       self._releasing |= partitions
@@ -136,7 +137,7 @@ class GroupMember:
       for partition in partitions:
         self._parked.pop(partition, None)
       while True:
-        waiting = {p for p in partitions if not self._released(p)}
+        waiting = {p for p in read if not self._released(p)}
         if not waiting or time.monotonic() >= deadline:
           break
         self._state.wait(min(0.2, max(deadline - time.monotonic(), 0)))

@@ -272,14 +272,20 @@ class _StreamPartitionFn(_ReadPartitionFn):
   def _keeps_reading(self, tp, position: int) -> bool:
     # A partition the group takes from this copy is given up within a poll, not at the end of the bundle: its
     # next holder waits for what was read to be committed, which happens once the bundle is done.
-    return self._member is None or self._held_from(tp.topic, tp.partition, position) is not None
+    return self._member is None or self._held_from(tp.topic, tp.partition, position, written=False) is not None
 
-  def _held_from(self, topic: str, partition: int, position: int):
+  def _held_from(self, topic: str, partition: int, position: int, written: bool = True):
     """Where to read the partition from while this copy holds it in the group (the group's offset when the copy
-    was given it, if another copy read further meanwhile); None: another copy holds it, and this reader parks."""
+    was given it, if another copy read further meanwhile); None: another copy holds it, and this reader parks.
+
+    ``written``: everything before ``position`` was read by bundles that have ended, so it is written; a reader
+    that parks then commits it, which is what lets the group hand the partition on."""
     group_offset = self._member.start_offset(topic, partition)
     self._held.set(topic, partition, 0 if group_offset is None else 1)
     if group_offset is None:
+      if written and self._config.commit_offsets:
+        from kafka import TopicPartition
+        self._committer.catch_up(TopicPartition(topic, partition), position)
       self._member.parked(topic, partition, position)
       # The holder reports the partition's lag: summed over the copies, the lag is the holder's.
       self._lag_elsewhere.set(topic, partition, 0)
