@@ -61,9 +61,15 @@ def _each_partition_held_once(copies: List[Copy], topic: str) -> bool:
 
 
 def _stop(copies: List[Copy]) -> None:
+  """Stops every copy still running, even when one of them does not stop."""
+  failures = []
   for copy in copies:
     if copy.job.poll() is None:
-      stop_streaming_job(copy.job)
+      try:
+        stop_streaming_job(copy.job)
+      except AssertionError as failure:
+        failures.append(f'{failure}:\n{copy.log.read_text()[-2000:]}')
+  assert not failures, failures
 
 
 def test_copies_started_under_load_share_the_partitions_and_count_each_message_once(

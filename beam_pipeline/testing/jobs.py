@@ -68,9 +68,15 @@ def wait_until_committed(job, bootstrap_servers, group, topic, log_path, timeout
       time.sleep(0.5)
 
 
-def stop_streaming_job(job):
+def stop_streaming_job(job, timeout_s: float = 60):
+  """SIGTERM, as a user stops it; a job still running after ``timeout_s`` is killed, and the test fails."""
   job.send_signal(signal.SIGTERM)
-  job.wait(timeout=30)
+  try:
+    job.wait(timeout=timeout_s)
+  except subprocess.TimeoutExpired:
+    job.kill()
+    job.wait()
+    raise AssertionError(f'the streaming job did not stop within {timeout_s:.0f}s of SIGTERM (killed)') from None
 
 
 def repair_uncertain(*args: str) -> dict:
