@@ -259,7 +259,14 @@ def _create_schema(connection: CassandraConnection, keyspace: str, table: str, m
 def _refuse_catch_up_beside_members(config: KafkaReadConfig, timeout_s: float) -> None:
   """A catch-up reads the group's partitions from its committed offsets and commits its stop offsets at the end:
   beside streaming copies of the job that hold them it would read what they read, and move their offsets."""
-  members = active_group_members(config.bootstrap_servers, config.consumer_group, config.security, timeout_s)
+  from kafka.errors import KafkaError
+  try:
+    members = active_group_members(config.bootstrap_servers, config.consumer_group, config.security, timeout_s)
+  except KafkaError as error:
+    # No describe permission on the group, or no answer: not a reason to refuse the run.
+    _LOGGER.warning('the members of consumer group %r could not be listed (%s): if copies of the streaming job '
+                    'run in it, this catch-up reads what they read', config.consumer_group, error)
+    return
   if members:
     names = ', '.join(f'{client} on {host}' for client, host in members)
     raise BadSetting(

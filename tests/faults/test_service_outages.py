@@ -5,6 +5,7 @@ These stop and start the shared local services, so they restore them whatever ha
 
 import os
 import signal
+import threading
 import time
 
 from beam_pipeline.io.cassandra.connection import READ_PROFILE
@@ -94,6 +95,37 @@ def _wait_for_an_open_claim(session, keyspace: str, topic: str, job, log) -> Non
       '(0, 1, 2, 3)', ('site_stats', topic))):
     assert time.monotonic() < deadline and job.poll() is None, log.read_text(errors='replace')[-3000:]
     time.sleep(0.01)
+
+
+def test_an_offset_commit_gives_up_while_the_broker_does_not_answer_and_the_next_one_lands(
+    bootstrap_servers, topic, services_restored):
+  # kafka-python's commit retries for as long as the group's coordinator does not answer: without a deadline a
+  # frozen broker stalled the reader (it holds the reader's client) for good.
+  from kafka import TopicPartition
+  from beam_pipeline.io.kafka.commit import FinalizedOffsetCommitter
+  from beam_pipeline.io.kafka.config import KafkaReadConfig
+  from beam_pipeline.io.kafka.fetch import open_fetcher
+  produce_dataset(bootstrap_servers, topic, count=200, keys=10, seed=221)
+  group, tp = f'{topic}-group', TopicPartition(topic, 0)
+  fetcher = open_fetcher(KafkaReadConfig(bootstrap_servers=bootstrap_servers, topics=(topic,), consumer_group=group),
+                         'reader')
+  committer = FinalizedOffsetCommitter(fetcher, threading.Lock(), group)
+  kafka = services_restored.kafka.process.pid()
+  try:
+    committer.commit(tp, 10)  # the group's coordinator is known from here on
+    os.kill(kafka, signal.SIGSTOP)
+    try:
+      frozen = threading.Thread(target=committer.commit, args=(tp, 20), daemon=True)
+      frozen.start()
+      frozen.join(timeout=60)
+      assert not frozen.is_alive(), 'the commit did not give up while the broker was frozen'
+    finally:
+      os.kill(kafka, signal.SIGCONT)
+    time.sleep(3)  # the request the frozen broker held may still land when it resumes: before the next one
+    committer.commit(tp, 30)
+    assert committed_offsets(bootstrap_servers, group, topic)[0] == 30
+  finally:
+    fetcher.close()
 
 
 def test_writes_whose_outcome_is_unknown_are_left_uncertain_never_resent_and_the_uncertain_repair_makes_it_exact(

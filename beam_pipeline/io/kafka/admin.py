@@ -142,10 +142,21 @@ def active_group_members(bootstrap_servers: str, group: str, security: KafkaSecu
                          timeout_s: float = 10) -> List[Tuple[str, str]]:
   """The (client id, host) of each member the consumer group has now: its subscribed consumers."""
   from kafka import KafkaAdminClient
+  from kafka.errors import KafkaError
   admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers.split(','), request_timeout_ms=int(timeout_s * 1000),
                            **security.client_config())
+  deadline = time.monotonic() + timeout_s
   try:
-    described, = admin.describe_consumer_groups([group])
+    while True:
+      try:
+        described, = admin.describe_consumer_groups([group])
+        break
+      except KafkaError as error:
+        # The admin client raises what the brokers answer, retriable or not: a new cluster has no group
+        # coordinator until it has created its offsets topic.
+        if not error.retriable or time.monotonic() > deadline:
+          raise
+        time.sleep(0.5)
   finally:
     admin.close()
   return sorted((member.client_id, member.client_host.lstrip('/')) for member in described.members)

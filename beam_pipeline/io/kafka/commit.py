@@ -12,13 +12,22 @@ from beam_pipeline.io.kafka.fetch import OffsetsError
 
 _LOGGER = logging.getLogger(__name__)
 # The offset committed last from this process, by group and partition. Every commit of the process checks it under
-# _COMMIT_ORDER, so that the group never moves back: Flink finalizes all the bundles of a checkpoint at once, and
-# the SDK harness runs their callbacks on concurrent threads, each holding its own instance of the reader; an
-# older bundle's commit that went out after a newer one's left a partition's group offset behind what was written,
-# for good once no new message came. It also feeds the committed-offset gauge.
+# its partition's lock, so that the group never moves back: Flink finalizes all the bundles of a checkpoint at
+# once, and the SDK harness runs their callbacks on concurrent threads, each holding its own instance of the
+# reader; an older bundle's commit that went out after a newer one's left a partition's group offset behind what
+# was written, for good once no new message came. It also feeds the committed-offset gauge.
 _LAST_COMMITTED: Dict[tuple, int] = {}
-_COMMIT_ORDER = threading.Lock()
+# One lock per group and partition, held across that partition's commit: a coordinator that does not answer holds
+# up that partition's commits (for _COMMIT_TIMEOUT_S at most), not every reader's in the process.
+_COMMIT_ORDER: Dict[tuple, threading.Lock] = {}
+_COMMIT_ORDER_GUARD = threading.Lock()
 _COMMITTED_TIMEOUT_S = 5.0
+_COMMIT_TIMEOUT_S = 10.0
+
+
+def _commit_order(key: tuple) -> threading.Lock:
+  with _COMMIT_ORDER_GUARD:
+    return _COMMIT_ORDER.setdefault(key, threading.Lock())
 
 
 class FinalizedOffsetCommitter:
@@ -52,14 +61,14 @@ class FinalizedOffsetCommitter:
       _LOGGER.warning('reading the committed offset of %s for group %r failed: %s', tp, self._consumer_group, error)
       return
     if committed is not None and committed >= next_offset:
-      with _COMMIT_ORDER:
+      with _commit_order((self._consumer_group, tp)):
         self._remember(tp, committed)
       return
     self.commit(tp, next_offset)
 
   def commit(self, tp, next_offset: int) -> None:
     """The group may now move past what the finalized bundle read (never backwards)."""
-    with _COMMIT_ORDER:
+    with _commit_order((self._consumer_group, tp)):
       if not self.is_behind(tp, next_offset):
         return  # a later bundle of this partition committed already
       try:
@@ -67,7 +76,7 @@ class FinalizedOffsetCommitter:
           self._member.commit(tp.topic, tp.partition, next_offset)
         else:
           with self._lock:
-            self._fetcher.commit(tp, next_offset)
+            self._fetcher.commit(tp, next_offset, _COMMIT_TIMEOUT_S)
         self._remember(tp, next_offset)
       except (OffsetsError, OSError) as error:
         # Losing a commit only means a restart replays a little more; the data is already counted.

@@ -46,8 +46,9 @@ class PartitionFetcher(abc.ABC):
     """The partition's first offset and end, asked of the broker now."""
 
   @abc.abstractmethod
-  def commit(self, tp, next_offset: int) -> None:
-    """Moves the group's offset of ``tp`` to ``next_offset``; OffsetsError when the broker refused it."""
+  def commit(self, tp, next_offset: int, timeout_s: float) -> None:
+    """Moves the group's offset of ``tp`` to ``next_offset``; OffsetsError when the broker refused it or gave no
+    answer within ``timeout_s``."""
 
   @abc.abstractmethod
   def committed(self, tp, timeout_s: float) -> Optional[int]:

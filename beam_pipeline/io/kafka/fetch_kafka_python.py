@@ -59,11 +59,12 @@ class KafkaPythonFetcher(PartitionFetcher):
   def log_range(self, tp) -> Tuple[int, int]:
     return self._consumer.beginning_offsets([tp])[tp], self._consumer.end_offsets([tp])[tp]
 
-  def commit(self, tp, next_offset: int) -> None:
+  def commit(self, tp, next_offset: int, timeout_s: float) -> None:
     from kafka.errors import KafkaError
     from kafka.structs import OffsetAndMetadata
     try:
-      self._consumer.commit({tp: OffsetAndMetadata(next_offset, '', -1)})
+      # Without a deadline kafka-python retries for as long as the group's coordinator does not answer.
+      self._consumer.commit({tp: OffsetAndMetadata(next_offset, '', -1)}, timeout_ms=int(timeout_s * 1000))
     except KafkaError as error:
       raise OffsetsError(str(error)) from error
 

@@ -102,8 +102,9 @@ class LibrdkafkaFetcher(PartitionFetcher):
   def log_range(self, tp) -> Tuple[int, int]:
     return self._consumer.get_watermark_offsets(self._partition(tp), timeout=self._config.connect_timeout_s)
 
-  def commit(self, tp, next_offset: int) -> None:
+  def commit(self, tp, next_offset: int, timeout_s: float) -> None:
     from confluent_kafka import KafkaException
+    del timeout_s  # confluent-kafka's synchronous commit takes none: a wait holds up only this partition's commits
     try:
       self._consumer.commit(offsets=[self._partition(tp, next_offset)], asynchronous=False)
     except KafkaException as error:

@@ -132,7 +132,7 @@ class LibrdkafkaGroup:
 
   def commit(self, offsets: Dict[Partition, int], timeout_s: float) -> None:
     from confluent_kafka import TopicPartition
-    del timeout_s  # librdkafka bounds a commit by its own socket and request timeouts
+    del timeout_s  # confluent-kafka's synchronous commit takes no deadline
     self._consumer.commit(offsets=[TopicPartition(topic, partition, offset)
                                    for (topic, partition), offset in offsets.items()], asynchronous=False)
 
