@@ -1,7 +1,8 @@
 """Copies of a streaming job on the local runner share their consumer group's partitions, as subscribe() consumers do.
 
-Each copy joins the group through one member, a kafka-python consumer in the launcher process that subscribes to
-the topics (or the pattern) and fetches nothing: it holds the partitions the group assigns it, paused. The copy's
+Each copy joins the group through one member, a consumer of the job's Kafka client in the launcher process
+(group_protocol.py) that subscribes to the topics (or the pattern) and fetches nothing: it holds the partitions the
+group assigns it, paused. The copy's
 readers, in the launcher or in the runner's worker processes, ask the member over loopback HTTP which partitions
 they may read; a reader of a partition the copy does not hold parks it (checkpoints, and looks again later).
 
@@ -40,11 +41,6 @@ Partition = Tuple[str, int]
 
 def _key(topic: str, partition: int) -> str:
   return f'{partition}:{topic}'
-
-
-def _partition(key: str) -> Partition:
-  partition, topic = key.split(':', 1)
-  return topic, int(partition)
 
 
 class GroupMember:
