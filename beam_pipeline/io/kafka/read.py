@@ -272,7 +272,10 @@ class _StreamPartitionFn(_ReadPartitionFn):
   def _keeps_reading(self, tp, position: int) -> bool:
     # A partition the group takes from this copy is given up within a poll, not at the end of the bundle: its
     # next holder waits for what was read to be committed, which happens once the bundle is done.
-    return self._member is None or self._held_from(tp.topic, tp.partition, position, written=False) is not None
+    if self._member is None or self._member.start_offset(tp.topic, tp.partition) is not None:
+      return True  # per poll: only the member's cached answer, no gauge, no request
+    self._held_from(tp.topic, tp.partition, position, written=False)  # parks it
+    return False
 
   def _held_from(self, topic: str, partition: int, position: int, written: bool = True):
     """Where to read the partition from while this copy holds it in the group (the group's offset when the copy
