@@ -108,7 +108,7 @@ PROMETHEUS = {
         f'{NAMESPACE}_partition_lag', 'gauge', 'Messages between the read position and the partition\'s end.',
         _PER_PARTITION),
     COMMITTED_OFFSET: PrometheusMetric(
-        f'{NAMESPACE}_committed_offset', 'gauge', 'The offset the consumer group committed last (its next read).',
+        f'{NAMESPACE}_committed_offset', 'gauge', 'The consumer group\'s offset as the job last committed or read it (its next read).',
         _PER_PARTITION),
     UNCERTAIN_MESSAGES: PrometheusMetric(
         f'{NAMESPACE}_uncertain_messages', 'gauge',

@@ -58,9 +58,34 @@ def test_a_commit_from_an_older_bundle_finalized_after_a_newer_one_does_not_move
                            kafka_client=kafka_client)
   newer_bundles, older_bundles = open_fetcher(config, 'reader'), open_fetcher(config, 'reader')
   try:
-    FinalizedOffsetCommitter(newer_bundles, threading.Lock(), group).commit(tp, 60)
-    FinalizedOffsetCommitter(older_bundles, threading.Lock(), group).commit(tp, 40)
+    FinalizedOffsetCommitter(newer_bundles, threading.Lock(), config).commit(tp, 60)
+    FinalizedOffsetCommitter(older_bundles, threading.Lock(), config).commit(tp, 40)
   finally:
     newer_bundles.close()
     older_bundles.close()
   assert committed_offsets(bootstrap_servers, group, topic)[0] == 60
+
+
+def test_a_later_run_in_the_same_process_commits_from_where_the_group_was_reset_to(
+    bootstrap_servers, topic, kafka_client):
+  # Beam reuses worker processes across jobs: what one job committed must not hold back the next job's commits
+  # after the group was moved back (a reset to re-read a range).
+  from kafka import TopicPartition
+  from beam_pipeline.io.kafka.commit import FinalizedOffsetCommitter
+  from beam_pipeline.io.kafka.config import KafkaReadConfig
+  from beam_pipeline.io.kafka.fetch import open_fetcher
+  produce_dataset(bootstrap_servers, topic, count=400, keys=10, seed=37)
+  group, tp = f'{topic}-group', TopicPartition(topic, 0)
+  runs = [KafkaReadConfig(bootstrap_servers=bootstrap_servers, topics=(topic,), consumer_group=group,
+                          kafka_client=kafka_client) for _ in range(2)]
+  first_run, second_run = (open_fetcher(config, 'reader') for config in runs)
+  try:
+    FinalizedOffsetCommitter(first_run, threading.Lock(), runs[0]).commit(tp, 300)
+    first_run.commit(tp, 0, 10)  # the group reset to the start
+    committer = FinalizedOffsetCommitter(second_run, threading.Lock(), runs[1])
+    committer.commit(tp, 100)
+    assert committed_offsets(bootstrap_servers, group, topic)[0] == 100
+    assert committer.committed_offset(tp) == 100
+  finally:
+    first_run.close()
+    second_run.close()

@@ -107,9 +107,9 @@ def test_an_offset_commit_gives_up_while_the_broker_does_not_answer_and_the_next
   from beam_pipeline.io.kafka.fetch import open_fetcher
   produce_dataset(bootstrap_servers, topic, count=200, keys=10, seed=221)
   group, tp = f'{topic}-group', TopicPartition(topic, 0)
-  fetcher = open_fetcher(KafkaReadConfig(bootstrap_servers=bootstrap_servers, topics=(topic,), consumer_group=group),
-                         'reader')
-  committer = FinalizedOffsetCommitter(fetcher, threading.Lock(), group)
+  config = KafkaReadConfig(bootstrap_servers=bootstrap_servers, topics=(topic,), consumer_group=group)
+  fetcher = open_fetcher(config, 'reader')
+  committer = FinalizedOffsetCommitter(fetcher, threading.Lock(), config)
   kafka = services_restored.kafka.process.pid()
   try:
     committer.commit(tp, 10)  # the group's coordinator is known from here on

@@ -11,41 +11,67 @@ from beam_pipeline.io.kafka.config import KafkaReadConfig
 from beam_pipeline.io.kafka.fetch import OffsetsError
 
 _LOGGER = logging.getLogger(__name__)
-# The offset committed last from this process, by group and partition. Every commit of the process checks it under
-# its partition's lock, so that the group never moves back: Flink finalizes all the bundles of a checkpoint at
-# once, and the SDK harness runs their callbacks on concurrent threads, each holding its own instance of the
-# reader; an older bundle's commit that went out after a newer one's left a partition's group offset behind what
-# was written, for good once no new message came. It also feeds the committed-offset gauge.
-_LAST_COMMITTED: Dict[tuple, int] = {}
-# One lock per group and partition, held across that partition's commit: a coordinator that does not answer holds
-# up that partition's commits (for _COMMIT_TIMEOUT_S at most), not every reader's in the process.
-_COMMIT_ORDER: Dict[tuple, threading.Lock] = {}
-_COMMIT_ORDER_GUARD = threading.Lock()
 _COMMITTED_TIMEOUT_S = 5.0
 _COMMIT_TIMEOUT_S = 10.0
 
 
-def _commit_order(key: tuple) -> threading.Lock:
-  with _COMMIT_ORDER_GUARD:
-    return _COMMIT_ORDER.setdefault(key, threading.Lock())
+class _RunCommits:
+  """The offsets one run of the job committed from this process, by group and partition, and the lock that orders
+  each partition's commits.
+
+  Every commit checks the offset under its partition's lock, so that the group never moves back: Flink finalizes
+  all the bundles of a checkpoint at once, and the SDK harness runs their callbacks on concurrent threads, each
+  holding its own instance of the reader; an older bundle's commit that went out after a newer one's left a
+  partition's group offset behind what was written, for good once no new message came. One lock per partition: a
+  coordinator that does not answer holds up that partition's commits (for _COMMIT_TIMEOUT_S at most), not every
+  reader's in the process. Kept per run: a worker that serves a later job (Beam's worker pools are reused) must not
+  refuse that job's commits because an earlier job, before a group reset, committed further.
+  """
+
+  def __init__(self):
+    self._guard = threading.Lock()
+    self._offsets: Dict[tuple, int] = {}
+    self._locks: Dict[tuple, threading.Lock] = {}
+
+  def lock(self, key: tuple) -> threading.Lock:
+    with self._guard:
+      return self._locks.setdefault(key, threading.Lock())
+
+  def offset(self, key: tuple) -> Optional[int]:
+    return self._offsets.get(key)
+
+  def remember(self, key: tuple, committed: int) -> None:
+    with self._guard:
+      self._offsets[key] = max(committed, self._offsets.get(key, -1))
+
+
+_RUNS: Dict[str, _RunCommits] = {}
+_RUNS_GUARD = threading.Lock()
+
+
+def _run_commits(run_id: str) -> _RunCommits:
+  with _RUNS_GUARD:
+    return _RUNS.setdefault(run_id, _RunCommits())
 
 
 class FinalizedOffsetCommitter:
   """Commits a streaming reader's offsets, from the bundle finalization callbacks the runner calls once the
   bundle's output is durable. The fetcher is shared with the reader, hence the lock."""
 
-  def __init__(self, fetcher, lock: threading.Lock, consumer_group: Optional[str], member=None):
+  def __init__(self, fetcher, lock: threading.Lock, config: KafkaReadConfig, member=None):
     self._fetcher = fetcher
     self._lock = lock
-    self._consumer_group = consumer_group
+    self._consumer_group = config.consumer_group
+    self._run = _run_commits(config.run_id)
     self._member = member  # a membership.MemberClient: the copy's group member commits (Kafka refuses others)
 
   def committed_offset(self, tp) -> Optional[int]:
-    """The offset committed last from this process for ``tp`` (the group's next read), None before any commit."""
-    return _LAST_COMMITTED.get((self._consumer_group, tp))
+    """The group's offset for ``tp`` as this run last committed it or found it committed (the group's next read);
+    None before either."""
+    return self._run.offset((self._consumer_group, tp))
 
   def is_behind(self, tp, next_offset: int) -> bool:
-    """Whether the group's offset for ``tp``, as far as this process knows, is below ``next_offset``."""
+    """Whether the group's offset for ``tp``, as far as this run knows, is below ``next_offset``."""
     committed = self.committed_offset(tp)
     return committed is None or committed < next_offset
 
@@ -61,14 +87,14 @@ class FinalizedOffsetCommitter:
       _LOGGER.warning('reading the committed offset of %s for group %r failed: %s', tp, self._consumer_group, error)
       return
     if committed is not None and committed >= next_offset:
-      with _commit_order((self._consumer_group, tp)):
-        self._remember(tp, committed)
+      self._run.remember((self._consumer_group, tp), committed)
       return
     self.commit(tp, next_offset)
 
   def commit(self, tp, next_offset: int) -> None:
     """The group may now move past what the finalized bundle read (never backwards)."""
-    with _commit_order((self._consumer_group, tp)):
+    key = (self._consumer_group, tp)
+    with self._run.lock(key):
       if not self.is_behind(tp, next_offset):
         return  # a later bundle of this partition committed already
       try:
@@ -77,15 +103,11 @@ class FinalizedOffsetCommitter:
         else:
           with self._lock:
             self._fetcher.commit(tp, next_offset, _COMMIT_TIMEOUT_S)
-        self._remember(tp, next_offset)
+        self._run.remember(key, next_offset)
       except (OffsetsError, OSError) as error:
         # Losing a commit only means a restart replays a little more; the data is already counted.
         _LOGGER.warning('committing offset %d for %s to group %r failed: %s', next_offset, tp,
                         self._consumer_group, error)
-
-  def _remember(self, tp, committed: int) -> None:
-    key = (self._consumer_group, tp)
-    _LAST_COMMITTED[key] = max(committed, _LAST_COMMITTED.get(key, -1))
 
 
 class _CommitPlannedOffsetsFn(beam.DoFn):

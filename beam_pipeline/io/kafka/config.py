@@ -1,6 +1,7 @@
 """What a Kafka read is configured with, and the kafka-python consumers it makes."""
 
 import dataclasses
+import uuid
 from typing import Optional, Tuple
 
 from beam_pipeline.compat.kafka import refresh_metadata
@@ -75,6 +76,9 @@ class KafkaReadConfig:
   # Streaming on the local runner: host:port of the copy's member of the consumer group (membership.py), which
   # says which partitions the copy reads and commits their offsets; None: the job assigns itself every partition.
   group_member: Optional[str] = None
+  # One run of the job (a graph built once; a restore from a checkpoint is the same run): what a process remembers
+  # of its commits (commit.py) holds for this run only, so a later job in a reused worker starts from the group.
+  run_id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex, compare=False)
 
   def __post_init__(self):
     if isinstance(self.topics, str):

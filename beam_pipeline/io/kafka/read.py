@@ -91,7 +91,7 @@ class _ReadPartitionFn(beam.DoFn):
     gc.set_threshold(_GC_FIRST_GENERATION_THRESHOLD, *gc.get_threshold()[1:])
     self._fetcher = open_fetcher(self._config, 'reader')
     self._member = MemberClient(self._config.group_member) if self._config.group_member else None
-    self._committer = FinalizedOffsetCommitter(self._fetcher, self._lock, self._config.consumer_group, self._member)
+    self._committer = FinalizedOffsetCommitter(self._fetcher, self._lock, self._config, self._member)
 
   def teardown(self):
     if self._fetcher is not None:
