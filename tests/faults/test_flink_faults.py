@@ -112,6 +112,7 @@ def test_a_job_cancelled_and_resubmitted_with_the_same_group_counts_every_messag
 RECOVERY_BOUND_S = 60
 
 
+@pytest.mark.slow  # the default run has the same outage under the local runner (test_service_outages.py)
 def test_a_cassandra_outage_under_a_flink_job_is_survived_by_restarts_from_its_checkpoint_and_loses_nothing(
     flink_cluster, bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session, services_restored):
   rest, group, name = flink_cluster.job_manager.address, f'{topic}-group', f'{topic}-outage'
@@ -196,6 +197,7 @@ def test_a_task_manager_killed_under_a_streaming_job_is_replaced_and_the_job_los
         f'the kill; {figures}')
 
 
+@pytest.mark.slow  # the default run has the same outage under the local runner (test_service_outages.py)
 def test_a_kafka_restart_under_a_streaming_job_is_ridden_out_and_loses_nothing(
     flink_cluster, bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session, services_restored):
   rest, group, name = flink_cluster.job_manager.address, f'{topic}-group', f'{topic}-kafka-restart'

@@ -2,6 +2,8 @@
 
 import time
 
+import pytest
+
 from kafka import KafkaAdminClient
 from kafka.admin import NewPartitions
 
@@ -13,6 +15,8 @@ from beam_pipeline.testing.jobs import job_args, start_streaming_job, stop_strea
 GROWN_PARTITIONS = TEST_PARTITIONS + 2
 
 
+# The default run grows a topic under the default client; the slow run under both.
+@pytest.mark.parametrize('kafka_client', ['kafka-python', pytest.param('confluent', marks=pytest.mark.slow)])
 def test_partitions_added_while_streaming_are_read_without_a_restart(
     bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session, tmp_path, kafka_client):
   log = tmp_path / 'job.log'
