@@ -7,7 +7,9 @@ the same graph runs on the Python runner locally, on Flink and on Dataflow.
 Shape: ``Impulse -> plan one PartitionRead per partition -> Reshuffle -> read each partition (SDF)``.
 Each partition's restriction is an offset range; the reader checkpoints (``defer_remainder``) every
 ``max_records_per_bundle`` records or ``max_bundle_seconds``. A streaming read commits the offsets it read to the
-consumer group only when the runner finalizes the bundle, i.e. once everything downstream of it is durable. A
+consumer group only when the runner finalizes the bundle. That waits for everything downstream because the runner
+finalizes a bundle only after the bundle's output is durable, and the stages downstream of the read (parse, validate,
+the counter write, the dead letters: no shuffle between them) are fused with it, so that output is theirs. A
 bounded read registers no finalizer (Flink runs batch jobs without bundle finalization): a catch-up run commits
 the offsets it planned to stop at in a last stage, ``CommitPlannedOffsets``, which the runner can only start once
 every stage it waits on has finished.

@@ -1,4 +1,6 @@
-"""Flink's REST API, for what Beam's job service cannot do: cancel a job, read its metrics."""
+"""Flink's REST API: ``rest_get``, one JSON answer (its callers read jobs, configuration and metrics with it;
+the job's counters are read in ``beam_pipeline/testing/counters.py``), and cancelling a job, which Beam's job
+service cannot do."""
 
 import json
 import time
