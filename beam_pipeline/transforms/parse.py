@@ -57,7 +57,8 @@ class ParseJsonFn(beam.DoFn):
     self._refused = Metrics.counter(metrics.NAMESPACE, metrics.dead_lettered(STAGE))
 
   def start_bundle(self):
-    self._parsed_in_bundle = 0
+    # Counted once per bundle: a metric update per message costs more.
+    self._parsed_in_bundle = self._refused_in_bundle = 0
 
   def process(self, records: RecordBatch):
     positions, documents = [], []
@@ -65,17 +66,18 @@ class ParseJsonFn(beam.DoFn):
       try:
         document = parse_value(value)
       except ValueError as error:
-        self._refused.inc()
+        self._refused_in_bundle += 1
         yield beam.pvalue.TaggedOutput(self.DEAD_LETTERS, DeadLetter(STAGE, str(error), records.record(position)))
         continue
       positions.append(position)
       documents.append(document)
     if documents:
-      self._parsed_in_bundle += len(documents)  # counted once per bundle: a metric update per message costs more
+      self._parsed_in_bundle += len(documents)
       yield ParsedBatch(records, positions, documents)
 
   def finish_bundle(self):
     self._parsed.inc(self._parsed_in_bundle)
+    self._refused.inc(self._refused_in_bundle)
 
 
 class ParseJson(beam.PTransform):
