@@ -1,7 +1,9 @@
 """Background JVM processes owned by this project: start, find, wait for, stop.
 
-Each service records its pid in ``.local/run/<name>.pid`` and logs to ``.local/logs/<name>.log``; nothing
-else on the machine is ever signalled.
+Each service records its pid in ``.local/run/<name>.pid`` and logs to ``.local/logs/<name>.log``. With the pid goes
+the process's start time from ``/proc/<pid>/stat``, checked just before each signal: a pid whose process started at
+another time was reused by something else, which is then neither reported nor signalled. Where ``/proc`` is missing,
+and for a pid file written without a start time, the pid alone is trusted.
 """
 
 import logging
@@ -10,7 +12,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -30,15 +32,18 @@ class LocalProcess:
   def pid(self) -> Optional[int]:
     """The recorded pid if that process is still alive, else None (a stale pid file is removed)."""
     try:
-      pid = int(self.pid_file.read_text().strip())
-    except (FileNotFoundError, ValueError):
+      fields = self.pid_file.read_text().split()
+      pid = int(fields[0])
+      started = int(fields[1]) if len(fields) > 1 else None
+    except (FileNotFoundError, ValueError, IndexError):
       return None
     try:
       os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, PermissionError):  # another user's process cannot be the one we started
       self.pid_file.unlink(missing_ok=True)
       return None
-    if _is_zombie(pid):
+    stat = _stat(pid)
+    if stat is not None and (stat[0] == 'Z' or (started is not None and int(stat[19]) != started)):
       self.pid_file.unlink(missing_ok=True)
       return None
     return pid
@@ -53,7 +58,10 @@ class LocalProcess:
       process = subprocess.Popen(
           list(command), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
           env=env, cwd=cwd, start_new_session=True)
-    self.pid_file.write_text(f'{process.pid}\n')
+    # Our unreaped child keeps its /proc entry, so its start time can be read even if it has already exited.
+    stat = _stat(process.pid)
+    started = f' {stat[19]}' if stat is not None else ''
+    self.pid_file.write_text(f'{process.pid}{started}\n')
     return process.pid
 
   def wait_until_ready(self, is_ready: Callable[[], bool], timeout_s: float, poll_s: float = 1.0) -> float:
@@ -97,10 +105,14 @@ class LocalProcess:
     return f'--- last {min(lines, len(text))} lines of {self.log_file} ---\n' + '\n'.join(text[-lines:])
 
 
-def _is_zombie(pid: int) -> bool:
-  # A child of ours that exited but was not reaped still answers kill(pid, 0).
+def _stat(pid: int) -> Optional[List[str]]:
+  """The fields of ``/proc/<pid>/stat`` after the command name: [0] is the state ('Z' for a child of ours that exited
+  but was not reaped, which still answers kill(pid, 0)), [19] the start time in clock ticks since boot. None without
+  /proc."""
   try:
     with open(f'/proc/{pid}/stat') as stat:
-      return stat.read().rsplit(')', 1)[1].split()[0] == 'Z'
+      # The command name, in parentheses, may itself hold spaces and parentheses.
+      fields = stat.read().rsplit(')', 1)[1].split()
   except (FileNotFoundError, IndexError):
-    return False
+    return None
+  return fields if len(fields) > 19 else None
