@@ -32,7 +32,7 @@ from typing import Callable, List, Optional, Sequence
 from beam_pipeline import REPO_ROOT
 
 CONTENDERS = ['raw_kafka_python', 'raw_confluent_kafka', 'naive_python', 'go_seed', 'pipeline_direct',
-              'pipeline_direct_librdkafka', 'pipeline_streaming', 'pipeline_streaming_2_copies',
+              'pipeline_direct_at_least_once', 'pipeline_direct_librdkafka', 'pipeline_streaming', 'pipeline_streaming_2_copies',
               'pipeline_flink', 'pipeline_flink_cluster', 'pipeline_flink_cluster_streaming']
 
 
@@ -162,6 +162,9 @@ def run_benchmark(args) -> List[dict]:
                    '--keyspace', keyspace, '--cassandra_port', str(args.cassandra_port), '--group', keyspace]
       elif name == 'pipeline_direct':
         command = [python, '-m', 'bench.baselines', 'pipeline', *common, *cassandra, *workers]
+      elif name == 'pipeline_direct_at_least_once':  # what the offset ledger costs: pipeline_direct without it
+        command = [python, '-m', 'bench.baselines', 'pipeline', *common, *cassandra, *workers,
+                   '--counting', 'at_least_once']
       elif name == 'pipeline_direct_librdkafka':
         command = [python, '-m', 'bench.baselines', 'pipeline', *common, *cassandra, *workers,
                    '--kafka_client', 'confluent']
@@ -199,6 +202,8 @@ def run_benchmark(args) -> List[dict]:
           'exact': None if counted is None else counted == want,
           'workers': args.workers if name.startswith('pipeline') else 1,
       })
+      if name.startswith('pipeline'):
+        rows[-1]['ledger_ranges_per_partition'] = _ledger_ranges_per_partition(session, keyspace)
       if services:
         rows[-1]['flink_jvm_peak_rss_mb'] = round(figures['services_peak_rss_mb'], 1)
       if name.startswith('pipeline_flink_cluster'):
@@ -247,6 +252,14 @@ def _cluster_read_phase(job_name: str, caught_up_ms: Optional[int], messages: in
   return {'read_s': round(read_s, 2), 'read_msgs_per_s': round(messages / read_s, 1)}
 
 
+def _ledger_ranges_per_partition(session, keyspace: str) -> Optional[int]:
+  """The most offset ranges (counted and uncertain) one partition's ledger row holds after the run; None without
+  the ledger (--counting at_least_once). Adjacent ranges merge, so a run that read each partition in order has 1."""
+  from beam_pipeline.io.cassandra.offset_ledger import LEDGER_TABLE
+  rows = list(session.execute(f'SELECT counted, uncertain FROM {keyspace}.{LEDGER_TABLE}'))
+  return max((len(row.counted or ()) + len(row.uncertain or ()) for row in rows), default=None)
+
+
 def _machine() -> str:
   cpu = next((line.split(':', 1)[1].strip() for line in open('/proc/cpuinfo') if line.startswith('model name')), '?')
   memory_gb = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30
@@ -255,13 +268,14 @@ def _machine() -> str:
 
 def _table(rows: List[dict]) -> str:
   lines = [f'{"name":<33} {"msgs/s":>10} {"cpu s":>8} {"peak MB":>8} {"writes":>9} {"requests":>9} {"exact":>6} '
-           f'{"reading msgs/s":>15}']
+           f'{"reading msgs/s":>15} {"ledger ranges":>14}']
   for r in rows:
     lines.append(f'{r["name"]:<33} {r["msgs_per_s"]:>10,.0f} {r["cpu_s"]:>8.1f} {r["peak_rss_mb"]:>8.0f} '
                  f'{"-" if r["cassandra_writes"] is None else r["cassandra_writes"]:>9} '
                  f'{"-" if r["cassandra_requests"] is None else r["cassandra_requests"]:>9} '
                  f'{"-" if r["exact"] is None else ("yes" if r["exact"] else "NO"):>6} '
-                 f'{r["read_msgs_per_s"] if "read_msgs_per_s" in r else "-":>15}')
+                 f'{r["read_msgs_per_s"] if "read_msgs_per_s" in r else "-":>15} '
+                 f'{"-" if r.get("ledger_ranges_per_partition") is None else r["ledger_ranges_per_partition"]:>14}')
   return '\n'.join(lines)
 
 
