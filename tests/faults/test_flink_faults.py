@@ -5,6 +5,7 @@ what a fault left uncertain is repaired by ``--dates uncertain`` reconcile, and 
 The cases that stop a shared service (the TaskManager, Kafka, Cassandra) restore it whatever happens.
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -217,3 +218,30 @@ def test_a_kafka_restart_under_a_streaming_job_is_ridden_out_and_loses_nothing(
     assert _job_state(rest, name) == 'RUNNING'
   finally:
     cancel_flink_job([rest], name)
+
+
+def test_a_streaming_job_that_fails_the_same_way_again_and_again_ends_failed_with_the_reason(
+    flink_cluster, bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session):
+  # Its counter table dropped under it, every bundle with something to write fails: beyond the failure rate the
+  # job ends FAILED, instead of restarting for ever while it looks RUNNING.
+  rest, name = flink_cluster.job_manager.address, f'{topic}-failing'
+  first = produce_dataset(bootstrap_servers, topic, count=400, keys=20, seed=281)
+  _submit(*job_args(bootstrap_servers, topic, keyspace, cassandra_port, '--checkpointing_interval', '2000',
+                    '--max_bundle_seconds', '1'),
+          '--job_name', name, '--flink_restart_max_failures', '2', '--flink_restart_failure_interval_s', '300',
+          '--flink_restart_delay_s', '1')
+  try:
+    _wait_until_all_committed(bootstrap_servers, topic, f'{topic}-group', cassandra_session, keyspace,
+                              expected_counters(first))
+    cassandra_session.execute(f'DROP TABLE {keyspace}.site_stats')
+    produce_dataset(bootstrap_servers, topic, count=400, keys=20, seed=282)
+    deadline = time.monotonic() + 180
+    while _job_state(rest, name) != 'FAILED':
+      assert time.monotonic() < deadline, f'still {_job_state(rest, name)} 180 s after its table was dropped'
+      time.sleep(1)
+  finally:
+    cancel_flink_job([rest], name)
+  jid = next(j['jid'] for j in rest_get(rest, '/jobs/overview')['jobs'] if j['name'] == name)
+  failures = rest_get(rest, f'/jobs/{jid}/exceptions')
+  assert 'site_stats' in json.dumps(failures), str(failures)[:3000]
+  assert len(failures['exceptionHistory']['entries']) == 3, 'not the two restarts and the failure that ended it'

@@ -98,3 +98,30 @@ class FlinkJavaRunnerOptions(PipelineOptions):
           group.add_argument(flag, type=kind, default=None, help='Flink runner option (FlinkPipelineOptions)')
       except argparse.ArgumentError:
         pass  # a later Beam declares it in Python too: theirs serves
+
+
+# What a streaming job on a Flink cluster is restarted with unless given: Flink's failure-rate strategy, so that an
+# outage of a minute or two is ridden out, and a job that fails the same way again and again ends FAILED, with the
+# reason in Flink's REST API and web UI, instead of restarting for ever while looking RUNNING.
+DEFAULT_RESTART_MAX_FAILURES = 10
+DEFAULT_RESTART_FAILURE_INTERVAL_S = 600
+DEFAULT_RESTART_DELAY_S = 10
+
+
+class FlinkRestartOptions(PipelineOptions):
+  """How Flink restarts a failed streaming job on a cluster (its failure-rate restart strategy)."""
+
+  @classmethod
+  def _add_argparse_args(cls, parser):
+    group = parser.add_argument_group('Flink restarts (streaming on a cluster)')
+    group.add_argument(
+        '--flink_restart_max_failures', type=int, default=DEFAULT_RESTART_MAX_FAILURES,
+        help='A streaming job on a Flink cluster that fails more often than this within '
+             '--flink_restart_failure_interval_s ends FAILED instead of restarting (default '
+             f'{DEFAULT_RESTART_MAX_FAILURES}). --number_of_execution_retries replaces this with a fixed count.')
+    group.add_argument(
+        '--flink_restart_failure_interval_s', type=int, default=DEFAULT_RESTART_FAILURE_INTERVAL_S,
+        help=f'The window of --flink_restart_max_failures, in seconds (default {DEFAULT_RESTART_FAILURE_INTERVAL_S}).')
+    group.add_argument(
+        '--flink_restart_delay_s', type=int, default=DEFAULT_RESTART_DELAY_S,
+        help=f'Seconds between a failure and the restart (default {DEFAULT_RESTART_DELAY_S}).')

@@ -34,7 +34,8 @@ from apache_beam.runners.portability.portable_runner import PortableRunner
 from apache_beam.runners.runner import PipelineResult, PipelineState
 
 from beam_pipeline.runners.flink.options import (
-    NOTHING_TO_STAGE_FACTORY, RUNNER_ON_CLASSPATH_SETTING, FlinkJavaRunnerOptions, FlinkStagingOptions)
+    NOTHING_TO_STAGE_FACTORY, RUNNER_ON_CLASSPATH_SETTING, FlinkJavaRunnerOptions, FlinkRestartOptions,
+    FlinkStagingOptions)
 from beam_pipeline import REPO_ROOT
 from beam_pipeline.errors import OptionError
 from beam_pipeline.processes.ports import port_from_environment
@@ -48,11 +49,10 @@ FLINK_RUNNER_NAMES = ('FlinkRunner',)
 # Streaming commits offsets when a checkpoint completes: this bounds how far the group's offsets lag behind.
 DEFAULT_CHECKPOINTING_INTERVAL_MS = 10000
 _RUNNING_TIMEOUT_S = 180
-# How far apart Flink restarts a failed streaming job, and how often when its Python code runs in the submitting
-# process.
+# How far apart Flink restarts a failed streaming job whose Python code runs in the submitting process, and how
+# often.
 RETRY_DELAY_MS = 10000
 LOOPBACK_EXECUTION_RETRIES = 6
-_UNLIMITED_RETRIES = 2**31 - 1
 # Python SDK workers per parallel reader (see flink_runner).
 _WORKERS_PER_READER = 2
 # How long a bounded job's Python workers outlive a stage, for the next to reuse: Flink runs a batch job's
@@ -95,6 +95,7 @@ def flink_runner(options: PipelineOptions, bounded: bool, topic: str) -> Portabl
   if master != EMBEDDED_MASTER:
     cluster_settings = _cluster_settings(flink_rest_addresses(options)[0])
     _stage_nothing_where_the_cluster_has_the_runner(options, cluster_settings)
+  server = None  # the job server this command uses, when it is the project's own
   if not portable.job_endpoint:
     server = FlinkJobServer(REPO_ROOT, master)
     _LOGGER.info('%s', server.ensure_running())
@@ -137,19 +138,47 @@ def flink_runner(options: PipelineOptions, bounded: bool, topic: str) -> Portabl
     # would never start.
     java.finish_bundle_before_checkpointing = True
   if not bounded and java.number_of_execution_retries is None:
-    # A streaming job whose sink or source went away restarts from its last checkpoint every 10 s until it is
-    # back. But when its Python code runs in this command's threads or processes, a job that outlives it (killed,
-    # not stopped) could only fail and restart: it gives up after a minute. (Bounded jobs get no restarts from Flink, unless
-    # the cluster names a restart strategy: a restarted batch region would count again what it had written.)
-    java.number_of_execution_retries = (
-        LOOPBACK_EXECUTION_RETRIES if workers_in_this_command else _UNLIMITED_RETRIES)
-    java.execution_retry_delay = java.execution_retry_delay or RETRY_DELAY_MS
+    # A streaming job whose sink or source went away restarts from its last checkpoint until it is back. (Bounded
+    # jobs get no restarts from Flink, unless the cluster names a restart strategy: a restarted batch region would
+    # count again what it had written.)
+    if workers_in_this_command:
+      # Its Python code runs in this command's threads or processes: a job that outlives the command (killed, not
+      # stopped) could only fail and restart, so it gives up after a minute.
+      java.number_of_execution_retries = LOOPBACK_EXECUTION_RETRIES
+      java.execution_retry_delay = java.execution_retry_delay or RETRY_DELAY_MS
+    elif java.flink_conf_dir is None and server is not None:
+      java.flink_conf_dir = str(_restart_strategy_conf(server, options.view_as(FlinkRestartOptions)))
+    else:
+      _LOGGER.info('streaming on Flink: the restart strategy is the cluster\'s (--flink_conf_dir or a job server '
+                   'of your own: --flink_restart_* do not apply)')
   options.view_as(FlinkRunnerOptions).flink_master = master
   # The job server is already Flink's: the portable runner only talks to it.
   options.view_as(StandardOptions).runner = 'PortableRunner'
   _LOGGER.info('submitting %s to the Flink job server at %s (Flink master %s, environment %s)',
                job.job_name, portable.job_endpoint, master, portable.environment_type)
   return PortableRunner()
+
+
+def _restart_strategy_conf(server: FlinkJobServer, restarts: FlinkRestartOptions):
+  """A Flink configuration directory naming the failure-rate restart strategy, for the job server to give the job
+  (--flink_conf_dir: the job's own configuration, read on the job server's host, which is this one)."""
+  limits = (restarts.flink_restart_max_failures, restarts.flink_restart_failure_interval_s,
+            restarts.flink_restart_delay_s)
+  if min(limits) < 1 or restarts.flink_restart_delay_s >= restarts.flink_restart_failure_interval_s:
+    raise OptionError(
+        f'--flink_restart_max_failures, --flink_restart_failure_interval_s and --flink_restart_delay_s must be '
+        f'at least 1, and the delay shorter than the interval (got {", ".join(map(str, limits))})')
+  conf_dir = server.base / 'job-conf' / 'failure-rate-{}-in-{}s-after-{}s'.format(*limits)
+  conf_dir.mkdir(parents=True, exist_ok=True)
+  (conf_dir / 'flink-conf.yaml').write_text(
+      'restart-strategy.type: failure-rate\n'
+      f'restart-strategy.failure-rate.max-failures-per-interval: {limits[0]}\n'
+      f'restart-strategy.failure-rate.failure-rate-interval: {limits[1]} s\n'
+      f'restart-strategy.failure-rate.delay: {limits[2]} s\n')
+  _LOGGER.info('streaming on Flink: the job ends FAILED after more than %d failures within %d s, restarted %d s '
+               'after each (--flink_restart_max_failures, --flink_restart_failure_interval_s, '
+               '--flink_restart_delay_s)', *limits)
+  return conf_dir
 
 
 def _settle_parallelism(options: PipelineOptions, cluster_settings: Optional[dict]) -> int:
