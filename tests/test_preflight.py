@@ -11,7 +11,7 @@ import pytest
 from beam_pipeline import REPO_ROOT
 from beam_pipeline.io.kafka.admin import delete_topics, ensure_topics
 from beam_pipeline.testing.counters import expected_counters, read_counters
-from beam_pipeline.testing.datasets import fresh_keyspace, produce_dataset, TEST_PARTITIONS
+from beam_pipeline.testing.datasets import allow_messages_up_to, fresh_keyspace, produce_dataset, TEST_PARTITIONS
 from beam_pipeline.testing.jobs import job_args, run_bounded
 from beam_pipeline.testing.topics import read_dead_letters
 
@@ -73,6 +73,19 @@ def test_a_missing_dead_letter_topic_is_refused_at_launch_when_the_job_may_not_c
   assert line.startswith(f"error: dead-letter topic '{source_only_topic}-other-dlq' does not exist")
   assert f'--partitions {TEST_PARTITIONS}' in line and '--no_create_dead_letter_topic' in line
   assert _partitions(bootstrap_servers, f'{source_only_topic}-other-dlq') is None
+
+
+def test_a_dead_letter_topic_too_small_for_any_dead_letter_is_refused_at_launch_naming_the_setting(
+    bootstrap_servers, source_only_topic, keyspace, cassandra_port):
+  dead_letters = f'{source_only_topic}-dlq'
+  ensure_topics(bootstrap_servers, [dead_letters], 1)
+  allow_messages_up_to(bootstrap_servers, dead_letters, 1000)
+  code, line, elapsed = _refused_in_seconds(
+      *job_args(bootstrap_servers, source_only_topic, keyspace, cassandra_port, '--dead_letter_topic', dead_letters))
+
+  assert code == 2 and elapsed < 10
+  assert line.startswith(f"error: dead-letter topic '{dead_letters}' takes records of at most 1000 bytes")
+  assert 'max.message.bytes=' in line
 
 
 def test_a_missing_topic_is_refused_in_seconds_with_one_line(bootstrap_servers, keyspace, cassandra_port):

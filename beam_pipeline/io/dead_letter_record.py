@@ -20,6 +20,9 @@ from beam_pipeline.records import DeadLetter
 # What a Kafka record batch adds around one record's key and value (61 bytes of batch header, a few dozen of
 # record framing), with room to spare.
 RECORD_OVERHEAD_BYTES = 512
+# A topic that takes records of this size takes every dead letter, cut if need be: a record with its payload, key
+# and reason cut to nothing holds the source's topic name (at most 249 characters) and a few numbers.
+SMALLEST_DEAD_LETTER_TOPIC_LIMIT = 2048
 _CUT_ORDER = ('payload', 'key', 'reason')  # the reason is cut only when the rest alone is too large
 
 

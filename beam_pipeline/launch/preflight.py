@@ -27,8 +27,9 @@ from beam_pipeline.io.cassandra.offset_ledger import LEDGER_TABLE
 from beam_pipeline.io.cassandra.schema import LEASE_TABLE, create_schema, schema_command
 from beam_pipeline.io.security import SecretError
 from beam_pipeline.options import configs
-from beam_pipeline.io.kafka.admin import (TopicCreationError, active_group_members, create_topic,
-                                          default_replication_factor)
+from beam_pipeline.io.dead_letter_record import SMALLEST_DEAD_LETTER_TOPIC_LIMIT
+from beam_pipeline.io.kafka.admin import (TopicConfigError, TopicCreationError, active_group_members, create_topic,
+                                          default_replication_factor, topic_max_message_bytes)
 from beam_pipeline.errors import BadSetting, KafkaReadError, ServiceUnreachable
 
 _LOGGER = logging.getLogger(__name__)
@@ -81,7 +82,10 @@ def check_kafka(config: KafkaReadConfig, dead_letter_topic: Optional[str], creat
     topics = _source_topics(consumer, config, timeout_s)
     if config.commits_at_end:
       _refuse_catch_up_beside_members(config, timeout_s)
-    if dead_letter_topic is None or dead_letter_topic in (cluster_topics(consumer, timeout_s) or ()):
+    if dead_letter_topic is None:
+      return []
+    if dead_letter_topic in (cluster_topics(consumer, timeout_s) or ()):
+      _refuse_a_dead_letter_topic_too_small(config, dead_letter_topic, timeout_s)
       return []
     # As many partitions as the widest source topic, so that its dead letters may spread as its messages do.
     partitions = max((len(consumer.partitions_for_topic(topic)) for topic in topics), default=1)
@@ -105,6 +109,22 @@ def check_kafka(config: KafkaReadConfig, dead_letter_topic: Optional[str], creat
       return f'dead-letter topic {dead_letter_topic} exists (created meanwhile by another client)'
     return f'created dead-letter topic {dead_letter_topic} ({partitions} partitions, replication factor {replication})'
   return [create]
+
+
+def _refuse_a_dead_letter_topic_too_small(config: KafkaReadConfig, topic: str, timeout_s: float) -> None:
+  """A dead letter larger than its topic takes is cut to fit (dead_letter_record.py), down to a limit; a topic that
+  takes less would stop the job at its first dead letter. Unknown limits (no DescribeConfigs permission) pass: the
+  publisher then cuts to Kafka's default."""
+  try:
+    limit = topic_max_message_bytes(config.bootstrap_servers, topic, config.security, timeout_s)
+  except TopicConfigError:
+    return
+  if limit < SMALLEST_DEAD_LETTER_TOPIC_LIMIT:
+    raise BadSetting(
+        f'dead-letter topic {topic!r} takes records of at most {limit} bytes (max.message.bytes), too few for a '
+        f'dead letter: raise it to at least {SMALLEST_DEAD_LETTER_TOPIC_LIMIT} (kafka-configs.sh --alter '
+        f'--entity-type topics --entity-name {topic} --add-config max.message.bytes=1048588), or name another '
+        'with --dead_letter_topic')
 
 
 def _source_topics(consumer, config: KafkaReadConfig, timeout_s: float) -> List[str]:
