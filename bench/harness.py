@@ -1,10 +1,11 @@
 """The benchmark: the same pre-produced topic through every contender, one after another, each into a fresh keyspace.
 
     ./bench/run.sh [--messages 1000000] [--keys 10000] [--bad_ratio 0.01] [--workers N] [--only name,name]
+                   [--rounds N]
 
 Contenders: raw_kafka_python (the ceiling of a Python reader), raw_confluent_kafka (the same through librdkafka),
 naive_python (the old Python loop), go_seed (the Go consumer we replace), pipeline_direct (bounded, local runner),
-pipeline_direct_librdkafka (the same with --kafka_client confluent), pipeline_streaming (streaming until the
+pipeline_direct_at_least_once (the same without the offset ledger), pipeline_direct_librdkafka (the same with --kafka_client confluent), pipeline_streaming (streaming until the
 topic is drained); these use --workers SDK worker processes (default: one per core); pipeline_flink (bounded, on
 embedded Flink, its Python code in the submitting process), pipeline_flink_cluster (bounded, on the local Flink
 session cluster) and pipeline_flink_cluster_streaming (a streaming job there, from its submission until its group
@@ -12,7 +13,9 @@ has committed the whole topic), all with Flink parallelism --workers; on the clu
 SDK worker pool. For each: msgs/s, CPU seconds, peak RSS of its process tree (for the Flink runs also the peak RSS
 of the Flink JVMs and the worker pool, which are not in that tree), Cassandra writes, and whether the counters
 equal the expected sums; for the cluster runs also the rate of the reading phase alone (without submission,
-deployment and the workers' start). Prints a table and writes bench/results/<time>.json and .png.
+deployment and the workers' start), and for the pipelines the most offset ranges one partition's ledger row holds.
+``--rounds N`` runs the contenders in turn N times over the same topic (alternating, so that a drift of the machine
+falls on all of them). Prints a table and writes bench/results/<time>.json and .png.
 """
 
 import argparse
@@ -146,8 +149,9 @@ def run_benchmark(args) -> List[dict]:
     workers += ['--direct_running_mode', 'multi_processing']
   rows = []
   try:
-    for name in args.only:
-      keyspace = f'bench_{name}_{stamp.lower()}'[:48]
+    for round_number, name in ((r, n) for r in range(1, args.rounds + 1) for n in args.only):
+      # Each round its own keyspace and consumer group: a group that had read the topic would read nothing.
+      keyspace = f'bench_{name}_{stamp.lower()}'[:46] + f'_{round_number}'
       schema.create_schema(session, keyspace)
       cassandra = ['--keyspace', keyspace, '--cassandra_port', str(args.cassandra_port)]
       stop_when, services = None, ()
@@ -169,7 +173,7 @@ def run_benchmark(args) -> List[dict]:
         command = [python, '-m', 'bench.baselines', 'pipeline', *common, *cassandra, *workers,
                    '--kafka_client', 'confluent']
       elif name in ('pipeline_streaming', 'pipeline_streaming_2_copies'):
-        group = f'bench-{name}-{stamp}'
+        group = f'bench-{name}-{stamp}-{round_number}'
         command = [python, '-m', 'beam_pipeline', *common, *cassandra, *workers, '--consumer_group', group]
         if name == 'pipeline_streaming_2_copies':
           command[1:3] = ['-m', 'bench.baselines', 'copies', '--copies', '2']
@@ -178,7 +182,8 @@ def run_benchmark(args) -> List[dict]:
       elif name in ('pipeline_flink', 'pipeline_flink_cluster', 'pipeline_flink_cluster_streaming'):
         contender = 'streaming' if name.endswith('_streaming') else 'pipeline'
         command, services = _flink_contender(
-            name, [python, '-m', 'bench.baselines', contender, *common, *cassandra, '--job_name', f'{name}-{stamp}'],
+            name, [python, '-m', 'bench.baselines', contender, *common, *cassandra,
+                   '--job_name', f'{name}-{stamp}-{round_number}'],
             args.workers)
       else:
         raise ValueError(f'unknown contender {name!r}; choose from {", ".join(CONTENDERS)}')
@@ -192,6 +197,7 @@ def run_benchmark(args) -> List[dict]:
       counted = read_counters(session, keyspace) if not name.startswith('raw_') else None
       rows.append({
           'name': name,
+          'round': round_number,
           'messages': reported.get('messages', expected.messages),
           'msgs_per_s': round(expected.messages / figures['wall_s'], 1),
           'elapsed_s': round(figures['wall_s'], 2),
@@ -207,7 +213,8 @@ def run_benchmark(args) -> List[dict]:
       if services:
         rows[-1]['flink_jvm_peak_rss_mb'] = round(figures['services_peak_rss_mb'], 1)
       if name.startswith('pipeline_flink_cluster'):
-        rows[-1].update(_cluster_read_phase(f'{name}-{stamp}', reported.get('caught_up_ms'), expected.messages))
+        rows[-1].update(_cluster_read_phase(f'{name}-{stamp}-{round_number}', reported.get('caught_up_ms'),
+                                            expected.messages))
       session.execute(f'DROP KEYSPACE IF EXISTS {keyspace}')
   finally:
     cluster.shutdown()
@@ -270,7 +277,8 @@ def _table(rows: List[dict]) -> str:
   lines = [f'{"name":<33} {"msgs/s":>10} {"cpu s":>8} {"peak MB":>8} {"writes":>9} {"requests":>9} {"exact":>6} '
            f'{"reading msgs/s":>15} {"ledger ranges":>14}']
   for r in rows:
-    lines.append(f'{r["name"]:<33} {r["msgs_per_s"]:>10,.0f} {r["cpu_s"]:>8.1f} {r["peak_rss_mb"]:>8.0f} '
+    name = r['name'] if r.get('round', 1) == 1 else f'{r["name"]} #{r["round"]}'
+    lines.append(f'{name:<33} {r["msgs_per_s"]:>10,.0f} {r["cpu_s"]:>8.1f} {r["peak_rss_mb"]:>8.0f} '
                  f'{"-" if r["cassandra_writes"] is None else r["cassandra_writes"]:>9} '
                  f'{"-" if r["cassandra_requests"] is None else r["cassandra_requests"]:>9} '
                  f'{"-" if r["exact"] is None else ("yes" if r["exact"] else "NO"):>6} '
@@ -311,13 +319,16 @@ def main(argv=None) -> int:
                       help='SDK worker processes of the pipeline runs (default: one per core)')
   parser.add_argument('--only', type=lambda s: s.split(','), default=CONTENDERS,
                       help=f'comma-separated subset of {",".join(CONTENDERS)}')
+  parser.add_argument('--rounds', type=int, default=1, help='run the contenders in turn this many times')
   parser.add_argument('--results_dir', default=str(REPO_ROOT / 'bench' / 'results'))
   parser.add_argument('--bootstrap_servers', default=f'127.0.0.1:{os.environ.get("KAFKA_PORT", "9092")}')
   parser.add_argument('--cassandra_port', type=int, default=int(os.environ.get('CASSANDRA_PORT', '9042')))
   args = parser.parse_args(argv)
   unknown = set(args.only) - set(CONTENDERS)
-  if unknown or args.messages < 1 or args.keys < 1 or args.workers < 1:
-    parser.error(f'--only takes {",".join(CONTENDERS)}; --messages, --keys and --workers must be positive')
+  if (unknown or len(set(args.only)) < len(args.only) or args.messages < 1 or args.keys < 1 or args.workers < 1
+      or args.rounds < 1):
+    parser.error(f'--only takes each of {",".join(CONTENDERS)} once (--rounds repeats them); --messages, --keys, '
+                 '--workers and --rounds must be positive')
   import logging
   logging.basicConfig(level=logging.WARNING)
   logging.getLogger('kafka').setLevel(logging.ERROR)
