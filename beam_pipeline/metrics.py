@@ -32,6 +32,7 @@ DATE_TOTAL_PREFIX = 'date_total_'
 # Gauges of a streaming reader, one per partition (see partition_metric).
 PARTITION_LAG = 'partition_lag'  # messages between the read position and the partition's end
 COMMITTED_OFFSET = 'committed_offset'  # the next offset the consumer group will read from
+OFFSET_COMMITS_FAILED = 'offset_commits_failed'  # streaming commits that failed (the next finalization carries on)
 UNCERTAIN_MESSAGES = 'uncertain_messages'  # offsets of a partition whose counting the offset ledger marks uncertain
 PARTITION_HELD = 'partition_held'  # 1 while this copy of a streaming job holds the partition in its group, else 0
 REBALANCES = 'rebalances'  # rebalances of its consumer group a local streaming copy took part in (its launcher's)
@@ -82,6 +83,9 @@ PROMETHEUS = {
     MESSAGES_COUNTED: _counter('messages_counted', 'Messages added to the Cassandra counters.'),
     DEAD_LETTERED_PREFIX: _counter('dead_lettered', 'Messages refused, by the stage that refused them.', ('stage',)),
     DEAD_LETTERS_PUBLISHED: _counter('dead_letters_published', 'Dead letters published to the dead-letter topic.'),
+    OFFSET_COMMITS_FAILED: _counter('offset_commits_failed',
+                                    'Offset commits of a streaming read that failed or timed out; the next '
+                                    'finalized bundle of the partition commits past them.'),
     SKIPPED_OTHER_DATES: _counter('skipped_other_dates', 'Valid messages outside --dates.'),
     SKIPPED_ALREADY_COUNTED: _counter('skipped_already_counted',
                                       'Valid messages not counted again: the offset ledger has them counted (or '
@@ -108,7 +112,8 @@ PROMETHEUS = {
         f'{NAMESPACE}_partition_lag', 'gauge', 'Messages between the read position and the partition\'s end.',
         _PER_PARTITION),
     COMMITTED_OFFSET: PrometheusMetric(
-        f'{NAMESPACE}_committed_offset', 'gauge', 'The consumer group\'s offset as the job last committed or read it (its next read).',
+        f'{NAMESPACE}_committed_offset', 'gauge',
+        'The consumer group\'s offset as the job last committed or read it (its next read).',
         _PER_PARTITION),
     UNCERTAIN_MESSAGES: PrometheusMetric(
         f'{NAMESPACE}_uncertain_messages', 'gauge',

@@ -8,6 +8,10 @@ import signal
 import threading
 import time
 
+import apache_beam as beam
+from apache_beam.testing.test_pipeline import TestPipeline
+
+from beam_pipeline import metrics
 from beam_pipeline.io.cassandra.connection import READ_PROFILE
 from beam_pipeline.io.cassandra.offset_ledger import LEDGER_TABLE, uncertain_dates
 from beam_pipeline.testing.counters import add_counters, expected_counters, read_counters, without_zeros
@@ -97,35 +101,67 @@ def _wait_for_an_open_claim(session, keyspace: str, topic: str, job, log) -> Non
     time.sleep(0.01)
 
 
-def test_an_offset_commit_gives_up_while_the_broker_does_not_answer_and_the_next_one_lands(
+class _CommitWhileTheBrokerIsFrozen(beam.DoFn):
+  """Commits, freezes the broker (SIGSTOP), commits again, and lets the broker go on: the committer as a streaming
+  reader's finalization uses it, inside a pipeline so that its metrics are the job's."""
+
+  def __init__(self, config, kafka_pid: int):
+    self._config, self._kafka_pid = config, kafka_pid
+
+  def process(self, unused_element):
+    from kafka import TopicPartition
+    from beam_pipeline.io.kafka.commit import FinalizedOffsetCommitter
+    from beam_pipeline.io.kafka.fetch import open_fetcher
+    fetcher = open_fetcher(self._config, 'reader')
+    try:
+      committer = FinalizedOffsetCommitter(fetcher, threading.Lock(), self._config)
+      tp = TopicPartition(self._config.topics[0], 0)
+      committer.commit(tp, 10)  # the group's coordinator is known from here on
+      os.kill(self._kafka_pid, signal.SIGSTOP)
+      try:
+        committer.commit(tp, 20)
+      finally:
+        os.kill(self._kafka_pid, signal.SIGCONT)
+    finally:
+      fetcher.close()
+    yield 'given up'
+
+
+def test_an_offset_commit_gives_up_while_the_broker_does_not_answer_is_counted_and_the_next_one_lands(
     bootstrap_servers, topic, services_restored):
   # kafka-python's commit retries for as long as the group's coordinator does not answer: without a deadline a
   # frozen broker stalled the reader (it holds the reader's client) for good.
+  from apache_beam.metrics.metric import MetricsFilter
   from kafka import TopicPartition
   from beam_pipeline.io.kafka.commit import FinalizedOffsetCommitter
   from beam_pipeline.io.kafka.config import KafkaReadConfig
   from beam_pipeline.io.kafka.fetch import open_fetcher
   produce_dataset(bootstrap_servers, topic, count=200, keys=10, seed=221)
-  group, tp = f'{topic}-group', TopicPartition(topic, 0)
+  group = f'{topic}-group'
   config = KafkaReadConfig(bootstrap_servers=bootstrap_servers, topics=(topic,), consumer_group=group)
+  outcome = {}
+
+  def run():
+    pipeline = TestPipeline()
+    _ = pipeline | beam.Create([None]) | beam.ParDo(
+        _CommitWhileTheBrokerIsFrozen(config, services_restored.kafka.process.pid()))
+    outcome['result'] = pipeline.run()
+    outcome['result'].wait_until_finish()
+
+  frozen = threading.Thread(target=run, daemon=True)
+  frozen.start()
+  frozen.join(timeout=90)
+  assert not frozen.is_alive(), 'the commit did not give up while the broker was frozen'
+  failed = outcome['result'].metrics().query(MetricsFilter().with_name(metrics.OFFSET_COMMITS_FAILED))['counters']
+  assert [counter.committed for counter in failed] == [1]
+
+  time.sleep(3)  # the request the frozen broker held may still land when it resumes: before the next one
   fetcher = open_fetcher(config, 'reader')
-  committer = FinalizedOffsetCommitter(fetcher, threading.Lock(), config)
-  kafka = services_restored.kafka.process.pid()
   try:
-    committer.commit(tp, 10)  # the group's coordinator is known from here on
-    os.kill(kafka, signal.SIGSTOP)
-    try:
-      frozen = threading.Thread(target=committer.commit, args=(tp, 20), daemon=True)
-      frozen.start()
-      frozen.join(timeout=60)
-      assert not frozen.is_alive(), 'the commit did not give up while the broker was frozen'
-    finally:
-      os.kill(kafka, signal.SIGCONT)
-    time.sleep(3)  # the request the frozen broker held may still land when it resumes: before the next one
-    committer.commit(tp, 30)
-    assert committed_offsets(bootstrap_servers, group, topic)[0] == 30
+    FinalizedOffsetCommitter(fetcher, threading.Lock(), config).commit(TopicPartition(topic, 0), 30)
   finally:
     fetcher.close()
+  assert committed_offsets(bootstrap_servers, group, topic)[0] == 30
 
 
 def test_writes_whose_outcome_is_unknown_are_left_uncertain_never_resent_and_the_uncertain_repair_makes_it_exact(

@@ -6,7 +6,9 @@ import threading
 from typing import Dict, Optional
 
 import apache_beam as beam
+from apache_beam.metrics import Metrics
 
+from beam_pipeline import metrics
 from beam_pipeline.io.kafka.config import KafkaReadConfig
 from beam_pipeline.io.kafka.fetch import OffsetsError
 
@@ -64,6 +66,7 @@ class FinalizedOffsetCommitter:
     self._consumer_group = config.consumer_group
     self._run = _run_commits(config.run_id)
     self._member = member  # a membership.MemberClient: the copy's group member commits (Kafka refuses others)
+    self._failed = Metrics.counter(metrics.NAMESPACE, metrics.OFFSET_COMMITS_FAILED)
 
   def committed_offset(self, tp) -> Optional[int]:
     """The group's offset for ``tp`` as this run last committed it or found it committed (the group's next read);
@@ -106,6 +109,7 @@ class FinalizedOffsetCommitter:
         self._run.remember(key, next_offset)
       except (OffsetsError, OSError) as error:
         # Losing a commit only means a restart replays a little more; the data is already counted.
+        self._failed.inc()
         _LOGGER.warning('committing offset %d for %s to group %r failed: %s', next_offset, tp,
                         self._consumer_group, error)
 
