@@ -117,7 +117,9 @@ class KafkaBroker(jvm.JvmService):
         'transaction.state.log.min.isr=1',
         'share.coordinator.state.topic.replication.factor=1',
         'share.coordinator.state.topic.min.isr=1',
-        'group.initial.rebalance.delay.ms=0',
+        # group.initial.rebalance.delay.ms stays at Kafka's default (3 s; Kafka's sample config sets 0 for
+        # development): copies of the job started together then share the group's first assignment, as on
+        # users' clusters.
         'log.retention.hours=168',
         # message.max.bytes stays at Kafka's default (about 1 MB), as on users' clusters: a test that sends larger
         # messages raises it on its own topic, as a user would.
