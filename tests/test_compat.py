@@ -33,7 +33,7 @@ from beam_pipeline.compat import UnsupportedVersionError, require_version
 from beam_pipeline.compat import beam as beam_compat
 from beam_pipeline.compat import beam_google_cloud
 from beam_pipeline.compat import kafka as kafka_compat
-from beam_pipeline.io.security import KafkaSecurity
+from beam_pipeline.io.security import KafkaSecurity, SecretSource
 from beam_pipeline.transforms.validate import CompiledContract, SiteEventSchema
 
 PACKAGE = Path(beam_pipeline.__file__).parent
@@ -212,10 +212,12 @@ def test_the_admin_clients_configuration_log_line_is_still_the_one_compat_redact
   assert kafka_compat.ADMIN_CLIENT_CONFIGURATION_MESSAGE in inspect.getsource(KafkaAdminClient.__init__)
 
 
-def test_the_admin_clients_configuration_log_line_never_shows_the_password(bootstrap_servers, caplog):
+def test_the_admin_clients_configuration_log_line_never_shows_the_password(bootstrap_servers, caplog, monkeypatch):
   password = f'secret-{uuid.uuid4().hex}'
-  # PLAINTEXT ignores the SASL settings, yet the client logs every setting it was given.
-  settings = dict(KafkaSecurity().client_config(), sasl_plain_username='user', sasl_plain_password=password)
+  monkeypatch.setenv('SITE_STATS_TEST_KAFKA_PASSWORD', password)
+  sasl = KafkaSecurity('SASL_PLAINTEXT', 'PLAIN', 'user', SecretSource(env='SITE_STATS_TEST_KAFKA_PASSWORD'))
+  # The job's SASL settings, on the plain listener: PLAINTEXT ignores them, yet the client logs every setting.
+  settings = dict(sasl.client_config(), security_protocol='PLAINTEXT')
   with caplog.at_level(logging.DEBUG, logger=kafka_compat.ADMIN_CLIENT_LOGGER):
     KafkaAdminClient(bootstrap_servers=bootstrap_servers.split(','), **settings).close()
   lines = [record.getMessage() for record in caplog.records

@@ -17,10 +17,6 @@ KAFKA_SECURITY_PROTOCOLS = ('PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL')
 KAFKA_SASL_MECHANISMS = ('PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512')
 
 
-# The admin client would log the SASL password at DEBUG with its configuration.
-redact_admin_client_configuration()
-
-
 class SecretError(ValueError):
   """A secret could not be read; the message names where it was looked for, never a value."""
 
@@ -110,6 +106,8 @@ class KafkaSecurity:
     if self.uses_tls:
       config['ssl_context'] = _tls_context(self.ca_file, self.check_hostname)
     if self.uses_sasl:
+      # Before any client gets the password: the admin client would log it at DEBUG with its configuration.
+      redact_admin_client_configuration()
       config.update(sasl_mechanism=self.sasl_mechanism, sasl_plain_username=self.username,
                     sasl_plain_password=self.password.read())
     return config
