@@ -4,13 +4,13 @@ Locally (default runner) it runs on Beam's in-process Python runner; pass ``--ru
 ``--runner DataflowRunner`` with their options to run the same graph there. ``--help`` lists every option.
 
 Run as a command, it leaves Beam's Google Cloud client libraries out unless the job runs on Dataflow or names a
-gs:// location (beam_pipeline.runners.google_cloud), so it imports Beam only once that is decided.
+gs:// location (beam_pipeline.runners.google_cloud_imports), so it imports Beam only once that is decided.
 """
 
 import argparse
 import sys
 
-from beam_pipeline.runners.google_cloud import leave_out_unless_arguments_need_it
+from beam_pipeline.runners.google_cloud_imports import leave_out_unless_arguments_need_it
 
 
 def _help_parser() -> argparse.ArgumentParser:

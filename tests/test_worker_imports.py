@@ -11,7 +11,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import assert_that, equal_to
 
 from beam_pipeline.compat.beam_google_cloud import GOOGLE_CLOUD_PACKAGES
-from beam_pipeline.runners.google_cloud import arguments_need_google_cloud
+from beam_pipeline.runners.google_cloud_imports import arguments_need_google_cloud
 from beam_pipeline.runners.local.runner import LocalRunner
 
 TWO_WORKER_PROCESSES = ['--direct_num_workers', '2', '--direct_running_mode', 'multi_processing']

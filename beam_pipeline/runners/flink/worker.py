@@ -7,7 +7,7 @@ container entry point does instead: it asks the runner's provision service for t
 then runs Beam's SDK worker main, which sends every log record to the runner (the TaskManager's log).
 
 Beam is first imported to ask for the options, so the Google Cloud client libraries are left out before that
-(beam_pipeline.runners.google_cloud); a job that names a gs:// location gets a fresh interpreter that has them.
+(beam_pipeline.runners.google_cloud_imports); a job that names a gs:// location gets a fresh interpreter that has them.
 
 A worker ends with the pool that started it: Flink would otherwise keep a job whose pool is gone (an embedded
 run's command, killed) running on orphaned workers, with nobody left to start new ones when it restarts.
@@ -26,7 +26,7 @@ import time
 from typing import List, Optional
 
 from beam_pipeline.compat.beam_google_cloud import hide_google_cloud_libraries
-from beam_pipeline.runners.google_cloud import worker_needs_google_cloud
+from beam_pipeline.runners.google_cloud_imports import worker_needs_google_cloud
 
 _PROVISION_TIMEOUT_S = 60
 _PARENT_CHECK_INTERVAL_S = 1.0

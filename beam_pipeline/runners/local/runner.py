@@ -12,7 +12,7 @@ finalization), without Beam's Google Cloud client libraries unless the job names
 """
 
 from beam_pipeline.compat.beam import FnApiRunnerWithBundleHooks, use_worker_module
-from beam_pipeline.runners.google_cloud import options_need_google_cloud
+from beam_pipeline.runners.google_cloud_imports import options_need_google_cloud
 from beam_pipeline.runners.local.worker import WITHOUT_GOOGLE_CLOUD
 
 WORKER_MODULE = 'beam_pipeline.runners.local.worker'

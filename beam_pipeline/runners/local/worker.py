@@ -1,8 +1,8 @@
 """The worker processes of local multi-process runs: Beam's own SDK worker, then an immediate exit.
 
 Started with WITHOUT_GOOGLE_CLOUD, which the runner adds when the job names no gs:// location
-(beam_pipeline.runners.google_cloud), the worker leaves Beam's Google Cloud client libraries out before it imports
-Beam: it imports only what its stages use, and starts sooner. (Beam's runner gives its local workers none of the
+(beam_pipeline.runners.google_cloud_imports), the worker leaves Beam's Google Cloud client libraries out before it
+imports Beam: it imports only what its stages use, and starts sooner. (Beam's runner gives its local workers none of the
 job's options, so the runner decides.)
 
 When the runner is done it stops its workers one after another, each in the time its process takes to end. By
