@@ -5,11 +5,13 @@
 
 Contenders: raw_kafka_python (the ceiling of a Python reader), raw_confluent_kafka (the same through librdkafka),
 naive_python (the old Python loop), go_seed (the Go consumer we replace), pipeline_direct (bounded, local runner),
-pipeline_direct_at_least_once (the same without the offset ledger), pipeline_direct_librdkafka (the same with --kafka_client confluent), pipeline_streaming (streaming until the
-topic is drained); these use --workers SDK worker processes (default: one per core); pipeline_flink (bounded, on
-embedded Flink, its Python code in the submitting process), pipeline_flink_cluster (bounded, on the local Flink
-session cluster) and pipeline_flink_cluster_streaming (a streaming job there, from its submission until its group
-has committed the whole topic), all with Flink parallelism --workers; on the cluster the Python code runs in the
+pipeline_direct_at_least_once (the same without the offset ledger), pipeline_direct_librdkafka (the same with
+--kafka_client confluent), pipeline_streaming (streaming until the topic is drained), pipeline_streaming_2_copies
+(two copies in one consumer group); these use --workers SDK worker processes (default: one per core);
+pipeline_flink (bounded, on embedded Flink, its Python code in the submitting process), pipeline_flink_cluster
+(bounded, on the local Flink session cluster) and pipeline_flink_cluster_streaming (a streaming job there, from its
+submission until its group has committed the whole topic; pipeline_flink_cluster_streaming_at_least_once without
+the offset ledger), all with Flink parallelism --workers; on the cluster the Python code runs in the
 SDK worker pool. For each: msgs/s, CPU seconds, peak RSS of its process tree (for the Flink runs also the peak RSS
 of the Flink JVMs and the worker pool, which are not in that tree), Cassandra writes, and whether the counters
 equal the expected sums; for the cluster runs also the rate of the reading phase alone (without submission,
@@ -36,7 +38,8 @@ from beam_pipeline import REPO_ROOT
 
 CONTENDERS = ['raw_kafka_python', 'raw_confluent_kafka', 'naive_python', 'go_seed', 'pipeline_direct',
               'pipeline_direct_at_least_once', 'pipeline_direct_librdkafka', 'pipeline_streaming', 'pipeline_streaming_2_copies',
-              'pipeline_flink', 'pipeline_flink_cluster', 'pipeline_flink_cluster_streaming']
+              'pipeline_flink', 'pipeline_flink_cluster', 'pipeline_flink_cluster_streaming',
+              'pipeline_flink_cluster_streaming_at_least_once']
 
 
 def _tree_usage(pid: int, cpu_s_by_pid: dict) -> int:
@@ -179,11 +182,12 @@ def run_benchmark(args) -> List[dict]:
           command[1:3] = ['-m', 'bench.baselines', 'copies', '--copies', '2']
         offsets = TopicOffsets(args.bootstrap_servers, topic, group)
         stop_when = offsets.all_committed
-      elif name in ('pipeline_flink', 'pipeline_flink_cluster', 'pipeline_flink_cluster_streaming'):
-        contender = 'streaming' if name.endswith('_streaming') else 'pipeline'
+      elif name.startswith('pipeline_flink'):
+        contender = 'streaming' if '_streaming' in name else 'pipeline'
+        without_ledger = ['--counting', 'at_least_once'] if name.endswith('_at_least_once') else []
         command, services = _flink_contender(
             name, [python, '-m', 'bench.baselines', contender, *common, *cassandra,
-                   '--job_name', f'{name}-{stamp}-{round_number}'],
+                   '--job_name', f'{name}-{stamp}-{round_number}', *without_ledger],
             args.workers)
       else:
         raise ValueError(f'unknown contender {name!r}; choose from {", ".join(CONTENDERS)}')
@@ -274,11 +278,12 @@ def _machine() -> str:
 
 
 def _table(rows: List[dict]) -> str:
-  lines = [f'{"name":<33} {"msgs/s":>10} {"cpu s":>8} {"peak MB":>8} {"writes":>9} {"requests":>9} {"exact":>6} '
+  names = [r['name'] if r.get('round', 1) == 1 else f'{r["name"]} #{r["round"]}' for r in rows]
+  width = max(map(len, names), default=4)
+  lines = [f'{"name":<{width}} {"msgs/s":>10} {"cpu s":>8} {"peak MB":>8} {"writes":>9} {"requests":>9} {"exact":>6} '
            f'{"reading msgs/s":>15} {"ledger ranges":>14}']
-  for r in rows:
-    name = r['name'] if r.get('round', 1) == 1 else f'{r["name"]} #{r["round"]}'
-    lines.append(f'{name:<33} {r["msgs_per_s"]:>10,.0f} {r["cpu_s"]:>8.1f} {r["peak_rss_mb"]:>8.0f} '
+  for name, r in zip(names, rows):
+    lines.append(f'{name:<{width}} {r["msgs_per_s"]:>10,.0f} {r["cpu_s"]:>8.1f} {r["peak_rss_mb"]:>8.0f} '
                  f'{"-" if r["cassandra_writes"] is None else r["cassandra_writes"]:>9} '
                  f'{"-" if r["cassandra_requests"] is None else r["cassandra_requests"]:>9} '
                  f'{"-" if r["exact"] is None else ("yes" if r["exact"] else "NO"):>6} '

@@ -16,7 +16,8 @@ from beam_pipeline import REPO_ROOT
 REQUIRED = {'name', 'msgs_per_s', 'cpu_s', 'peak_rss_mb', 'cassandra_writes', 'exact'}
 EVERY_CONTENDER = ['raw_kafka_python', 'raw_confluent_kafka', 'naive_python', 'go_seed', 'pipeline_direct',
                    'pipeline_direct_at_least_once', 'pipeline_direct_librdkafka', 'pipeline_streaming',
-                   'pipeline_flink', 'pipeline_flink_cluster', 'pipeline_flink_cluster_streaming']
+                   'pipeline_flink', 'pipeline_flink_cluster', 'pipeline_flink_cluster_streaming',
+                   'pipeline_flink_cluster_streaming_at_least_once']
 ONE_OF_EACH_KIND = ['raw_kafka_python', 'raw_confluent_kafka', 'naive_python', 'pipeline_direct',
                     'pipeline_direct_at_least_once', 'pipeline_direct_librdkafka']
 
