@@ -19,7 +19,10 @@ def test_streaming_counts_while_producing_and_resumes_after_restart_without_doub
 
   job = start_streaming_job(args, log_path)
   try:
-    time.sleep(3)
+    deadline = time.monotonic() + 60
+    while not read_counters(cassandra_session, keyspace):  # more is produced once the job is counting
+      assert time.monotonic() < deadline and job.poll() is None, log_path.read_text(errors='replace')[-3000:]
+      time.sleep(0.2)
     while_running = produce_dataset(bootstrap_servers, topic, count=600, keys=40, seed=52)
     so_far = add_counters(expected_counters(first), expected_counters(while_running))
     wait_until_caught_up(job, cassandra_session, keyspace, so_far, bootstrap_servers, group, topic, log_path)
@@ -38,10 +41,10 @@ def test_streaming_counts_while_producing_and_resumes_after_restart_without_doub
   job = start_streaming_job(args, log_path)
   try:
     wait_until_caught_up(job, cassandra_session, keyspace, so_far, bootstrap_servers, group, topic, log_path)
-    time.sleep(3)  # anything counted twice would show up now
-    assert read_counters(cassandra_session, keyspace) == so_far
   finally:
     stop_streaming_job(job)
+  # Stopped, it writes nothing more: anything counted twice shows now.
+  assert read_counters(cassandra_session, keyspace) == so_far
 
 
 def test_a_commit_from_an_older_bundle_finalized_after_a_newer_one_does_not_move_the_group_back(

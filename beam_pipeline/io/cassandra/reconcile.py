@@ -74,6 +74,11 @@ class _CorrectDateFn(SessionPerBundleFn):
     self._clicks_corrected = Metrics.counter(metrics.NAMESPACE, metrics.RECONCILE_CLICKS_CORRECTED)
 
   def start_bundle(self):
+    self.close_session()  # a bundle that failed in process() never reached finish_bundle
+
+  def _open_session(self) -> None:
+    """Opened by the bundle's first date, not in start_bundle: on Flink a fresh worker whose first bundle fails
+    before reading its input leaves Beam's Java runner waiting minutes before it restarts the job."""
     self.open_session()
     self._read = self._session.prepare(
         f'SELECT site_id, views, clicks FROM {self._keyspace}.{self._table} WHERE date = ?')
@@ -85,6 +90,8 @@ class _CorrectDateFn(SessionPerBundleFn):
         f'DELETE FROM {self._keyspace}.{LEASE_TABLE} WHERE date = ? IF owner = ?')
 
   def process(self, element):
+    if self._session is None:
+      self._open_session()
     day_iso, grouped = element
     day = datetime.date.fromisoformat(day_iso)
     exact = {site_id: (views, clicks) for site_id, views, clicks in grouped['totals']}
