@@ -116,3 +116,29 @@ def test_messages_retention_removed_before_they_were_read_stop_the_run_or_are_co
   assert summary.counted == third.valid
   assert read_counters(cassandra_session, keyspace) == add_counters(expected_counters(first), expected_counters(third))
   assert committed_offsets(bootstrap_servers, group, topic) == ends
+
+
+def test_a_recreated_topic_is_refused_before_the_offset_ledger_skips_its_new_messages_and_the_line_says_how(
+    bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session):
+  # Counting once, the ledger holds offsets 0..N of the old topic as counted: --offset_reset earliest alone would
+  # read the recreated topic from 0 and skip its messages as counted.
+  args = job_args(bootstrap_servers, topic, keyspace, cassandra_port)
+  first = produce_dataset(bootstrap_servers, topic, count=400, keys=20, bad_ratio=0.1, seed=3)
+  run_bounded(*args)
+  _recreate(bootstrap_servers, topic)
+  second = produce_dataset(bootstrap_servers, topic, count=40, keys=20, bad_ratio=0.1, seed=4)
+
+  result = subprocess.run([sys.executable, '-m', 'beam_pipeline', '--bounded', *args, '--offset_reset', 'earliest'],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=180)
+  lines = result.stderr.strip().splitlines()
+  assert result.returncode == 2 and len(lines) == 1, result.stderr
+  assert 'was deleted and created again' in lines[0], lines[0]
+  assert read_counters(cassandra_session, keyspace) == expected_counters(first)
+
+  # What the line says to do, done: the new topic is counted from its start.
+  forget = re.search(r'\((DELETE FROM .*\))\) and run again', lines[0]).group(1)
+  cassandra_session.execute(forget)
+  summary = run_bounded(*args, '--offset_reset', 'earliest')
+  assert summary.counted == second.valid
+  assert read_counters(cassandra_session, keyspace) == add_counters(expected_counters(first),
+                                                                    expected_counters(second))

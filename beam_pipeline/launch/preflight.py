@@ -15,15 +15,15 @@ import dataclasses
 import json
 import logging
 import socket
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from beam_pipeline.io.cassandra import consistency
-from beam_pipeline.io.cassandra.connection import CassandraConnection
+from beam_pipeline.io.cassandra.connection import READ_PROFILE, CassandraConnection
 from beam_pipeline.compat.kafka import broker_count, cluster_topics
 from beam_pipeline.io.kafka.config import KafkaReadConfig, security_settings_hint
 from beam_pipeline.io.kafka.metadata import (
     matching_topics, missing_topic_message, missing_topics, no_matching_topic_message)
-from beam_pipeline.io.cassandra.offset_ledger import LEDGER_TABLE
+from beam_pipeline.io.cassandra.offset_ledger import LEDGER_TABLE, ledger_ends
 from beam_pipeline.io.cassandra.schema import LEASE_TABLE, create_schema, schema_command
 from beam_pipeline.io.security import SecretError
 from beam_pipeline.options import configs
@@ -62,9 +62,9 @@ def _answers_tcp(addresses: List[Tuple[str, int]]) -> bool:
 
 
 def check_kafka(config: KafkaReadConfig, dead_letter_topic: Optional[str], create_dead_letter_topic: bool,
-                dead_letter_replication_factor: Optional[int]) -> List[Creation]:
+                dead_letter_replication_factor: Optional[int]) -> Tuple[List[Creation], Dict[Tuple[str, int], int]]:
   """Checks the brokers and the topics; returns the creation of the dead-letter topic when it is missing and
-  that is allowed."""
+  that is allowed, and where each source partition's log ends."""
   servers = config.bootstrap_servers
   addresses = [server.strip().rpartition(':') for server in servers.split(',')]
   if not _answers_tcp([(host, int(port)) for host, _, port in addresses]):
@@ -80,13 +80,14 @@ def check_kafka(config: KafkaReadConfig, dead_letter_topic: Optional[str], creat
         f'--bootstrap_servers (the port) and {security_settings_hint(config.security)}') from None
   try:
     topics = _source_topics(consumer, config, timeout_s)
+    log_ends = _log_ends(consumer, topics)
     if config.commits_at_end:
       _refuse_catch_up_beside_members(config, timeout_s)
     if dead_letter_topic is None:
-      return []
+      return [], log_ends
     if dead_letter_topic in (cluster_topics(consumer, timeout_s) or ()):
       _refuse_a_dead_letter_topic_too_small(config, dead_letter_topic, timeout_s)
-      return []
+      return [], log_ends
     # As many partitions as the widest source topic, so that its dead letters may spread as its messages do.
     partitions = max((len(consumer.partitions_for_topic(topic)) for topic in topics), default=1)
     brokers = broker_count(consumer)
@@ -108,7 +109,37 @@ def check_kafka(config: KafkaReadConfig, dead_letter_topic: Optional[str], creat
     if not created:
       return f'dead-letter topic {dead_letter_topic} exists (created meanwhile by another client)'
     return f'created dead-letter topic {dead_letter_topic} ({partitions} partitions, replication factor {replication})'
-  return [create]
+  return [create], log_ends
+
+
+def _log_ends(consumer, topics: List[str]) -> Dict[Tuple[str, int], int]:
+  from kafka import TopicPartition
+  partitions = [TopicPartition(topic, partition) for topic in topics
+                for partition in sorted(consumer.partitions_for_topic(topic) or ())]
+  return {(tp.topic, tp.partition): end for tp, end in consumer.end_offsets(partitions).items()} if partitions else {}
+
+
+def _refuse_a_recreated_topic(connection: CassandraConnection, keyspace: str, table: str,
+                              log_ends: Dict[Tuple[str, int], int]) -> None:
+  """A partition whose log ends below what the offset ledger holds of it was deleted and created again (or cut
+  short): the ledger would skip its new messages as counted. Refused, naming the rows to delete if so."""
+  if not log_ends:
+    return
+  cluster = connection.cluster()
+  try:
+    ends = ledger_ends(cluster.connect(), keyspace, table, sorted({topic for topic, _ in log_ends}), READ_PROFILE)
+  finally:
+    cluster.shutdown()
+  behind = sorted(key for key, end in ends.items() if key in log_ends and log_ends[key] < end)
+  if behind:
+    (topic, partition), more = behind[0], len(behind) - 1
+    raise BadSetting(
+        f'{topic}[{partition}] ends at offset {log_ends[(topic, partition)]}, but {keyspace}.{LEDGER_TABLE} holds '
+        f'offsets up to {ends[(topic, partition)]} of it as counted into {table}'
+        f'{f" (and {more} more partitions)" if more else ""}: the topic was deleted and created again, and its new '
+        f'messages would be skipped as counted. If so, forget the old topic\'s offsets (DELETE FROM '
+        f'{keyspace}.{LEDGER_TABLE} WHERE counter_table = \'{table}\' AND topic = \'{topic}\' AND partition IN '
+        f'({", ".join(str(p) for t, p in sorted(log_ends) if t == topic)})) and run again')
 
 
 def _refuse_a_dead_letter_topic_too_small(config: KafkaReadConfig, topic: str, timeout_s: float) -> None:
@@ -305,14 +336,16 @@ def preflight(site, kafka_config: KafkaReadConfig, connection: CassandraConnecti
   creations = []
   with _drivers_quiet():
     try:
-      kafka_creations = check_kafka(kafka_config, dead_letter_topic, site.create_dead_letter_topic,
-                                    site.dead_letter_replication_factor)
+      kafka_creations, log_ends = check_kafka(kafka_config, dead_letter_topic, site.create_dead_letter_topic,
+                                              site.dead_letter_replication_factor)
     except (SecretError, OSError) as error:
-      kafka_creations = []
+      kafka_creations, log_ends = [], {}
       _LOGGER.warning('Kafka not checked before launch (%s); the workers check it', error)
     try:
       creations += check_cassandra(connection, site.keyspace, site.table, site.sink_mode == 'reconcile',
                                    site.create_schema, replication, needs_ledger=configs.counts_once(site))
+      if configs.counts_once(site) and not creations:  # the ledger exists
+        _refuse_a_recreated_topic(connection, site.keyspace.lower(), site.table.lower(), log_ends)
     except (SecretError, OSError) as error:
       _LOGGER.warning('Cassandra not checked before launch (%s); the workers check it', error)
     # Created only once every check passed, so that a launch refused by a check leaves nothing behind; the

@@ -204,6 +204,16 @@ def _table_rows(session, keyspace: str, counter_table: str, read_profile: str):
   return [((row.topic, row.partition), LedgerRow.of(row)) for row in rows if row.counter_table == counter_table]
 
 
+def ledger_ends(session, keyspace: str, counter_table: str, topics: Sequence[str],
+                read_profile: str) -> Dict[PartitionKey, int]:
+  """For each partition of ``topics`` the ledger has a row for: the end of the highest range it holds (counted,
+  uncertain or claimed), the offset the partition's log must have reached since."""
+  wanted = set(topics)
+  return {key: max(stop for _, stop in (*row.counted, *row.uncertain, *row.claim))
+          for key, row in _table_rows(session, keyspace, counter_table, read_profile)
+          if key[0] in wanted and (row.counted or row.uncertain or row.claim)}
+
+
 def uncertain_dates(session, keyspace: str, counter_table: str, read_profile: str) -> List[datetime.date]:
   """The event dates of every uncertain range of ``counter_table``: what reconcile must redo. (An open claim is
   left out: it may be a running writer's; it becomes uncertain when another writer of its partition finds it.)"""
