@@ -119,17 +119,12 @@ def _log_ends(consumer, topics: List[str]) -> Dict[Tuple[str, int], int]:
   return {(tp.topic, tp.partition): end for tp, end in consumer.end_offsets(partitions).items()} if partitions else {}
 
 
-def _refuse_a_recreated_topic(connection: CassandraConnection, keyspace: str, table: str,
-                              log_ends: Dict[Tuple[str, int], int]) -> None:
+def _refuse_a_recreated_topic(session, keyspace: str, table: str, log_ends: Dict[Tuple[str, int], int]) -> None:
   """A partition whose log ends below what the offset ledger holds of it was deleted and created again (or cut
   short): the ledger would skip its new messages as counted. Refused, naming the rows to delete if so."""
   if not log_ends:
     return
-  cluster = connection.cluster()
-  try:
-    ends = ledger_ends(cluster.connect(), keyspace, table, sorted({topic for topic, _ in log_ends}), READ_PROFILE)
-  finally:
-    cluster.shutdown()
+  ends = ledger_ends(session, keyspace, table, sorted({topic for topic, _ in log_ends}), READ_PROFILE)
   behind = sorted(key for key, end in ends.items() if key in log_ends and log_ends[key] < end)
   if behind:
     (topic, partition), more = behind[0], len(behind) - 1
@@ -197,10 +192,11 @@ def table_shape_problems(table_metadata) -> List[str]:
 
 
 def check_cassandra(connection: CassandraConnection, keyspace: str, table: str, needs_leases: bool,
-                    create: bool, replication: Optional[dict], needs_ledger: bool = False) -> List[Creation]:
+                    create: bool, replication: Optional[dict], needs_ledger: bool = False,
+                    log_ends: Optional[Dict[Tuple[str, int], int]] = None) -> List[Creation]:
   """Checks that Cassandra answers and holds the counter table (and reconcile's lease table when
-  ``needs_leases``, the offset ledger when ``needs_ledger``) of the right shape; returns the creation of what is
-  missing when ``create``."""
+  ``needs_leases``, the offset ledger when ``needs_ledger``, which must not hold offsets past ``log_ends``, where
+  the source partitions' logs end) of the right shape; returns the creation of what is missing when ``create``."""
   from cassandra import AuthenticationFailed
   from cassandra.cluster import NoHostAvailable
   keyspace, table = keyspace.lower(), table.lower()
@@ -211,7 +207,7 @@ def check_cassandra(connection: CassandraConnection, keyspace: str, table: str, 
   cluster = connection.cluster()
   try:
     try:
-      cluster.connect()
+      session = cluster.connect()
     except NoHostAvailable as error:
       if any(isinstance(e, AuthenticationFailed) for e in error.errors.values()):
         raise BadSetting(f'Cassandra at {connection.address} refused the login of user '
@@ -241,6 +237,8 @@ def check_cassandra(connection: CassandraConnection, keyspace: str, table: str, 
     _check_consistency(connection, cluster, keyspace, needs_leases, replication or
                        consistency.replication_map(existing.replication_strategy), created=existing is None)
     if not missing:
+      if needs_ledger:
+        _refuse_a_recreated_topic(session, keyspace, table, log_ends or {})
       return []
     return [lambda: _create_schema(connection, keyspace, table, missing, replication)]
   finally:
@@ -343,9 +341,8 @@ def preflight(site, kafka_config: KafkaReadConfig, connection: CassandraConnecti
       _LOGGER.warning('Kafka not checked before launch (%s); the workers check it', error)
     try:
       creations += check_cassandra(connection, site.keyspace, site.table, site.sink_mode == 'reconcile',
-                                   site.create_schema, replication, needs_ledger=configs.counts_once(site))
-      if configs.counts_once(site) and not creations:  # the ledger exists
-        _refuse_a_recreated_topic(connection, site.keyspace.lower(), site.table.lower(), log_ends)
+                                   site.create_schema, replication, needs_ledger=configs.counts_once(site),
+                                   log_ends=log_ends)
     except (SecretError, OSError) as error:
       _LOGGER.warning('Cassandra not checked before launch (%s); the workers check it', error)
     # Created only once every check passed, so that a launch refused by a check leaves nothing behind; the
