@@ -83,8 +83,12 @@ def test_a_cassandra_outage_fails_the_job_loudly_loses_nothing_and_reconcile_mak
   finally:
     stop_streaming_job(job)
   counted = read_counters(cassandra_session, keyspace)
-  assert all(counted.get(key, (0, 0))[0] >= views and counted.get(key, (0, 0))[1] >= clicks
-             for key, (views, clicks) in everything.items()), 'a message was lost'
+  # Counted once: exact, or short only by writes the ledger marks uncertain (never resent), which reconcile repairs.
+  if uncertain_dates(cassandra_session, keyspace, 'site_stats', READ_PROFILE):
+    assert all(counted.get(key, (0, 0))[0] <= views and counted.get(key, (0, 0))[1] <= clicks
+               for key, (views, clicks) in everything.items()), 'a message was counted twice'
+  else:
+    assert without_zeros(counted) == without_zeros(everything)
 
   run_bounded(*job_args(bootstrap_servers, topic, keyspace, cassandra_port), '--sink_mode', 'reconcile',
               '--dates', '2017-02-01..2017-02-28')
