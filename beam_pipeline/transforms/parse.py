@@ -77,7 +77,8 @@ class ParseJsonFn(beam.DoFn):
 
   def finish_bundle(self):
     self._parsed.inc(self._parsed_in_bundle)
-    self._refused.inc(self._refused_in_bundle)
+    if self._refused_in_bundle:  # a stage that refused nothing has no dead-letter count (the summary lists those)
+      self._refused.inc(self._refused_in_bundle)
 
 
 class ParseJson(beam.PTransform):

@@ -171,7 +171,8 @@ class ValidateFn(beam.DoFn):
 
   def finish_bundle(self):
     self._valid.inc(self._valid_in_bundle)
-    self._refused.inc(self._refused_in_bundle)
+    if self._refused_in_bundle:  # a stage that refused nothing has no dead-letter count (the summary lists those)
+      self._refused.inc(self._refused_in_bundle)
 
   def process(self, messages: ParsedBatch):
     contract, schema, records = self._contract, self._schema, messages.records
