@@ -132,7 +132,7 @@ class _CommitWhileTheBrokerIsFrozen(beam.DoFn):
 
 
 def test_an_offset_commit_gives_up_while_the_broker_does_not_answer_is_counted_and_the_next_one_lands(
-    bootstrap_servers, topic, services_restored):
+    bootstrap_servers, topic, services_restored, kafka_client):
   # kafka-python's commit retries for as long as the group's coordinator does not answer: without a deadline a
   # frozen broker stalled the reader (it holds the reader's client) for good.
   from apache_beam.metrics.metric import MetricsFilter
@@ -142,7 +142,8 @@ def test_an_offset_commit_gives_up_while_the_broker_does_not_answer_is_counted_a
   from beam_pipeline.io.kafka.fetch import open_fetcher
   produce_dataset(bootstrap_servers, topic, count=200, keys=10, seed=221)
   group = f'{topic}-group'
-  config = KafkaReadConfig(bootstrap_servers=bootstrap_servers, topics=(topic,), consumer_group=group)
+  config = KafkaReadConfig(bootstrap_servers=bootstrap_servers, topics=(topic,), consumer_group=group,
+                           kafka_client=kafka_client)
   outcome = {}
 
   def run():

@@ -7,6 +7,7 @@ message left when a position fell off the log.
 """
 
 import logging
+import threading
 from typing import Dict, Optional, Tuple
 
 from beam_pipeline.errors import KafkaReadError
@@ -103,12 +104,25 @@ class LibrdkafkaFetcher(PartitionFetcher):
     return self._consumer.get_watermark_offsets(self._partition(tp), timeout=self._config.connect_timeout_s)
 
   def commit(self, tp, next_offset: int, timeout_s: float) -> None:
+    # confluent-kafka's synchronous commit takes no deadline, and waits for as long as the group's coordinator does
+    # not answer (a frozen broker held it for minutes); librdkafka's calls are thread-safe, so it is awaited in a
+    # thread of its own, for timeout_s.
     from confluent_kafka import KafkaException
-    del timeout_s  # confluent-kafka's synchronous commit takes none: a wait holds up only this partition's commits
-    try:
-      self._consumer.commit(offsets=[self._partition(tp, next_offset)], asynchronous=False)
-    except KafkaException as error:
-      raise OffsetsError(error.args[0].str()) from error
+    failures = []
+
+    def send():
+      try:
+        self._consumer.commit(offsets=[self._partition(tp, next_offset)], asynchronous=False)
+      except KafkaException as error:
+        failures.append(error)
+
+    sender = threading.Thread(target=send, name=f'commit-{tp.topic}-{tp.partition}', daemon=True)
+    sender.start()
+    sender.join(timeout_s)
+    if sender.is_alive():
+      raise OffsetsError(f'the group coordinator did not answer the commit within {timeout_s:.0f}s')
+    if failures:
+      raise OffsetsError(failures[0].args[0].str()) from failures[0]
 
   def committed(self, tp, timeout_s: float) -> Optional[int]:
     from confluent_kafka import KafkaException
