@@ -14,6 +14,7 @@ from beam_pipeline.io.kafka.fetch import CONFLUENT
 from beam_pipeline.io.security import SecretError
 from beam_pipeline.options import configs
 from beam_pipeline.options.site_stats import SiteStatsOptions
+from beam_pipeline.runners.flink.options import FlinkRestartOptions
 from beam_pipeline.transforms.dates import day_start_ms
 
 # Runner names that mean "run here, in this process" (see launch.run.choose_runner).
@@ -29,6 +30,8 @@ def check_options(options: PipelineOptions) -> List[str]:
   _check_source(site, standard)
   _check_sink(site)
   _check_security(site, read_secrets_now=standard.runner in LOCAL_RUNNER_NAMES)
+  if standard.runner == 'FlinkRunner':
+    _check_flink_restarts(options.view_as(FlinkRestartOptions))
   direct = options.view_as(DirectOptions)
   if standard.runner in LOCAL_RUNNER_NAMES and direct.direct_num_workers != 1 and (
       direct.direct_running_mode == 'in_memory'):
@@ -39,6 +42,15 @@ def check_options(options: PipelineOptions) -> List[str]:
     standard.streaming = True
     notes.append('streaming read (no --bounded): running with --streaming')
   return notes
+
+
+def _check_flink_restarts(restarts: FlinkRestartOptions) -> None:
+  limits = (restarts.flink_restart_max_failures, restarts.flink_restart_failure_interval_s,
+            restarts.flink_restart_delay_s)
+  if min(limits) < 1 or restarts.flink_restart_delay_s >= restarts.flink_restart_failure_interval_s:
+    raise OptionError(
+        f'--flink_restart_max_failures, --flink_restart_failure_interval_s and --flink_restart_delay_s must be '
+        f'at least 1, and the delay shorter than the interval (got {", ".join(map(str, limits))})')
 
 
 def _check_source(site: SiteStatsOptions, standard: StandardOptions) -> None:

@@ -163,11 +163,7 @@ def _restart_strategy_conf(server: FlinkJobServer, restarts: FlinkRestartOptions
   """A Flink configuration directory naming the failure-rate restart strategy, for the job server to give the job
   (--flink_conf_dir: the job's own configuration, read on the job server's host, which is this one)."""
   limits = (restarts.flink_restart_max_failures, restarts.flink_restart_failure_interval_s,
-            restarts.flink_restart_delay_s)
-  if min(limits) < 1 or restarts.flink_restart_delay_s >= restarts.flink_restart_failure_interval_s:
-    raise OptionError(
-        f'--flink_restart_max_failures, --flink_restart_failure_interval_s and --flink_restart_delay_s must be '
-        f'at least 1, and the delay shorter than the interval (got {", ".join(map(str, limits))})')
+            restarts.flink_restart_delay_s)  # checked with the other options (options/checks.py)
   conf_dir = server.base / 'job-conf' / 'failure-rate-{}-in-{}s-after-{}s'.format(*limits)
   conf_dir.mkdir(parents=True, exist_ok=True)
   (conf_dir / 'flink-conf.yaml').write_text(
