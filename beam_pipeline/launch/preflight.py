@@ -62,9 +62,10 @@ def _answers_tcp(addresses: List[Tuple[str, int]]) -> bool:
 
 
 def check_kafka(config: KafkaReadConfig, dead_letter_topic: Optional[str], create_dead_letter_topic: bool,
-                dead_letter_replication_factor: Optional[int]) -> Tuple[List[Creation], Dict[Tuple[str, int], int]]:
+                dead_letter_replication_factor: Optional[int],
+                with_log_ends: bool = False) -> Tuple[List[Creation], Dict[Tuple[str, int], int]]:
   """Checks the brokers and the topics; returns the creation of the dead-letter topic when it is missing and
-  that is allowed, and where each source partition's log ends."""
+  that is allowed, and, ``with_log_ends``, where each source partition's log ends (else nothing is asked)."""
   servers = config.bootstrap_servers
   addresses = [server.strip().rpartition(':') for server in servers.split(',')]
   if not _answers_tcp([(host, int(port)) for host, _, port in addresses]):
@@ -80,7 +81,7 @@ def check_kafka(config: KafkaReadConfig, dead_letter_topic: Optional[str], creat
         f'--bootstrap_servers (the port) and {security_settings_hint(config.security)}') from None
   try:
     topics = _source_topics(consumer, config, timeout_s)
-    log_ends = _log_ends(consumer, topics)
+    log_ends = _log_ends(consumer, topics) if with_log_ends else {}
     if config.commits_at_end:
       _refuse_catch_up_beside_members(config, timeout_s)
     if dead_letter_topic is None:
@@ -335,7 +336,8 @@ def preflight(site, kafka_config: KafkaReadConfig, connection: CassandraConnecti
   with _drivers_quiet():
     try:
       kafka_creations, log_ends = check_kafka(kafka_config, dead_letter_topic, site.create_dead_letter_topic,
-                                              site.dead_letter_replication_factor)
+                                              site.dead_letter_replication_factor,
+                                              with_log_ends=configs.counts_once(site))
     except (SecretError, OSError) as error:
       kafka_creations, log_ends = [], {}
       _LOGGER.warning('Kafka not checked before launch (%s); the workers check it', error)
