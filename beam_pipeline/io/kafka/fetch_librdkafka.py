@@ -104,7 +104,25 @@ class LibrdkafkaFetcher(PartitionFetcher):
     return self._consumer.get_watermark_offsets(self._partition(tp), timeout=self._config.connect_timeout_s)
 
   def commit(self, tp, next_offset: int, timeout_s: float) -> None:
-    commit_within(self._consumer, [self._partition(tp, next_offset)], timeout_s)
+    # confluent-kafka's synchronous commit takes no deadline, and waits for as long as the group's coordinator does
+    # not answer (a frozen broker held it for minutes); librdkafka's calls are thread-safe, so it is awaited in a
+    # thread of its own, for timeout_s.
+    from confluent_kafka import KafkaException
+    failures = []
+
+    def send():
+      try:
+        self._consumer.commit(offsets=[self._partition(tp, next_offset)], asynchronous=False)
+      except KafkaException as error:
+        failures.append(error)
+
+    sender = threading.Thread(target=send, name=f'commit-{tp.topic}-{tp.partition}', daemon=True)
+    sender.start()
+    sender.join(timeout_s)
+    if sender.is_alive():
+      raise OffsetsError(f'the group coordinator did not answer the commit within {timeout_s:.0f}s')
+    if failures:
+      raise OffsetsError(failures[0].args[0].str()) from failures[0]
 
   def committed(self, tp, timeout_s: float) -> Optional[int]:
     from confluent_kafka import KafkaException
@@ -123,26 +141,3 @@ class LibrdkafkaFetcher(PartitionFetcher):
     self._consumer.close()
     if self._metadata_consumer is not None:
       self._metadata_consumer.close(autocommit=False)
-
-
-def commit_within(consumer, offsets, timeout_s: float) -> None:
-  """A synchronous commit of ``offsets`` (confluent-kafka TopicPartitions) that gives up after ``timeout_s`` with
-  OffsetsError. confluent-kafka's own takes no deadline and waits for as long as the group's coordinator does not
-  answer (a frozen broker held it for minutes); librdkafka's calls are thread-safe, so it is awaited in a thread of
-  its own."""
-  from confluent_kafka import KafkaException
-  failures = []
-
-  def send():
-    try:
-      consumer.commit(offsets=offsets, asynchronous=False)
-    except KafkaException as error:
-      failures.append(error)
-
-  sender = threading.Thread(target=send, name='offset-commit', daemon=True)
-  sender.start()
-  sender.join(timeout_s)
-  if sender.is_alive():
-    raise OffsetsError(f'the group coordinator did not answer the commit within {timeout_s:.0f}s')
-  if failures:
-    raise OffsetsError(failures[0].args[0].str()) from failures[0]

@@ -14,7 +14,6 @@ from typing import Callable, Dict, Iterable, Optional, Set, Tuple
 from beam_pipeline.compat.kafka import finish_rebalance
 from beam_pipeline.io.kafka.config import KafkaReadConfig
 from beam_pipeline.io.kafka.fetch import KAFKA_PYTHON
-from beam_pipeline.io.kafka.fetch_librdkafka import commit_within
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -133,8 +132,9 @@ class LibrdkafkaGroup:
 
   def commit(self, offsets: Dict[Partition, int], timeout_s: float) -> None:
     from confluent_kafka import TopicPartition
-    commit_within(self._consumer, [TopicPartition(topic, partition, offset)
-                                   for (topic, partition), offset in offsets.items()], timeout_s)
+    del timeout_s  # confluent-kafka's synchronous commit takes no deadline
+    self._consumer.commit(offsets=[TopicPartition(topic, partition, offset)
+                                   for (topic, partition), offset in offsets.items()], asynchronous=False)
 
   def close(self) -> None:
     self._consumer.close()
