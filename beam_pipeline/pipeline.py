@@ -25,6 +25,7 @@ from beam_pipeline.io.cassandra.counter_write import CassandraCounterWrite
 from beam_pipeline.io.cassandra.reconcile import ReconcileCounters
 from beam_pipeline.io.dead_letters import WriteDeadLetters
 from beam_pipeline.io.kafka.commit import CommitPlannedOffsets
+from beam_pipeline.io.kafka.placement import ReaderPlacement
 from beam_pipeline.io.kafka.read import ReadFromKafka
 from beam_pipeline.options import configs
 from beam_pipeline.options.site_stats import SiteStatsOptions
@@ -33,9 +34,12 @@ from beam_pipeline.transforms.parse import ParseJson
 from beam_pipeline.transforms.validate import Validate
 
 
-def build_graph(pipeline: beam.Pipeline, site: SiteStatsOptions, group_member: Optional[str] = None) -> None:
-  """``group_member``: the address of the copy's member of the consumer group (a local streaming run)."""
-  read_config, connection = configs.read_config(site, group_member), configs.cassandra_connection(site)
+def build_graph(pipeline: beam.Pipeline, site: SiteStatsOptions, group_member: Optional[str] = None,
+                reader_placement: Optional[ReaderPlacement] = None) -> None:
+  """``group_member``: the address of the copy's member of the consumer group (a local streaming run);
+  ``reader_placement``: how the runner places the reads on its parallel readers, when it does so by a hash."""
+  read_config = configs.read_config(site, group_member, reader_placement)
+  connection = configs.cassandra_connection(site)
   read = pipeline | 'ReadFromKafka' >> ReadFromKafka(read_config)
   parsed = read.records | 'ParseJson' >> ParseJson()
   valid = parsed.parsed | 'Validate' >> Validate()

@@ -22,7 +22,7 @@ from pathlib import Path
 _IMPORT_PROBE = '''
 import sys, time
 if sys.argv[1] == 'without':
-  from beam_pipeline.compat.beam_google_cloud import hide_google_cloud_libraries
+  from beam_pipeline.runners.google_cloud_imports import hide_google_cloud_libraries
   hide_google_cloud_libraries()
 started = time.perf_counter()
 import apache_beam

@@ -31,7 +31,6 @@ from marshmallow import fields
 import beam_pipeline
 from beam_pipeline.compat import UnsupportedVersionError, require_version
 from beam_pipeline.compat import beam as beam_compat
-from beam_pipeline.compat import beam_google_cloud
 from beam_pipeline.compat import kafka as kafka_compat
 from beam_pipeline.io.security import KafkaSecurity, SecretSource
 from beam_pipeline.transforms.validate import CompiledContract, SiteEventSchema
@@ -126,55 +125,6 @@ def test_beams_worker_main_still_reads_the_environment_the_flink_worker_provides
   for variable in ('WORKER_ID', 'PIPELINE_OPTIONS', 'CONTROL_API_SERVICE_DESCRIPTOR',
                    'LOGGING_API_SERVICE_DESCRIPTOR', 'RUNNER_CAPABILITIES'):
     assert f"'{variable}'" in source, variable
-
-
-# Imports Beam in a fresh interpreter, the Google Cloud libraries hidden first or not, and reports what it loaded.
-_BEAM_IMPORT_PROBE = '''
-import json, sys
-from beam_pipeline.compat.beam_google_cloud import GOOGLE_CLOUD_PACKAGES, hide_google_cloud_libraries
-hidden = sys.argv[1] == 'hidden' and hide_google_cloud_libraries()
-import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
-def filesystem(path):
-  try:
-    return type(FileSystems.get_filesystem(path)).__name__
-  except ValueError:
-    return None
-# A namespace package (google.cloud, made by a .pth file at start-up) holds no code: only modules with a file count.
-loaded = sorted(m for m, module in list(sys.modules.items()) if getattr(module, '__file__', None)
-                and any(m == p or m.startswith(p + '.') for p in GOOGLE_CLOUD_PACKAGES))
-print(json.dumps({'hidden': hidden, 'loaded': loaded, 'local': filesystem('/tmp/x'), 'gcs': filesystem('gs://b/x'),
-                  'read_from_text': hasattr(beam.io, 'ReadFromText')}))
-'''
-
-
-def _import_beam(libraries: str):
-  probe = subprocess.run([sys.executable, '-c', _BEAM_IMPORT_PROBE, libraries], capture_output=True, text=True,
-                         timeout=120, check=True)
-  return json.loads(probe.stdout), probe.stderr
-
-
-def test_beam_still_imports_the_google_cloud_libraries_eagerly_when_installed():
-  # When this fails, Beam imports them only when used, and beam_google_cloud is no longer needed.
-  imported, _ = _import_beam('visible')
-  assert not imported['hidden']
-  assert 'google.cloud.storage' in imported['loaded'] and 'google.cloud.dataflow' in imported['loaded']
-  assert imported['gcs'] == 'GCSFileSystem'
-
-
-def test_beam_goes_without_the_hidden_google_cloud_libraries_silently_as_without_its_gcp_extra():
-  imported, stderr = _import_beam('hidden')
-  assert imported['hidden']
-  assert imported['loaded'] == []
-  assert imported['local'] == 'LocalFileSystem' and imported['read_from_text']
-  assert imported['gcs'] is None
-  assert stderr == ''  # no warning from Beam's optional imports
-
-
-def test_the_google_cloud_libraries_are_not_hidden_once_beam_is_imported():
-  assert 'apache_beam' in sys.modules
-  assert not beam_google_cloud.hide_google_cloud_libraries()
-  assert not beam_google_cloud.google_cloud_hidden()
 
 
 # --- kafka-python ----------------------------------------------------------------------------------------------

@@ -1,7 +1,10 @@
 """The SDK worker processes of a local run import Beam's Google Cloud client libraries only when the job names a
-gs:// location; the launcher's rule for its own process (a Dataflow run or a gs:// location keeps them)."""
+gs:// location; the launcher's rule for its own process (a Dataflow run or a gs:// location keeps them); and Beam
+still imports them eagerly, and goes without them silently once they are hidden."""
 
+import json
 import os
+import subprocess
 import sys
 
 import apache_beam as beam
@@ -10,8 +13,8 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import assert_that, equal_to
 
-from beam_pipeline.compat.beam_google_cloud import GOOGLE_CLOUD_PACKAGES
-from beam_pipeline.runners.google_cloud_imports import arguments_need_google_cloud
+from beam_pipeline.runners.google_cloud_imports import (
+    GOOGLE_CLOUD_PACKAGES, arguments_need_google_cloud, google_cloud_hidden, hide_google_cloud_libraries)
 from beam_pipeline.runners.local.runner import LocalRunner
 
 TWO_WORKER_PROCESSES = ['--direct_num_workers', '2', '--direct_running_mode', 'multi_processing']
@@ -59,3 +62,52 @@ def test_worker_processes_of_a_job_with_a_gs_location_can_write_there():
 ])
 def test_a_job_keeps_the_google_cloud_libraries_when_it_runs_on_dataflow_or_names_a_gs_location(argv, needed):
   assert arguments_need_google_cloud(argv) is needed
+
+
+# Imports Beam in a fresh interpreter, the Google Cloud libraries hidden first or not, and reports what it loaded.
+_BEAM_IMPORT_PROBE = '''
+import json, sys
+from beam_pipeline.runners.google_cloud_imports import GOOGLE_CLOUD_PACKAGES, hide_google_cloud_libraries
+hidden = sys.argv[1] == 'hidden' and hide_google_cloud_libraries()
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+def filesystem(path):
+  try:
+    return type(FileSystems.get_filesystem(path)).__name__
+  except ValueError:
+    return None
+# A namespace package (google.cloud, made by a .pth file at start-up) holds no code: only modules with a file count.
+loaded = sorted(m for m, module in list(sys.modules.items()) if getattr(module, '__file__', None)
+                and any(m == p or m.startswith(p + '.') for p in GOOGLE_CLOUD_PACKAGES))
+print(json.dumps({'hidden': hidden, 'loaded': loaded, 'local': filesystem('/tmp/x'), 'gcs': filesystem('gs://b/x'),
+                  'read_from_text': hasattr(beam.io, 'ReadFromText')}))
+'''
+
+
+def _import_beam(libraries: str):
+  probe = subprocess.run([sys.executable, '-c', _BEAM_IMPORT_PROBE, libraries], capture_output=True, text=True,
+                         timeout=120, check=True)
+  return json.loads(probe.stdout), probe.stderr
+
+
+def test_beam_still_imports_the_google_cloud_libraries_eagerly_when_installed():
+  # When this fails, Beam imports them only when used, and the finder is no longer needed.
+  imported, _ = _import_beam('visible')
+  assert not imported['hidden']
+  assert 'google.cloud.storage' in imported['loaded'] and 'google.cloud.dataflow' in imported['loaded']
+  assert imported['gcs'] == 'GCSFileSystem'
+
+
+def test_beam_goes_without_the_hidden_google_cloud_libraries_silently_as_without_its_gcp_extra():
+  imported, stderr = _import_beam('hidden')
+  assert imported['hidden']
+  assert imported['loaded'] == []
+  assert imported['local'] == 'LocalFileSystem' and imported['read_from_text']
+  assert imported['gcs'] is None
+  assert stderr == ''  # no warning from Beam's optional imports
+
+
+def test_the_google_cloud_libraries_are_not_hidden_once_beam_is_imported():
+  assert 'apache_beam' in sys.modules
+  assert not hide_google_cloud_libraries()
+  assert not google_cloud_hidden()

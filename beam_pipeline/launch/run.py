@@ -143,7 +143,8 @@ def run(argv: Optional[List[str]] = None,
     if runs_locally and not options.view_as(TestOptions).dry_run:
       member = _join_group(site, endpoint)
     pipeline = beam.Pipeline(runner=runner, options=options)
-    build_graph(pipeline, site, member and member.address)
+    placement = flink_runner.reader_placement(options, site.bounded) if on_flink else None
+    build_graph(pipeline, site, member and member.address, placement)
     started = time.monotonic()
     result = pipeline.run()
     if wait is None:

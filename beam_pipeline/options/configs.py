@@ -8,8 +8,6 @@ import json
 import re
 from typing import Dict, List, Optional, Tuple
 
-from apache_beam.options.pipeline_options import FlinkRunnerOptions
-
 from beam_pipeline.errors import OptionError
 from beam_pipeline.io.cassandra.connection import CassandraConnection
 from beam_pipeline.io.cassandra.schema import replication_cql
@@ -17,6 +15,7 @@ from beam_pipeline.io.kafka.config import KafkaReadConfig
 from beam_pipeline.io.kafka.consumer_settings import (
     ConsumerSettingError, ConsumerSettings, librdkafka_settings, parse_consumer_settings)
 from beam_pipeline.io.kafka.fetch import CONFLUENT
+from beam_pipeline.io.kafka.placement import ReaderPlacement
 from beam_pipeline.io.security import (
     CassandraSecurity, KafkaSecurity, cassandra_security_from, kafka_security_from)
 from beam_pipeline.options.site_stats import COUNTING_ONCE, SiteStatsOptions
@@ -157,8 +156,10 @@ def _offsets_option(site: SiteStatsOptions, option: str) -> Tuple[Tuple[str, int
   return tuple(sorted((topic, partition, offset) for (topic, partition), offset in offsets.items()))
 
 
-def read_config(site: SiteStatsOptions, group_member: Optional[str] = None) -> KafkaReadConfig:
-  """``group_member``: where the copy's member of the consumer group listens (a local streaming run)."""
+def read_config(site: SiteStatsOptions, group_member: Optional[str] = None,
+                reader_placement: Optional[ReaderPlacement] = None) -> KafkaReadConfig:
+  """``group_member``: where the copy's member of the consumer group listens (a local streaming run);
+  ``reader_placement``: how the runner places the reads on its parallel readers, when it says."""
   window = is_window_run(site)
   return KafkaReadConfig(
       bootstrap_servers=site.bootstrap_servers, topics=tuple(topics(site)), consumer_group=site.consumer_group,
@@ -171,14 +172,7 @@ def read_config(site: SiteStatsOptions, group_member: Optional[str] = None) -> K
       start_offsets=_offsets_option(site, 'start_offsets'), stop_offsets=_offsets_option(site, 'stop_offsets'),
       topic_pattern=site.topic_pattern, topic_discovery_interval_s=site.topic_discovery_interval_s,
       kafka_client=site.kafka_client, offset_reset=site.offset_reset, group_member=group_member,
-      **_parallel_readers(site))
-
-
-def _parallel_readers(site: SiteStatsOptions) -> Dict[str, int]:
-  """How many readers the job runs in parallel, where the runner says (Flink's --parallelism, which the Flink
-  runner sets when it is not given), so that the reads are spread evenly over them."""
-  flink = site.view_as(FlinkRunnerOptions)
-  return {'parallel_readers': max(flink.parallelism or 0, 0), 'max_parallelism': max(flink.max_parallelism or 0, 0)}
+      reader_placement=reader_placement)
 
 
 def cassandra_connection(site: SiteStatsOptions) -> CassandraConnection:

@@ -8,6 +8,7 @@ from beam_pipeline.compat.kafka import refresh_metadata
 from beam_pipeline.errors import KafkaReadError
 from beam_pipeline.io.kafka.consumer_settings import ConsumerSettings
 from beam_pipeline.io.kafka.fetch import KAFKA_PYTHON
+from beam_pipeline.io.kafka.placement import ReaderPlacement
 from beam_pipeline.io.security import KafkaSecurity
 
 # How long to wait, by default, for a broker or a topic's metadata before calling the source unreachable.
@@ -65,10 +66,9 @@ class KafkaReadConfig:
   topic_pattern: Optional[str] = None
   # Streaming with a topic pattern: how often to look for matching topics created since the job planned its reads.
   topic_discovery_interval_s: float = DEFAULT_TOPIC_DISCOVERY_INTERVAL_S
-  # How many parallel readers the runner runs (0: not known), and its max parallelism (0: the runner's default):
-  # the reads are spread evenly over them (placement.py).
-  parallel_readers: int = 0
-  max_parallelism: int = 0
+  # How the runner places the reads on its parallel readers, where it does so by a hash of each (placement.py);
+  # None: the runner deals them out in turn.
+  reader_placement: Optional[ReaderPlacement] = None
   # The client the reader fetches with (fetch.py): kafka-python, or confluent (librdkafka).
   kafka_client: str = KAFKA_PYTHON
   # A committed or given start offset outside the log: fail, or start at its beginning or end (OFFSET_RESETS).

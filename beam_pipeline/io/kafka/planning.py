@@ -81,7 +81,7 @@ def plan_partition_reads(config: KafkaReadConfig, log_plan: bool = False,
         reads += _partitions_to_come(topic, max(numbers[topic]) + 1, config.partition_headroom, log_plan)
     if not config.bounded and config.topic_pattern:
       reads.append(NewTopicsRead(tuple(topics)))
-    return spread_over_readers(reads, config.parallel_readers, config.max_parallelism)
+    return spread_over_readers(reads, config.reader_placement)
   finally:
     consumer.close(autocommit=False)
 

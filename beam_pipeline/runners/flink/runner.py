@@ -12,7 +12,7 @@ The job is submitted through Beam's portable runner to a Flink job server this p
   run is waited for; a streaming job returns once Flink reports it RUNNING and outlives the command.
 
 Unless given, ``--parallelism`` is made explicit (the cluster's ``parallelism.default``, or embedded the number
-of cores) so that the partitions are spread evenly over the parallel readers (``io/kafka/placement.py``), and
+of cores) so that the partitions are spread evenly over the parallel readers (``reader_placement``), and
 ``--sdk_worker_parallelism`` follows it: two Python processes per TaskManager per parallel reader. A bounded job
 keeps its Python workers from one stage to the next (``--environment_cache_millis``).
 
@@ -41,6 +41,7 @@ from beam_pipeline.errors import OptionError
 from beam_pipeline.processes.ports import port_from_environment
 from beam_pipeline.runners.flink.embedded_workers import embedded_worker_pool_address
 from beam_pipeline.runners.flink.job_server import EMBEDDED_MASTER, FlinkJobServer, embedded_rest_addresses
+from beam_pipeline.runners.flink.key_groups import FlinkKeyedReaders
 from beam_pipeline.runners.flink.rest import cancel_flink_job, rest_get
 
 _LOGGER = logging.getLogger(__name__)
@@ -190,6 +191,16 @@ def _settle_parallelism(options: PipelineOptions, cluster_settings: Optional[dic
       where = 'a slot per core'
     _LOGGER.info('running with --parallelism %d (%s); --parallelism sets another', flink.parallelism, where)
   return flink.parallelism
+
+
+def reader_placement(options: PipelineOptions, bounded: bool) -> Optional[FlinkKeyedReaders]:
+  """How a job readied by ``flink_runner`` places the Kafka reads on its parallel readers, for the read to spread
+  the partitions evenly: a streaming job's by a hash of each (``key_groups.py``); None when there is only one
+  reader, or in batch mode, where the runner deals them out in turn."""
+  flink = options.view_as(FlinkRunnerOptions)
+  if bounded or not flink.parallelism or flink.parallelism <= 1:
+    return None
+  return FlinkKeyedReaders(flink.parallelism, max(flink.max_parallelism or 0, 0))
 
 
 def _cluster_settings(rest_address: str) -> dict:

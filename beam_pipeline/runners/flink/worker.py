@@ -25,8 +25,7 @@ import threading
 import time
 from typing import List, Optional
 
-from beam_pipeline.compat.beam_google_cloud import hide_google_cloud_libraries
-from beam_pipeline.runners.google_cloud_imports import worker_needs_google_cloud
+from beam_pipeline.runners.google_cloud_imports import hide_google_cloud_libraries, worker_needs_google_cloud
 
 _PROVISION_TIMEOUT_S = 60
 _PARENT_CHECK_INTERVAL_S = 1.0

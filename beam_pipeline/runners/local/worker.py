@@ -13,7 +13,7 @@ finalization of Beam's modules, which took 0.3 s per worker, so the process leav
 import os
 import sys
 
-from beam_pipeline.compat.beam_google_cloud import hide_google_cloud_libraries
+from beam_pipeline.runners.google_cloud_imports import hide_google_cloud_libraries
 
 WITHOUT_GOOGLE_CLOUD = '--without_google_cloud'
 

@@ -1,7 +1,8 @@
-"""Which parallel instance of a streaming Flink job reads an element of the splittable reader.
+"""Which parallel reader of a streaming Flink job reads an element of the splittable Kafka read.
 
-Neither Beam nor Flink offers this as an API; it follows from how they work (Beam's Flink runner 2.62, Flink 1.19,
-the versions ``services/flink/pom.xml`` pins), and ``tests/test_flink.py`` fails if it changes:
+Neither Beam nor Flink offers this as an API; it follows from how the Java side works, redone here in Python for
+the versions ``services/flink/pom.xml`` pins (``WRITTEN_FOR``; tests/test_placement.py fails when the pom moves
+on, and checks this against the Java classes themselves; tests/test_flink.py against a running job):
 
 - In streaming mode Beam's Flink runner keys the input of a splittable DoFn's stage by the element alone (its
   ``SdfByteBufferKeySelector``): the key is a ``ByteBuffer`` holding the element as the runner sees it. The Python
@@ -10,15 +11,15 @@ the versions ``services/flink/pom.xml`` pins), and ``tests/test_flink.py`` fails
 - Flink maps a key to a key group, ``murmurHash(key.hashCode()) % maxParallelism``, and a key group to a subtask,
   ``keyGroup * parallelism // maxParallelism`` (``KeyGroupRangeAssignment``).
 
-In batch mode the runner does not key that stage: the reshuffle before it deals the elements out in turn.
+In batch mode the runner does not key that stage: the reshuffle before it deals the elements out in turn, so a
+bounded job needs no placement.
 """
 
-from typing import Optional
+import dataclasses
 
-from beam_pipeline.compat import require_version
+# The Java code this copies: Beam's Flink runner (its key) and Flink (its key groups).
+WRITTEN_FOR = {'beam.version': '2.62.0', 'flink.minor': '1.19'}
 
-# The key is the element as the Python SDK's coder writes it.
-BEAM_VERSION = require_version('apache-beam', ('2.77.',))
 _INT32 = 0xFFFFFFFF
 _MAX_KEY_GROUPS = 32768
 _MIN_DEFAULT_MAX_PARALLELISM = 128
@@ -74,9 +75,16 @@ def _varint(value: int) -> bytes:
       return bytes(out)
 
 
-def keyed_subtask(encoded_element: bytes, parallelism: int, max_parallelism: Optional[int] = None) -> int:
-  """The subtask a streaming job's splittable-DoFn stage gives the element that the Python coder encodes as
-  ``encoded_element``."""
-  key = _varint(len(encoded_element)) + encoded_element
-  max_parallelism = max_parallelism or default_max_parallelism(parallelism)
-  return _murmur_hash(_byte_buffer_hash(key)) % max_parallelism * parallelism // max_parallelism
+@dataclasses.dataclass(frozen=True)
+class FlinkKeyedReaders:
+  """The parallel readers of a streaming Flink job, which Flink gives each element by a hash of it: what the Kafka
+  read's planning needs to spread the partitions evenly (``io/kafka/placement.py``)."""
+
+  readers: int
+  max_parallelism: int = 0  # 0: Flink's default for ``readers``
+
+  def reader_of(self, encoded_element: bytes) -> int:
+    """The subtask that reads the element the Python coder encodes as ``encoded_element``."""
+    key = _varint(len(encoded_element)) + encoded_element
+    max_parallelism = self.max_parallelism or default_max_parallelism(self.readers)
+    return _murmur_hash(_byte_buffer_hash(key)) % max_parallelism * self.readers // max_parallelism
