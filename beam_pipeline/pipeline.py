@@ -1,9 +1,8 @@
 """The graph, wired in one place. Each stage's file is named after it:
 
     ReadFromKafka -> ParseJson -> Validate [-> KeepDates] -> CassandraCounterWrite | ReconcileCounters
-         |               \\            \\                            \\
-         |                +------------+----------------------------+--> WriteDeadLetters (Kafka, files),
-         |                                                                one branch per stage
+         |               \\            \\
+         |                +------------+--> WriteDeadLetters (Kafka, files), one branch per stage
          +-- planned reads --> CommitOffsets (bounded catch-up only; side inputs: every writing stage)
 
     ReadFromKafka          io/kafka/read.py          CassandraCounterWrite  io/cassandra/counter_write.py
@@ -56,8 +55,7 @@ def build_graph(pipeline: beam.Pipeline, site: SiteStatsOptions, group_member: O
     written = increments | 'CassandraCounterWrite' >> CassandraCounterWrite(
         connection, site.keyspace, site.table, site.max_concurrent_writes, site.statements_per_batch,
         counted_once=configs.counts_once(site), claims_whole_batches=not dates)
-    dead_letters['CassandraCounterWrite'] = written.dead_letters
-    durable.append(written.written)
+    durable.append(written)
   topic, directory = configs.dead_letter_outputs(site)
   if topic or directory:
     published = dead_letters | 'WriteDeadLetters' >> WriteDeadLetters(

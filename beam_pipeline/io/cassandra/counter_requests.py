@@ -1,16 +1,16 @@
 """Sending a bundle's counter UPDATEs, and telling a refused write from a failed one.
 
 The UPDATEs of one date (one partition) travel together as counter batches of up to ``statements_per_batch``,
-at most ``max_concurrent_writes`` requests in flight. A refused write (Cassandra or the driver rejected its values
-for good) applied nothing: a refused batch is resent key by key to find which keys are refused, and those become
-dead letters. A failed write (timeout, connection lost) may have been applied: counter UPDATEs are not
-idempotent, so it is never resent here, and the caller fails the bundle.
+at most ``max_concurrent_writes`` requests in flight. A refused write (Cassandra or the driver rejected it for
+good: the table dropped or altered under the job, a permission revoked) applied nothing. A failed write (timeout,
+connection lost) may have been applied. Neither is resent here: counter UPDATEs are not idempotent, and what a
+refusal means is the caller's to say.
 """
 
 import dataclasses
 from typing import List, Tuple
 
-from beam_pipeline.io.cassandra.counter_sums import CounterKey, CounterWrite, KeySum
+from beam_pipeline.io.cassandra.counter_sums import CounterKey, CounterWrite
 
 
 def counter_retry_policy():
@@ -36,18 +36,18 @@ def counter_retry_policy():
 
 
 def is_refusal(error) -> bool:
-  """Cassandra refused the values for good (InvalidRequest), or the driver could not encode them for the table's
-  columns (it raises TypeError when a value is out of the column's range), as opposed to a failure that may have
-  applied them."""
-  from cassandra import InvalidRequest
-  return isinstance(error, (InvalidRequest, TypeError, ValueError, OverflowError))
+  """Cassandra refused the write for good (InvalidRequest: the table is gone or changed; Unauthorized: the role
+  may no longer modify it), or the driver could not encode the values for the table's columns (TypeError and the
+  like, for a value out of a column's range), as opposed to a failure that may have applied them."""
+  from cassandra import InvalidRequest, Unauthorized
+  return isinstance(error, (InvalidRequest, Unauthorized, TypeError, ValueError, OverflowError))
 
 
 @dataclasses.dataclass
 class WriteOutcome:
   counted: int = 0  # messages whose increments Cassandra acknowledged
   requests: int = 0  # round trips: single UPDATEs and counter batches
-  refused: List[Tuple[CounterKey, KeySum, Exception]] = dataclasses.field(default_factory=list)
+  refused: List[Tuple[CounterKey, Exception]] = dataclasses.field(default_factory=list)
   failed: List[Tuple[CounterKey, Exception]] = dataclasses.field(default_factory=list)
 
 
@@ -63,7 +63,7 @@ class CounterRequests:
   def send(self, writes: List[CounterWrite]) -> WriteOutcome:
     from cassandra.concurrent import execute_concurrent
     outcome = WriteOutcome()
-    sent, statements, unbound = [], [], []
+    sent, statements = [], []
     for group in self._group_by_partition(writes):
       try:
         statements.append((self._statement_for(group), ()))
@@ -71,37 +71,16 @@ class CounterRequests:
       except Exception as error:  # pylint: disable=broad-except
         if not is_refusal(error):
           raise
-        unbound.append((group, error))  # a value the driver cannot encode: nothing was sent
+        outcome.refused.extend((key, error) for key, _ in group)  # a value the driver cannot encode: not sent
     results = execute_concurrent(self._session, statements, concurrency=self._max_concurrent_writes,
                                  raise_on_first_error=False)
     outcome.requests += len(statements)
     for group, (success, result) in zip(sent, results):
       if success:
         outcome.counted += sum(key_sum.messages for _, key_sum in group)
-      elif is_refusal(result):
-        self._find_refused(group, result, outcome)
       else:
-        outcome.failed.extend((key, result) for key, _ in group)
-    for group, error in unbound:
-      self._find_refused(group, error, outcome)
+        (outcome.refused if is_refusal(result) else outcome.failed).extend((key, result) for key, _ in group)
     return outcome
-
-  def _find_refused(self, group: List[CounterWrite], error: Exception, outcome: WriteOutcome) -> None:
-    """A refused batch applied nothing: its keys are sent one by one to find which ones are refused."""
-    if len(group) == 1:
-      outcome.refused.append((group[0][0], group[0][1], error))
-      return
-    for key, key_sum in group:
-      try:
-        statement = self._statement_for([(key, key_sum)])
-        outcome.requests += 1
-        self._session.execute(statement)
-        outcome.counted += key_sum.messages
-      except Exception as key_error:  # pylint: disable=broad-except
-        if is_refusal(key_error):
-          outcome.refused.append((key, key_sum, key_error))
-        else:
-          outcome.failed.append((key, key_error))
 
   def _group_by_partition(self, writes: List[CounterWrite]) -> List[List[CounterWrite]]:
     by_date = {}

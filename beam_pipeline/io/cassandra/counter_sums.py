@@ -1,37 +1,34 @@
-"""A bundle's increments summed per counter key, and the way back from a sum to the messages it holds.
+"""A bundle's increments summed per counter key.
 
 Increments are summed per date (the table's partition), then per site_id, so each key gets one UPDATE per bundle.
 A sum that would pass the 64-bit range of an increment is closed and a new one begun, so a key may be written in
-parts; each part knows which of the key's messages (in bundle order) it holds, so a refused part names exactly
-its own messages. The batches as read are kept only for that, and for naming the offsets of a failed bundle.
+parts. The batches as read are kept only for naming the offsets of a failed bundle.
 """
 
 import datetime
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Tuple
 
-from beam_pipeline.records import IncrementBatch, KafkaRecord
+from beam_pipeline.records import IncrementBatch
 from beam_pipeline.transforms.validate import MAX_COUNT
 
 CounterKey = Tuple[datetime.date, int]  # (date, site_id)
 
 
 class KeySum:
-  """The sum of some of one key's increments in a bundle: how many messages, counted from which one of the key's
-  messages in the bundle."""
-  __slots__ = ('views', 'clicks', 'messages', 'first_message')
+  """The sum of some of one key's increments in a bundle, and how many messages it holds."""
+  __slots__ = ('views', 'clicks', 'messages')
 
-  def __init__(self, first_message: int = 0):
+  def __init__(self):
     self.views = 0
     self.clicks = 0
     self.messages = 0
-    self.first_message = first_message
 
 
 CounterWrite = Tuple[CounterKey, KeySum]
 
 
 class BundleSums:
-  """Sums the increments of one bundle per key; lists the writes they make; finds a write's messages again."""
+  """Sums the increments of one bundle per key; lists the writes they make."""
 
   def __init__(self):
     self._batches: List[IncrementBatch] = []
@@ -52,7 +49,7 @@ class BundleSums:
       elif key_sum.views + views > MAX_COUNT or key_sum.clicks + clicks > MAX_COUNT:
         # A bigint increment cannot hold the sum: what we have becomes a write of its own.
         closed.append(((day, site_id), key_sum))
-        key_sum = by_site[site_id] = KeySum(key_sum.first_message + key_sum.messages)
+        key_sum = by_site[site_id] = KeySum()
       key_sum.views += views
       key_sum.clicks += clicks
       key_sum.messages += 1
@@ -60,16 +57,6 @@ class BundleSums:
   def writes(self) -> List[CounterWrite]:
     return self._closed + [((day, site_id), key_sum) for day, by_site in self._by_date.items()
                            for site_id, key_sum in by_site.items()]
-
-  def messages_of(self, writes: Sequence[CounterWrite]) -> List[List[KafkaRecord]]:
-    """The messages each of ``writes`` sums, found in one pass over the bundle (only done for refused writes)."""
-    by_key: Dict[CounterKey, List[KafkaRecord]] = {key: [] for key, _ in writes}
-    for batch in self._batches:
-      for position, day, site_id in zip(batch.positions, batch.dates, batch.site_ids):
-        found = by_key.get((day, site_id))
-        if found is not None:
-          found.append(batch.records.record(position))
-    return [by_key[key][part.first_message:part.first_message + part.messages] for key, part in writes]
 
   def offset_ranges(self) -> str:
     """The offset range of each partition in this bundle, for the message of a failed bundle."""

@@ -2,8 +2,9 @@
 
 Within a bundle, increments are summed per (date, site_id) (``counter_sums.py``) and each key gets one UPDATE
 from a prepared statement; the UPDATEs of one date travel together as counter batches, several requests in flight
-(``counter_requests.py``); the session lives as long as the bundle (``counter_write_fn.py``). Increments that
-Cassandra refuses come out, one DeadLetter per message, on ``dead_letters``.
+(``counter_requests.py``); the session lives as long as the bundle (``counter_write_fn.py``). Every value the
+contract lets through fits the table, so a write Cassandra refuses fails the bundle: the table or the job's
+permission is at fault, not the messages.
 """
 
 import apache_beam as beam
@@ -19,10 +20,8 @@ DEFAULT_MAX_CONCURRENT_WRITES = 64
 
 
 class CassandraCounterWrite(beam.PTransform):
-  """IncrementBatches in; counters incremented; DeadLetters for increments Cassandra refused on ``dead_letters``.
-
-  ``written`` holds no elements: it is complete once every bundle is written, which is what stages that must
-  wait for the counters (the offset commit) need."""
+  """IncrementBatches in; counters incremented. The output holds no elements: it is complete once every bundle is
+  written, which is what stages that must wait for the counters (the offset commit) need."""
 
   def __init__(self, connection: CassandraConnection, keyspace: str, table: str,
                max_concurrent_writes: int = DEFAULT_MAX_CONCURRENT_WRITES,
@@ -50,8 +49,7 @@ class CassandraCounterWrite(beam.PTransform):
   def expand(self, increments):
     return increments | 'IncrementCounters' >> beam.ParDo(CounterWriteFn(
         self._connection, self._keyspace, self._table, self._max_concurrent_writes,
-        self._statements_per_batch, self._counted_once, self._claims_whole_batches)).with_outputs(
-            CounterWriteFn.DEAD_LETTERS, main='written')
+        self._statements_per_batch, self._counted_once, self._claims_whole_batches))
 
   def display_data(self):
     return {'cassandra': self._connection.address, 'table': f'{self._keyspace}.{self._table}',

@@ -10,8 +10,10 @@ Counting once (the default), the bundle first claims its offsets in the offset l
 sums only the messages it claimed: offsets the table has counted are skipped, whoever read them. A write whose
 outcome is unknown makes the bundle's claims uncertain (reconciling their dates repairs them) and the bundle carries on:
 resending it could count it twice. At least once (``counted_once=False``), such a write fails the bundle and the
-runner retries it, and the offsets it covered are logged. The messages of refused writes leave ``finish_bundle``
-on the ``DEAD_LETTERS`` output; the main output carries nothing and only marks the stage as finished.
+runner retries it, and the offsets it covered are logged. A refused write (the table dropped or altered under the
+job, a permission revoked: the messages are not at fault, the contract caps every value) fails the bundle with
+one line saying so, after marking its claims uncertain when counting once: the bundle's other writes may have
+been applied. The main output carries nothing and only marks the stage as finished.
 """
 
 import logging
@@ -22,10 +24,7 @@ import uuid
 import functools
 from typing import Dict, List, Sequence
 
-import apache_beam as beam
 from apache_beam.metrics import Metrics
-from apache_beam.transforms.window import GlobalWindows
-from apache_beam.utils.timestamp import Timestamp
 
 from beam_pipeline import metrics
 from beam_pipeline.errors import CassandraWriteError
@@ -35,7 +34,7 @@ from beam_pipeline.io.cassandra.offset_ledger import Claim, OffsetLedger, Partit
 from beam_pipeline.io.cassandra.counter_requests import CounterRequests, WriteOutcome, counter_retry_policy
 from beam_pipeline.io.cassandra.counter_sums import BundleSums
 from beam_pipeline.io.cassandra.schema import increment_cql, schema_command
-from beam_pipeline.records import DeadLetter, IncrementBatch
+from beam_pipeline.records import IncrementBatch
 
 
 def _dates_in(batches: Sequence[IncrementBatch], key: PartitionKey, ranges) -> frozenset:
@@ -55,7 +54,6 @@ def _dates_in(batches: Sequence[IncrementBatch], key: PartitionKey, ranges) -> f
 
 _LOGGER = logging.getLogger(__name__)
 
-STAGE = 'write'
 _PROGRESS_LOG_INTERVAL_S = 30.0
 
 
@@ -66,7 +64,6 @@ class _WriteMetrics:
     self._counted = Metrics.counter(metrics.NAMESPACE, metrics.MESSAGES_COUNTED)
     self._writes = Metrics.counter(metrics.NAMESPACE, metrics.CASSANDRA_WRITES)
     self._requests = Metrics.counter(metrics.NAMESPACE, metrics.CASSANDRA_REQUESTS)
-    self._dead_lettered = Metrics.counter(metrics.NAMESPACE, metrics.dead_lettered(STAGE))
     self._skipped = Metrics.counter(metrics.NAMESPACE, metrics.SKIPPED_ALREADY_COUNTED)
     self._uncertain = Metrics.counter(metrics.NAMESPACE, metrics.MESSAGES_UNCERTAIN)
     self._writes_per_bundle = Metrics.distribution(metrics.NAMESPACE, metrics.CASSANDRA_WRITE_BATCH)
@@ -75,23 +72,19 @@ class _WriteMetrics:
     self._last_log = None
 
   def bundle_written(self, outcome: WriteOutcome, writes: int, started: float) -> None:
-    written = writes - len(outcome.refused)
     self._counted.inc(outcome.counted)
-    self._writes.inc(written)
+    self._writes.inc(writes)
     self._requests.inc(outcome.requests)
     self._writes_per_bundle.update(writes)
     self._bundle_write_ms.update(int((time.monotonic() - started) * 1000))
     self._totals[0] += outcome.counted
-    self._totals[1] += written
+    self._totals[1] += writes
     now = time.monotonic()
     if self._last_log is None:
       self._last_log = now
     elif now - self._last_log >= _PROGRESS_LOG_INTERVAL_S:
       self._last_log = now
       _LOGGER.info('counted %d messages with %d Cassandra writes so far (this worker)', *self._totals)
-
-  def dead_lettered(self, count: int) -> None:
-    self._dead_lettered.inc(count)
 
   def ledger_settled(self, skipped: int, uncertain: int) -> None:
     if skipped:
@@ -101,8 +94,7 @@ class _WriteMetrics:
 
 
 class CounterWriteFn(SessionPerBundleFn):
-  """IncrementBatches in; counters incremented when the bundle finishes; refused messages on ``DEAD_LETTERS``."""
-  DEAD_LETTERS = 'dead_letters'
+  """IncrementBatches in; counters incremented when the bundle finishes."""
 
   def __init__(self, connection: CassandraConnection, keyspace: str, table: str, max_concurrent_writes: int,
                statements_per_batch: int, counted_once: bool = True, claims_whole_batches: bool = True):
@@ -177,6 +169,8 @@ class CounterWriteFn(SessionPerBundleFn):
             f'will be retried and may count these offsets twice: {sums.offset_ranges()}')
       if ledger is not None:
         self._settle(ledger, claims, outcome)
+      if outcome.refused:
+        raise self._refusal_error(outcome, len(writes), ledger is not None)
     except Exception:
       _LOGGER.error('bundle write failed; offsets in this bundle%s: %s',
                     '' if self._counted_once else ' (may be counted twice on retry)', sums.offset_ranges())
@@ -185,8 +179,6 @@ class CounterWriteFn(SessionPerBundleFn):
       self.close_session()
     self._metrics.bundle_written(outcome, len(writes), started)
     self._metrics.ledger_settled(valid - claimed, claimed if ledger is not None and outcome.failed else 0)
-    if outcome.refused:
-      yield from self._dead_letters(sums, outcome.refused)
 
   def _wanted(self, batches: Sequence[IncrementBatch]) -> Dict[PartitionKey, List[offset_ranges.OffsetRange]]:
     wanted: Dict[PartitionKey, List] = {}
@@ -218,8 +210,8 @@ class CounterWriteFn(SessionPerBundleFn):
   def _settle(self, ledger: OffsetLedger, claims: Dict[PartitionKey, Claim], outcome: WriteOutcome) -> None:
     """Marks the claims counted, or uncertain when any write's outcome is unknown: the bundle's writes sum
     several partitions' messages, so one unknown write leaves every claim of the bundle unknown."""
-    counted = not outcome.failed
-    if not counted:
+    counted = not outcome.failed and not outcome.refused
+    if outcome.failed:
       key, error = outcome.failed[0]
       _LOGGER.warning('%d counter writes of this bundle have an unknown outcome (first: %s: %r); they are not '
                       'resent: offsets %s are uncertain until repaired (./run_backfill.sh --dates uncertain --mode reconcile)',
@@ -232,14 +224,13 @@ class CounterWriteFn(SessionPerBundleFn):
       self._uncertain_gauges.set(topic, partition,
                                  offset_ranges.size(self._known_rows[(topic, partition)].uncertain))
 
-  def _dead_letters(self, sums: BundleSums, refused):
-    """One DeadLetter per message of each refused write, tagged: untagged output of finish_bundle would go to
-    the main output."""
-    sources = sums.messages_of([(key, key_sum) for key, key_sum, _ in refused])
-    for (key, _, error), messages in zip(refused, sources):
-      reason = f'Cassandra refused the increment for {key}: {error}'
-      # Counted once per refused write, not per message, as every other metric of the stage.
-      self._metrics.dead_lettered(len(messages))
-      for source in messages:
-        yield beam.pvalue.TaggedOutput(self.DEAD_LETTERS, GlobalWindows.windowed_value(
-            DeadLetter(STAGE, reason, source), timestamp=Timestamp(micros=max(source.timestamp_ms, 0) * 1000)))
+  def _refusal_error(self, outcome: WriteOutcome, writes: int, counting_once: bool) -> CassandraWriteError:
+    key, error = outcome.refused[0]
+    after = ('its offsets are uncertain until repaired (./run_backfill.sh --dates uncertain --mode reconcile)'
+             if counting_once else 'the retried bundle may count twice what its other writes added')
+    connection = self._connection
+    create = schema_command(connection.hosts, connection.port, self._keyspace, self._table)
+    return CassandraWriteError(
+        f'Cassandra refused {len(outcome.refused)} of {writes} counter writes to {self._keyspace}.{self._table} '
+        f'(first: {key}: {error}): the table was dropped or changed, or the job may no longer modify it; '
+        f'recreate it as the job makes it ({create}) or restore the permission; {after}')
