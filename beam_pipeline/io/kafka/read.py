@@ -10,10 +10,9 @@ Each partition's restriction is an offset range; the reader checkpoints (``defer
 consumer group only when the runner finalizes the bundle. That waits for everything downstream because the runner
 finalizes a bundle only after the bundle's output is durable, and the stages downstream of the read (parse, validate,
 the counter write, the dead letters: no shuffle between them, which tests/test_graph_shape.py keeps) are fused
-with it, so that output is theirs. A
-bounded read registers no finalizer (Flink runs batch jobs without bundle finalization): a catch-up run commits
-the offsets it planned to stop at in a last stage, ``CommitPlannedOffsets``, which the runner can only start once
-every stage it waits on has finished.
+with it, so that output is theirs. A bounded read registers no finalizer (Flink runs batch jobs without bundle
+finalization): a catch-up run commits the offsets it planned to stop at in a last stage, ``CommitPlannedOffsets``,
+which the runner can only start once every stage it waits on has finished.
 """
 
 import functools
