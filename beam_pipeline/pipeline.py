@@ -59,7 +59,7 @@ def build_graph(pipeline: beam.Pipeline, site: SiteStatsOptions, group_member: O
   topic, directory = configs.dead_letter_outputs(site)
   if topic or directory:
     published = dead_letters | 'WriteDeadLetters' >> WriteDeadLetters(
-        site.bootstrap_servers, topic, directory, configs.kafka_security(site))
+        site.bootstrap_servers, topic, directory, configs.kafka_security(site), site.kafka_client)
     durable += published.values()
   if read_config.commits_at_end:
     _ = pipeline | 'CommitOffsets' >> CommitPlannedOffsets(read_config, read.planned, durable)

@@ -47,14 +47,14 @@ def _dead_letter_producer(transforms, stage: str):
 
 
 @pytest.mark.parametrize('extra,job_type', [([], 'JOB_TYPE_STREAMING'), (['--bounded'], 'JOB_TYPE_BATCH')])
-def test_the_dry_run_builds_the_four_stages_and_each_stages_dead_letters_flow_into_the_dead_letter_branch(
+def test_the_dry_run_builds_the_stages_and_each_stages_dead_letters_flow_into_the_dead_letter_branch(
     extra, job_type):
   result = _dry_run_job(*extra)
 
   transforms = _transforms_by_name(result)
   for stage in STAGES:
     assert stage in transforms, (stage, sorted(n for n in transforms if '/' not in n))
-  for stage in ('ParseJson', 'Validate', 'CassandraCounterWrite'):
+  for stage in ('ParseJson', 'Validate'):
     branch = transforms.get(f'WriteDeadLetters/PublishToKafka{stage}')
     assert branch is not None, sorted(n for n in transforms if 'DeadLetters' in n)
     producer = _dead_letter_producer(transforms, stage)

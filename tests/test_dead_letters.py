@@ -99,3 +99,12 @@ def test_a_bundle_of_dead_letters_written_again_leaves_one_whole_file(tmp_path):
   files = list(tmp_path.iterdir())  # no temporary file left either
   assert len(files) == 1 and files[0].name.startswith('dead-letters-20170204T000000Z-')
   assert sorted(files[0].read_text().splitlines()) == sorted(to_json(letter) for letter in letters)
+
+
+@pytest.mark.parametrize('arguments, message', [
+    (dict(topic=None), 'needs a topic, a directory or both'),
+    (dict(topic='events-dlq', kafka_client='librdkafka'), "one of kafka-python, confluent, not 'librdkafka'"),
+], ids=['nowhere to write', 'unknown client'])
+def test_bad_arguments_are_refused_when_the_transform_is_built(arguments, message):
+  with pytest.raises(ValueError, match=message):
+    WriteDeadLetters('localhost:9092', **arguments)

