@@ -26,6 +26,8 @@ setuptools.setup(
         'python-snappy>=0.7,<1',
         'zstandard>=0.18,<1',
         'marshmallow>=4.0,<5',
+        # ParseJson decodes and checks most events in one compiled pass; a 0.x minor may change what it accepts.
+        'msgspec>=0.23,<0.24',
         # The progress bar of bounded runs on a terminal.
         'tqdm>=4.66,<5',
         # The local runner's metrics endpoint (--metrics_port); its parser reads endpoints in the tests.

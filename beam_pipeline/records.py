@@ -12,7 +12,7 @@ import bisect
 import dataclasses
 import datetime
 import pickle
-from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import apache_beam as beam
 
@@ -50,8 +50,10 @@ class KafkaRecord(NamedTuple):
 
 
 class ParsedMessage(NamedTuple):
-  """A message whose value decoded to a JSON object, not yet checked against the contract."""
-  fields: Dict[str, Any]
+  """A message whose value decoded to a JSON object."""
+  # The object as a dict, not yet checked against the contract; or, when ParseJson decoded and checked it in one
+  # pass (transforms/contract_decoder.py), the checked event.
+  fields: Any
   source: KafkaRecord
 
 
@@ -109,10 +111,11 @@ class RecordBatch:
 
 @dataclasses.dataclass(slots=True)
 class ParsedBatch:
-  """The messages of a RecordBatch that decoded to JSON objects: each one's position in it and its object."""
+  """The messages of a RecordBatch that decoded to JSON objects: each one's position in it and its object (a dict),
+  or its event when ParseJson checked it against the contract already (a msgspec Struct, which pickles)."""
   records: RecordBatch
   positions: List[int]
-  documents: List[Dict[str, Any]]
+  documents: List[Any]
 
   @classmethod
   def of(cls, messages: Sequence[ParsedMessage]) -> 'ParsedBatch':
@@ -160,7 +163,7 @@ class IncrementBatch:
 
 class DeadLetter(NamedTuple):
   """A message that a stage refused, with the reason; nothing is dropped without one of these."""
-  stage: str  # 'parse' | 'validate' | 'write'
+  stage: str  # 'parse' | 'validate'
   reason: str
   source: KafkaRecord
 

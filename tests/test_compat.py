@@ -33,7 +33,8 @@ from beam_pipeline.compat import UnsupportedVersionError, require_version
 from beam_pipeline.compat import beam as beam_compat
 from beam_pipeline.compat import kafka as kafka_compat
 from beam_pipeline.io.security import KafkaSecurity, SecretSource
-from beam_pipeline.transforms.validate import CompiledContract, SiteEventSchema
+from beam_pipeline.transforms.contract_decoder import ContractDecoder
+from beam_pipeline.transforms.validate import SiteEventSchema
 
 PACKAGE = Path(beam_pipeline.__file__).parent
 COMPAT = PACKAGE / 'compat'
@@ -187,8 +188,8 @@ def test_a_schema_with_a_load_hook_is_not_compiled():
     def rename(self, data, **kwargs):
       return data
 
-  assert CompiledContract(SiteEventSchema()).compiled
-  assert not CompiledContract(HookedSchema()).compiled
+  assert ContractDecoder(SiteEventSchema).compiled
+  assert not ContractDecoder(HookedSchema).compiled
 
 
 # --- no private names of other libraries outside compat/ -------------------------------------------------------

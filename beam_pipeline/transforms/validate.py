@@ -6,6 +6,10 @@ The contract (also in the README):
 - ``views``, ``clicks``: JSON integers, 0 <= n <= 9223372036854775807, absent means 0; ``null``, strings,
   floats and booleans are refused;
 - unknown fields are ignored.
+
+Most events arrive already checked: ParseJson decodes a value that surely meets this schema straight into an
+event, with a decoder derived from the schema's fields (contract_decoder.py). The schema itself decides every
+other message, and its messages are the dead letters' reasons.
 """
 
 import datetime
@@ -66,82 +70,6 @@ class SiteEventSchema(marshmallow.Schema):
   clicks = StrictInteger(load_default=0, validate=validate.Range(min=0, max=MAX_COUNT))
 
 
-class CompiledContract:
-  """A fast reading of SiteEventSchema, derived from the schema's own fields at start-up.
-
-  ``load`` returns exactly what ``schema.load`` would for a document the schema accepts, or None when it is not
-  sure; the caller then asks the schema itself, which accepts it or says why not. So the rules stay in the
-  schema alone, and the common case skips marshmallow's per-call machinery. A schema this reading does not
-  understand (other field types or validators, hooks, unknown=RAISE) is not compiled: every call goes to it.
-  """
-
-  _INTEGER, _DAY = 'integer', 'day'
-
-  def __init__(self, schema: marshmallow.Schema):
-    self._plan = self._compile(schema)
-    self._days = {}
-
-  @property
-  def compiled(self) -> bool:
-    return self._plan is not None
-
-  @classmethod
-  def _compile(cls, schema: marshmallow.Schema):
-    # resolve_hooks lists the schema class's decorated hooks (pre_load, validates_schema, ...) publicly.
-    if schema.unknown != marshmallow.EXCLUDE or any(type(schema).resolve_hooks().values()):
-      return None
-    plan = []
-    for name, field in schema.load_fields.items():
-      default = field.load_default
-      if not field.required and (default is marshmallow.missing or callable(default)):
-        return None
-      if type(field) is StrictInteger and field.validators and all(
-          type(v) is validate.Range and v.min_inclusive and v.max_inclusive for v in field.validators):
-        low = max(v.min if v.min is not None else -float('inf') for v in field.validators)
-        high = min(v.max if v.max is not None else float('inf') for v in field.validators)
-        plan.append((field.data_key or name, field.attribute or name, cls._INTEGER, field.required, default,
-                     low, high, field))
-      elif type(field) is CalendarDay and not field.validators:
-        plan.append((field.data_key or name, field.attribute or name, cls._DAY, field.required, default,
-                     None, None, field))
-      else:
-        return None
-    return plan
-
-  def load(self, document: dict):
-    if self._plan is None:
-      return None
-    event = {}
-    for key, attribute, kind, required, default, low, high, field in self._plan:
-      value = document.get(key, _ABSENT)
-      if value is _ABSENT:
-        if required:
-          return None
-        event[attribute] = default
-      elif kind is self._INTEGER:
-        if type(value) is not int or not low <= value <= high:
-          return None
-        event[attribute] = value
-      else:
-        # Few distinct days arrive in any stretch of traffic: remember what each string meant.
-        day = self._days.get(value, _ABSENT) if type(value) is str else None
-        if day is _ABSENT:
-          try:
-            day = field.deserialize(value, key, document)
-          except marshmallow.ValidationError:
-            return None
-          if len(self._days) < _MAX_REMEMBERED_DAYS:
-            self._days[value] = day
-        elif day is None:
-          return None
-        event[attribute] = day
-    return event
-
-
-_ABSENT = object()
-_MAX_REMEMBERED_DAYS = 4096
-
-
 def describe_errors(messages: dict) -> str:
   """marshmallow's messages as one line: ``site_id: Missing data for required field.; views: ...``."""
   parts = []
@@ -157,13 +85,11 @@ class ValidateFn(beam.DoFn):
 
   def __init__(self):
     self._schema = None
-    self._contract = None
     self._valid = Metrics.counter(metrics.NAMESPACE, metrics.MESSAGES_VALID)
     self._refused = Metrics.counter(metrics.NAMESPACE, metrics.dead_lettered(STAGE))
 
   def setup(self):
     self._schema = SiteEventSchema()
-    self._contract = CompiledContract(self._schema)
 
   def start_bundle(self):
     # Counted once per bundle: a metric update per message costs more.
@@ -175,11 +101,10 @@ class ValidateFn(beam.DoFn):
       self._refused.inc(self._refused_in_bundle)
 
   def process(self, messages: ParsedBatch):
-    contract, schema, records = self._contract, self._schema, messages.records
+    schema, records = self._schema, messages.records
     positions, dates, site_ids, views, clicks = [], [], [], [], []
     for position, document in zip(messages.positions, messages.documents):
-      event = contract.load(document)
-      if event is None:
+      if type(document) is dict:
         try:
           event = schema.load(document)
         except marshmallow.ValidationError as error:
@@ -187,11 +112,16 @@ class ValidateFn(beam.DoFn):
           yield beam.pvalue.TaggedOutput(self.DEAD_LETTERS, DeadLetter(
               STAGE, describe_errors(error.normalized_messages()), records.record(position)))
           continue
+        dates.append(event['date'])
+        site_ids.append(event['site_id'])
+        views.append(event['views'])
+        clicks.append(event['clicks'])
+      else:  # an event ParseJson decoded and checked against this schema already (contract_decoder.py)
+        dates.append(document.date)
+        site_ids.append(document.site_id)
+        views.append(document.views)
+        clicks.append(document.clicks)
       positions.append(position)
-      dates.append(event['date'])
-      site_ids.append(event['site_id'])
-      views.append(event['views'])
-      clicks.append(event['clicks'])
     if positions:
       self._valid_in_bundle += len(positions)
       yield IncrementBatch(records, positions, dates, site_ids, views, clicks)
