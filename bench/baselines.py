@@ -7,16 +7,23 @@
     python -m bench.baselines streaming --topic T --keyspace K --runner FlinkRunner --flink_master H:P
                                                                   a streaming job, from its submission until
                                                                   its group has committed the whole topic
+    python -m bench.baselines flink_java --topic T --keyspace K --jar J --flink_master H:P --parallelism N
+        --job_name NAME                                           the Java Flink job (bench/flink_java) on the
+                                                                  session cluster, until it has finished
 
 Each prints one JSON object: messages, cassandra_writes, elapsed_s.
 """
 
 import argparse
 import json
+import os
+import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
@@ -87,11 +94,14 @@ def naive(args) -> dict:
 
 
 def pipeline(args) -> dict:
+  from beam_pipeline.runners.google_cloud_imports import leave_out_unless_arguments_need_it
+  argv = ['--bootstrap_servers', args.bootstrap_servers, '--topic', args.topic, '--keyspace', args.keyspace,
+          '--cassandra_hosts', args.cassandra_host, '--cassandra_port', str(args.cassandra_port),
+          '--consumer_group', f'bench-{args.keyspace}', '--bounded', *args.job_options]
+  # As `python -m beam_pipeline` does, before Beam is first imported.
+  leave_out_unless_arguments_need_it(argv)
   from beam_pipeline.launch.run import run
-  _, summary = run(['--bootstrap_servers', args.bootstrap_servers, '--topic', args.topic, '--keyspace',
-                    args.keyspace, '--cassandra_hosts', args.cassandra_host, '--cassandra_port',
-                    str(args.cassandra_port), '--consumer_group', f'bench-{args.keyspace}', '--bounded',
-                    *args.job_options])
+  _, summary = run(argv)
   return {'messages': summary.read, 'cassandra_writes': summary.cassandra_writes,
           'cassandra_requests': summary.cassandra_requests}
 
@@ -132,10 +142,62 @@ def copies(args) -> dict:
   return {'copies': args.copies, 'returncodes': [job.wait() for job in jobs]}
 
 
+# The session cluster serves no /jars endpoints (they need flink-runtime-web, which its classpath lacks), so the
+# jar goes the way `flink run` sends it: Flink's client runs the job's main, builds the job graph and posts it with
+# the jar to POST /jobs.
+_FLINK_CLIENT = 'org.apache.flink.client.cli.CliFrontend'
+_SUBMITTED = re.compile(r'Job has been submitted with JobID ([0-9a-f]{32})')
+_JOB_ENDED = ('FINISHED', 'FAILED', 'CANCELED')
+
+
+def flink_java(args) -> dict:
+  """Submits the Java job (bench/flink_java, options after the Kafka and Cassandra ones) to the session cluster,
+  detached, waits until it has ended, and reports its figures from the job's accumulators."""
+  from beam_pipeline import REPO_ROOT
+  from beam_pipeline.processes import jvm
+  from beam_pipeline.runners.flink.jvm import SUPPORTED_JAVA
+  from beam_pipeline.runners.flink.rest import rest_get
+  parser = argparse.ArgumentParser(prog='python -m bench.baselines flink_java')
+  parser.add_argument('--jar', required=True)
+  parser.add_argument('--flink_master', required=True, help='host:port of the session cluster\'s REST API')
+  parser.add_argument('--parallelism', type=int, required=True)
+  parser.add_argument('--job_name', required=True)
+  job = parser.parse_args(args.job_options)
+  host, port = job.flink_master.rsplit(':', 1)
+  program = ['--bootstrap_servers', args.bootstrap_servers, '--topic', args.topic,
+             '--consumer_group', f'bench-{args.keyspace}', '--keyspace', args.keyspace,
+             '--cassandra_host', args.cassandra_host, '--cassandra_port', str(args.cassandra_port),
+             '--parallelism', str(job.parallelism), '--job_name', job.job_name]
+  with tempfile.TemporaryDirectory(prefix='flink-client-') as conf_dir:
+    # The client's configuration: only where the cluster is (the cluster's own would start its metric reporter).
+    (Path(conf_dir) / 'flink-conf.yaml').write_text(f'rest.address: {host}\nrest.port: {port}\n')
+    java = jvm.find_java(SUPPORTED_JAVA, "Flink 1.19's client")
+    flink_classpath = jvm.classpath(REPO_ROOT / '.local' / 'jars' / 'flink')  # the cluster's own jars
+    client = subprocess.run([java, '-cp', flink_classpath, _FLINK_CLIENT, 'run', '--detached', job.jar, *program],
+                            env={**os.environ, 'FLINK_CONF_DIR': conf_dir}, capture_output=True, text=True)
+  submitted = _SUBMITTED.search(client.stdout)
+  if client.returncode != 0 or submitted is None:
+    raise RuntimeError(f'the Flink client did not submit {job.jar} (exit {client.returncode}): '
+                       f'{(client.stdout + client.stderr)[-3000:]}')
+  job_id = submitted.group(1)
+  while (state := rest_get(job.flink_master, f'/jobs/{job_id}')['state']) not in _JOB_ENDED:
+    time.sleep(0.2)
+  if state != 'FINISHED':
+    root = rest_get(job.flink_master, f'/jobs/{job_id}/exceptions').get('root-exception') or ''
+    raise RuntimeError(f'the Flink job {job.job_name} ({job_id}) ended {state}: {root[:3000]}')
+  totals = {a['name']: int(a['value'])
+            for a in rest_get(job.flink_master, f'/jobs/{job_id}/accumulators')['user-task-accumulators']}
+  # One UPDATE per request: the job sends no batches.
+  return {'messages': totals['messages_read'], 'invalid': totals['messages_invalid'],
+          'cassandra_writes': totals['cassandra_writes'], 'cassandra_requests': totals['cassandra_writes'],
+          'job_id': job_id}
+
+
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(prog='python -m bench.baselines', description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('contender', choices=['raw', 'raw_confluent', 'naive', 'pipeline', 'streaming', 'copies'])
+  parser.add_argument('contender',
+                      choices=['raw', 'raw_confluent', 'naive', 'pipeline', 'streaming', 'copies', 'flink_java'])
   parser.add_argument('--copies', type=int, default=2)
   parser.add_argument('--bootstrap_servers', default='127.0.0.1:9092')
   parser.add_argument('--topic', required=True)
@@ -143,13 +205,13 @@ def main(argv=None) -> int:
   parser.add_argument('--cassandra_host', default='127.0.0.1')
   parser.add_argument('--cassandra_port', type=int, default=9042)
   args, args.job_options = parser.parse_known_args(argv)
-  if args.job_options and args.contender not in ('pipeline', 'streaming', 'copies'):
+  if args.job_options and args.contender not in ('pipeline', 'streaming', 'copies', 'flink_java'):
     parser.error(f'unrecognized arguments: {" ".join(args.job_options)}')
   import logging
   logging.basicConfig(level=logging.WARNING, force=True)
   started = time.monotonic()
   result = {'raw': raw, 'raw_confluent': raw_confluent, 'naive': naive, 'pipeline': pipeline,
-            'streaming': streaming, 'copies': copies}[args.contender](args)
+            'streaming': streaming, 'copies': copies, 'flink_java': flink_java}[args.contender](args)
   result['elapsed_s'] = time.monotonic() - started
   print(json.dumps(result))
   return 0

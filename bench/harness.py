@@ -12,10 +12,14 @@ pipeline_flink (bounded, on embedded Flink, its Python code in the submitting pr
 (bounded, on the local Flink session cluster) and pipeline_flink_cluster_streaming (a streaming job there, from its
 submission until its group has committed the whole topic; pipeline_flink_cluster_streaming_at_least_once without
 the offset ledger), all with Flink parallelism --workers; on the cluster the Python code runs in the
-SDK worker pool. For each: msgs/s, CPU seconds, peak RSS of its process tree (for the Flink runs also the peak RSS
-of the Flink JVMs and the worker pool, which are not in that tree), Cassandra writes, and whether the counters
-equal the expected sums; for the cluster runs also the rate of the reading phase alone (without submission,
-deployment and the workers' start), and for the pipelines the most offset ranges one partition's ledger row holds.
+SDK worker pool. flink_java is their native peer: a plain Java Flink job (bench/flink_java, built with Maven when
+its jar is missing or older than its sources) with the same contract, per-key sums per bundle and counter UPDATEs,
+run on the same session cluster with the same parallelism until it has finished. For each: msgs/s, CPU seconds,
+peak RSS of its process tree (for the Flink runs also the peak RSS of the Flink JVMs and the worker pool, which
+are not in that tree), Cassandra writes, and whether the counters equal the expected sums; for the cluster runs
+also the rate of the reading phase alone (without submission, deployment and the workers' start), and for the
+pipelines the most offset ranges one partition's ledger row holds.
+When flink_java ran, the table ends with each pipeline's rates as a multiple of flink_java's in the same round.
 ``--rounds N`` runs the contenders in turn N times over the same topic (alternating, so that a drift of the machine
 falls on all of them). Prints a table and writes bench/results/<time>.json and .png.
 """
@@ -39,7 +43,7 @@ from beam_pipeline import REPO_ROOT
 CONTENDERS = ['raw_kafka_python', 'raw_confluent_kafka', 'naive_python', 'go_seed', 'pipeline_direct',
               'pipeline_direct_at_least_once', 'pipeline_direct_librdkafka', 'pipeline_streaming', 'pipeline_streaming_2_copies',
               'pipeline_flink', 'pipeline_flink_cluster', 'pipeline_flink_cluster_streaming',
-              'pipeline_flink_cluster_streaming_at_least_once']
+              'pipeline_flink_cluster_streaming_at_least_once', 'flink_java']
 
 
 def _tree_usage(pid: int, cpu_s_by_pid: dict) -> int:
@@ -125,6 +129,25 @@ def build_go_seed() -> Path:
   return binary
 
 
+FLINK_JAVA_SOURCES = REPO_ROOT / 'bench' / 'flink_java'
+FLINK_JAVA_JAR = REPO_ROOT / '.local' / 'bench' / 'flink_java' / 'site-stats-flink-java.jar'
+
+
+def build_flink_java() -> Path:
+  """The Java Flink job's jar, built by Maven (bench/flink_java/pom.xml) when it is missing or older than its
+  sources."""
+  sources = [FLINK_JAVA_SOURCES / 'pom.xml', *(p for p in (FLINK_JAVA_SOURCES / 'src' / 'main').rglob('*')
+                                               if p.is_file())]
+  if FLINK_JAVA_JAR.exists() and FLINK_JAVA_JAR.stat().st_mtime >= max(p.stat().st_mtime for p in sources):
+    return FLINK_JAVA_JAR
+  mvn = shutil.which('mvn')
+  if mvn is None:
+    raise RuntimeError('Maven (mvn) is needed to build bench/flink_java; install it or put it on PATH')
+  print('building bench/flink_java with Maven ...', flush=True)
+  subprocess.run([mvn, '-q', '--batch-mode', '-f', str(FLINK_JAVA_SOURCES / 'pom.xml'), 'package'], check=True)
+  return FLINK_JAVA_JAR
+
+
 def run_benchmark(args) -> List[dict]:
   from beam_pipeline.tools import produce
   from beam_pipeline.io.cassandra import schema
@@ -133,6 +156,8 @@ def run_benchmark(args) -> List[dict]:
   from beam_pipeline.testing.counters import expected_counters, read_counters
   from beam_pipeline.testing.topics import TopicOffsets
 
+  if 'flink_java' in args.only:
+    build_flink_java()  # before the topic is produced: a missing Maven fails the run now, not near its end
   stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%SZ')
   topic = f'bench-{stamp}'
   results_dir = Path(args.results_dir)
@@ -189,6 +214,10 @@ def run_benchmark(args) -> List[dict]:
             name, [python, '-m', 'bench.baselines', contender, *common, *cassandra,
                    '--job_name', f'{name}-{stamp}-{round_number}', *without_ledger],
             args.workers)
+      elif name == 'flink_java':
+        command, services = _flink_java_contender(
+            [python, '-m', 'bench.baselines', 'flink_java', *common, *cassandra,
+             '--job_name', f'{name}-{stamp}-{round_number}'], args.workers)
       else:
         raise ValueError(f'unknown contender {name!r}; choose from {", ".join(CONTENDERS)}')
       print(f'running {name} ...', flush=True)
@@ -210,13 +239,13 @@ def run_benchmark(args) -> List[dict]:
           'cassandra_writes': reported.get('cassandra_writes'),
           'cassandra_requests': reported.get('cassandra_requests', reported.get('cassandra_writes')),
           'exact': None if counted is None else counted == want,
-          'workers': args.workers if name.startswith('pipeline') else 1,
+          'workers': args.workers if name.startswith('pipeline') or name == 'flink_java' else 1,
       })
       if name.startswith('pipeline'):
         rows[-1]['ledger_ranges_per_partition'] = _ledger_ranges_per_partition(session, keyspace)
       if services:
         rows[-1]['flink_jvm_peak_rss_mb'] = round(figures['services_peak_rss_mb'], 1)
-      if name.startswith('pipeline_flink_cluster'):
+      if name.startswith('pipeline_flink_cluster') or name == 'flink_java':
         rows[-1].update(_cluster_read_phase(f'{name}-{stamp}-{round_number}', reported.get('caught_up_ms'),
                                             expected.messages))
       session.execute(f'DROP KEYSPACE IF EXISTS {keyspace}')
@@ -249,10 +278,25 @@ def _flink_contender(name: str, job: List[str], parallelism: int):
   return ([*job, *options, '--flink_master', cluster.master], tuple(s.process.pid() for s in jvms))
 
 
+def _flink_java_contender(job: List[str], parallelism: int):
+  """The Java job's command (its jar built before the clock runs) and the pids of the cluster's JobManager and
+  TaskManagers, the only Flink JVMs it uses."""
+  from beam_pipeline.devservices.flink import FlinkSessionCluster
+  jar = build_flink_java()
+  cluster = FlinkSessionCluster(REPO_ROOT)
+  if not cluster.all_ready():
+    raise RuntimeError('flink_java needs the Flink session cluster: ./run_local.sh flink-up')
+  jvms = (cluster.job_manager, *cluster.task_managers)
+  return ([*job, '--jar', str(jar), '--flink_master', cluster.master, '--parallelism', str(parallelism)],
+          tuple(s.process.pid() for s in jvms))
+
+
 def _cluster_read_phase(job_name: str, caught_up_ms: Optional[int], messages: int) -> dict:
   """How long the session cluster's job spent reading (from the start of its reading vertex to its end, or for a
   streaming job to when the group had committed everything), and so its rate without the fixed costs before it:
-  submission, deployment, the Python workers' start, the planning stage."""
+  submission, deployment, the Python workers' start, the planning stage. The reading vertex is the one that
+  writes the counters: the pipeline fuses its read with CassandraCounterWrite, and flink_java chains its source,
+  validation and write, named the same, into one vertex."""
   from beam_pipeline.devservices.flink import FlinkSessionCluster
   from beam_pipeline.runners.flink.rest import rest_get
   rest = FlinkSessionCluster(REPO_ROOT).master
@@ -289,7 +333,25 @@ def _table(rows: List[dict]) -> str:
                  f'{"-" if r["exact"] is None else ("yes" if r["exact"] else "NO"):>6} '
                  f'{r["read_msgs_per_s"] if "read_msgs_per_s" in r else "-":>15} '
                  f'{"-" if r.get("ledger_ranges_per_partition") is None else r["ledger_ranges_per_partition"]:>14}')
-  return '\n'.join(lines)
+  return '\n'.join(lines + _relative_to_flink_java(rows, names, width))
+
+
+def _relative_to_flink_java(rows: List[dict], names: List[str], width: int) -> List[str]:
+  """Each pipeline row's msgs/s (and reading msgs/s, for the cluster runs) as a multiple of flink_java's in the
+  same round; nothing when flink_java did not run."""
+  peers = {r.get('round', 1): r for r in rows if r['name'] == 'flink_java'}
+  if not peers:
+    return []
+  lines = ['', 'as a multiple of flink_java in the same round (msgs/s; reading msgs/s on the cluster):']
+  for name, r in zip(names, rows):
+    peer = peers.get(r.get('round', 1))
+    if peer is None or not r['name'].startswith('pipeline'):
+      continue
+    line = f'  {name:<{width}} {r["msgs_per_s"] / peer["msgs_per_s"]:>6.2f}x'
+    if 'read_msgs_per_s' in r and 'read_msgs_per_s' in peer:
+      line += f'   reading {r["read_msgs_per_s"] / peer["read_msgs_per_s"]:.2f}x'
+    lines.append(line)
+  return lines
 
 
 def _plot(rows: List[dict], path: Path, args) -> None:
