@@ -14,6 +14,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from marshmallow import fields, validate
 
+from beam_pipeline.transforms import parse
 from beam_pipeline.transforms.contract_decoder import MAX_NESTING, ContractDecoder
 from beam_pipeline.transforms.parse import ParseJson, parse_value
 from beam_pipeline.launch.run import local_runner
@@ -355,3 +356,15 @@ def test_a_batch_of_checked_events_decodes_in_a_process_that_has_derived_no_deco
   done = subprocess.run([sys.executable, '-c', _DECODE_BATCH], input=MessageBatchCoder().encode(batch),
                         capture_output=True, timeout=120, check=True)
   assert done.stdout.decode().strip() == "[(True, '2017-02-04', 3491, 10, 0)]"
+
+
+def test_a_value_nested_deeper_than_the_limit_is_refused_before_json_recurses_through_it():
+  # json would decode it, but near the interpreter's recursion limit, where the garbage collector's finalizers fail.
+  # The object itself is the first level.
+  deep = '{"date": "2017-02-04", "site_id": 1, "extra": ' + '[' * (parse.MAX_NESTING - 1) + ']' * (parse.MAX_NESTING - 1) + '}'
+  too_deep = '{"date": "2017-02-04", "site_id": 1, "extra": ' + '[' * parse.MAX_NESTING + ']' * parse.MAX_NESTING + '}'
+  assert parse_value(deep.encode())['site_id'] == 1
+  with pytest.raises(ValueError, match='^value is not valid JSON: nested too deeply$'):
+    parse_value(too_deep.encode())
+  # Brackets inside strings are text, not nesting.
+  assert parse_value(('{"date": "2017-02-04", "site_id": 1, "note": "' + '[' * 5000 + '"}').encode())['site_id'] == 1

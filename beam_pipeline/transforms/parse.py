@@ -6,6 +6,7 @@ Validate's schema decides it.
 """
 
 import json
+import re
 from typing import Any
 
 import apache_beam as beam
@@ -31,6 +32,25 @@ _DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
 _SCAN_FROM = _DECODER.scan_once
 
 
+# json recurses once per level of nesting. Near the interpreter's recursion limit any finalizer the garbage
+# collector runs fails ("Exception ignored"), whoever owns it: deeper documents are refused before json sees them.
+MAX_NESTING = 256
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKET_STEPS = {ord('['): 1, ord('{'): 1, ord(']'): -1, ord('}'): -1}
+
+
+def _nesting(text: str) -> int:
+  """How deep the arrays and objects of ``text`` nest, brackets inside strings aside (an unterminated string's
+  count: it is refused either way)."""
+  depth = deepest = 0
+  for character in _STRING.sub('""', text):
+    step = _BRACKET_STEPS.get(ord(character))
+    if step:
+      depth += step
+      deepest = max(deepest, depth)
+  return deepest
+
+
 def parse_value(value) -> dict:
   """The JSON object held by a message value; raises ValueError with a readable reason otherwise."""
   if value is None:
@@ -39,6 +59,9 @@ def parse_value(value) -> dict:
     text = value.decode('utf-8')
   except UnicodeDecodeError as error:
     raise ValueError(f'value is not UTF-8 text: {error}') from None
+  # Counting the brackets is enough for nearly every value; only one with many is measured.
+  if text.count('[') + text.count('{') > MAX_NESTING and _nesting(text) > MAX_NESTING:
+    raise ValueError('value is not valid JSON: nested too deeply')
   try:
     document, end = _SCAN_FROM(text, 0)
     if end == len(text) and type(document) is dict:
