@@ -33,8 +33,8 @@ from marshmallow import validate
 
 from beam_pipeline.transforms.validate import CalendarDay, StrictInteger
 
-# The deepest nesting the fast path takes. json refuses nesting at the interpreter's recursion limit, a few levels
-# before msgspec does; a DoFn runs far below that limit, so this many levels decode the same in both.
+# The deepest nesting the fast path takes: below parse.MAX_NESTING (256), past which the slow path refuses a value
+# (and json, near the interpreter's recursion limit, a few levels before msgspec would).
 MAX_NESTING = 64
 # A value this short cannot nest deeper than MAX_NESTING (each level takes two brackets), so its brackets need
 # no counting. It is below the smallest integer-digits limit Python allows (640), so no integer in it is too long.

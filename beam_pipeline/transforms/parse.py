@@ -36,18 +36,19 @@ _SCAN_FROM = _DECODER.scan_once
 # collector runs fails ("Exception ignored"), whoever owns it: deeper documents are refused before json sees them.
 MAX_NESTING = 256
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
-_BRACKET_STEPS = {ord('['): 1, ord('{'): 1, ord(']'): -1, ord('}'): -1}
+_BRACKET = re.compile(r'[\[\]{}]')
 
 
 def _nesting(text: str) -> int:
   """How deep the arrays and objects of ``text`` nest, brackets inside strings aside (an unterminated string's
-  count: it is refused either way)."""
+  count: it is refused either way). Only the brackets are visited, not every character."""
   depth = deepest = 0
-  for character in _STRING.sub('""', text):
-    step = _BRACKET_STEPS.get(ord(character))
-    if step:
-      depth += step
+  for bracket in _BRACKET.findall(_STRING.sub('""', text)):
+    if bracket in '[{':
+      depth += 1
       deepest = max(deepest, depth)
+    else:
+      depth -= 1
   return deepest
 
 
