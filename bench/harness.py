@@ -279,10 +279,10 @@ def _flink_contender(name: str, job: List[str], parallelism: int):
 
 
 def _flink_java_contender(job: List[str], parallelism: int):
-  """The Java job's command (its jar built before the clock runs) and the pids of the cluster's JobManager and
-  TaskManagers, the only Flink JVMs it uses."""
+  """The Java job's command (its jar built by run_benchmark before the topic was produced) and the pids of the
+  cluster's JobManager and TaskManagers, the only Flink JVMs it uses."""
   from beam_pipeline.devservices.flink import FlinkSessionCluster
-  jar = build_flink_java()
+  jar = FLINK_JAVA_JAR
   cluster = FlinkSessionCluster(REPO_ROOT)
   if not cluster.all_ready():
     raise RuntimeError('flink_java needs the Flink session cluster: ./run_local.sh flink-up')
