@@ -261,6 +261,7 @@ class MemberClient:
     self._url = f'http://{address}'
     self._view = None
     self._viewed_at = float('-inf')
+    self._parked_sent: Dict[Tuple[str, int], Tuple[Optional[int], int]] = {}  # (generation, offset) last told
 
   def start_offset(self, topic: str, partition: int) -> Optional[int]:
     """None if the copy does not hold the partition; else the group's offset when it was given it (-1: none)."""
@@ -278,11 +279,17 @@ class MemberClient:
     self._post('/commit', topic, partition, offset)
 
   def parked(self, topic: str, partition: int, offset: int) -> None:
+    # The member waits for a park only while it lets the partition go, and letting go starts a new generation of
+    # its view: a reader that parks an unheld partition at each bundle tells the member once per generation.
+    generation = (self._view or {}).get('generation')
+    if generation is not None and self._parked_sent.get((topic, partition)) == (generation, offset):
+      return
     self._viewed_at = float('-inf')
     try:
       self._post('/parked', topic, partition, offset)
     except OSError:
-      pass  # the member has left: nobody waits for the partition any more
+      return  # the member has left: nobody waits for the partition any more
+    self._parked_sent[(topic, partition)] = (generation, offset)
 
   def _post(self, path: str, topic: str, partition: int, offset: int) -> None:
     data = json.dumps({'topic': topic, 'partition': partition, 'offset': offset}).encode()

@@ -94,6 +94,13 @@ class _ReadPartitionFn(beam.DoFn):
     self._fetcher = open_fetcher(self._config, 'reader')
     self._member = MemberClient(self._config.group_member) if self._config.group_member else None
     self._committer = FinalizedOffsetCommitter(self._fetcher, self._lock, self._config, self._member)
+    self._bundle_started = time.monotonic()
+    self._read_in_bundle = 0
+    self._last_bundle_read = 0
+
+  def start_bundle(self):
+    self._bundle_started = time.monotonic()
+    self._last_bundle_read, self._read_in_bundle = self._read_in_bundle, 0
 
   def teardown(self):
     if self._fetcher is not None:
@@ -171,6 +178,7 @@ class _ReadPartitionFn(beam.DoFn):
       tracker.defer_remainder(_IDLE_RESUME_DELAY if emitted == 0 else None)
     finally:
       self._read.inc(emitted)
+      self._read_in_bundle += emitted
       if finalizer is not None and config.commit_offsets and config.consumer_group:
         if last_offset is not None:
           next_offset = last_offset + 1
@@ -261,15 +269,30 @@ class _StreamPartitionFn(_ReadPartitionFn):
     if element.awaits_creation and not self._new_partitions.exists(element.topic, element.partition):
       # Whatever the partition will hold is written after this check: the watermark may move up to it.
       _advance_watermark(watermark, Timestamp.now())
+      self._pace_idle_bundle()
       tracker.defer_remainder(Duration(seconds=PARTITION_CHECK_INTERVAL_S))
       return
     start = None
     if self._member is not None:
       start = self._held_from(element.topic, element.partition, tracker.current_restriction().start)
       if start is None:
+        self._pace_idle_bundle()
         tracker.defer_remainder(_IDLE_RESUME_DELAY)
         return
     yield from self._read_range(element, tracker, watermark, finalizer, start)
+
+  def _pace_idle_bundle(self) -> None:
+    """Holds an idle copy's bundle open until _POLL_TIMEOUT_S after it started, as an idle partition's poll does.
+
+    The resume delay a checkpoint asks for is a request: Beam's FnApiRunner hands the element back at once. A copy
+    whose elements all return without a poll (partitions other copies hold, partitions not created yet) would spin
+    through empty bundles, a core's worth of CPU taken from the copies that read. A copy that read something in
+    its last bundle or in this one does not wait: its elements come back with data to read."""
+    if self._last_bundle_read or self._read_in_bundle:
+      return
+    remaining = self._bundle_started + _POLL_TIMEOUT_S - time.monotonic()
+    if remaining > 0:
+      time.sleep(remaining)
 
   def _keeps_reading(self, tp, position: int) -> bool:
     # A partition the group takes from this copy is given up within a poll, not at the end of the bundle: its
@@ -337,9 +360,12 @@ class _StreamPartitionFn(_ReadPartitionFn):
             _advance_watermark(watermark, newest)
       if not emitted:
         _advance_watermark(watermark, Timestamp.now())  # caught up: what comes next is written after now
+        if not partitions:
+          self._pace_idle_bundle()
       tracker.defer_remainder(None if emitted else _IDLE_RESUME_DELAY)
     finally:
       self._read.inc(emitted)
+      self._read_in_bundle += emitted
       for tp, (next_offset, read) in reached.items():
         self._observe_read(tp, read, next_offset)
         if config.commit_offsets and config.consumer_group:
