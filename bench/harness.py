@@ -17,9 +17,11 @@ its jar is missing or older than its sources) with the same contract, per-key su
 run on the same session cluster with the same parallelism until it has finished. For each: msgs/s, CPU seconds,
 peak RSS of its process tree (for the Flink runs also the peak RSS of the Flink JVMs and the worker pool, which
 are not in that tree), Cassandra writes, and whether the counters equal the expected sums; for the cluster runs
-also the rate of the reading phase alone (without submission, deployment and the workers' start), and for the
+also the rate of the reading phase alone (without submission, deployment and the workers' start), for the
+streaming copies the rate from the group settling on its first assignment to its last commit, and for the
 pipelines the most offset ranges one partition's ledger row holds.
-When flink_java ran, the table ends with each pipeline's rates as a multiple of flink_java's in the same round.
+When flink_java ran, the table ends with each pipeline's rates as a multiple of flink_java's in the same round;
+when both streaming contenders ran, with two copies' rates as a multiple of one copy's.
 ``--rounds N`` runs the contenders in turn N times over the same topic (alternating, so that a drift of the machine
 falls on all of them). Prints a table and writes bench/results/<time>.json and .png.
 """
@@ -154,7 +156,6 @@ def run_benchmark(args) -> List[dict]:
   from beam_pipeline.io.cassandra.connection import CassandraConnection
   from beam_pipeline.io.kafka.admin import delete_topics, ensure_topics
   from beam_pipeline.testing.counters import expected_counters, read_counters
-  from beam_pipeline.testing.topics import TopicOffsets
 
   if 'flink_java' in args.only:
     build_flink_java()  # before the topic is produced: a missing Maven fails the run now, not near its end
@@ -205,8 +206,7 @@ def run_benchmark(args) -> List[dict]:
         command = [python, '-m', 'beam_pipeline', *common, *cassandra, *workers, '--consumer_group', group]
         if name == 'pipeline_streaming_2_copies':
           command[1:3] = ['-m', 'bench.baselines', 'copies', '--copies', '2']
-        offsets = TopicOffsets(args.bootstrap_servers, topic, group)
-        stop_when = offsets.all_committed
+        stop_when = GroupDrain(args.bootstrap_servers, topic, group, copies=2 if name.endswith('_2_copies') else 1)
       elif name.startswith('pipeline_flink'):
         contender = 'streaming' if '_streaming' in name else 'pipeline'
         without_ledger = ['--counting', 'at_least_once'] if name.endswith('_at_least_once') else []
@@ -223,7 +223,7 @@ def run_benchmark(args) -> List[dict]:
       print(f'running {name} ...', flush=True)
       figures = measure(command, log_path, stop_when, services=services)
       if stop_when is not None:
-        offsets.close()
+        stop_when.close()
       if stop_when is None and figures['returncode'] != 0:
         raise RuntimeError(f'{name} failed (exit {figures["returncode"]}); see {log_path}')
       reported = _last_json(figures['stdout']) if stop_when is None else {}
@@ -241,6 +241,8 @@ def run_benchmark(args) -> List[dict]:
           'exact': None if counted is None else counted == want,
           'workers': args.workers if name.startswith('pipeline') or name == 'flink_java' else 1,
       })
+      if isinstance(stop_when, GroupDrain):
+        rows[-1].update(stop_when.drain_phase(expected.messages))
       if name.startswith('pipeline'):
         rows[-1]['ledger_ranges_per_partition'] = _ledger_ranges_per_partition(session, keyspace)
       if services:
@@ -291,6 +293,41 @@ def _flink_java_contender(job: List[str], parallelism: int):
           tuple(s.process.pid() for s in jvms))
 
 
+class GroupDrain:
+  """Tells a streaming contender to stop once its consumer group has committed every partition's end, and notes
+  when the group first settled (Stable, with every copy a member): the drain's own rate leaves out the copies' start
+  and the group's first assignment. That assignment waits group.initial.rebalance.delay.ms (3 s by default), and
+  again for each copy that joins within the wait, so copies started together wait twice as long as one."""
+
+  def __init__(self, bootstrap_servers: str, topic: str, group: str, copies: int):
+    from kafka.admin import KafkaAdminClient
+    from beam_pipeline.testing.topics import TopicOffsets
+    self._offsets = TopicOffsets(bootstrap_servers, topic, group)
+    self._admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    self._group, self._copies = group, copies
+    self._settled_at = self._drained_at = None
+
+  def __call__(self) -> bool:
+    if self._settled_at is None:
+      group = self._admin.describe_consumer_groups([self._group])[0]
+      if group.state == 'Stable' and len(group.members) == self._copies:
+        self._settled_at = time.monotonic()
+      return False
+    if self._offsets.all_committed():
+      self._drained_at = time.monotonic()
+      return True
+    return False
+
+  def drain_phase(self, messages: int) -> dict:
+    """The seconds from the group settling to the last commit, and the rate over them."""
+    read_s = self._drained_at - self._settled_at
+    return {'read_s': round(read_s, 2), 'read_msgs_per_s': round(messages / read_s, 1)}
+
+  def close(self) -> None:
+    self._offsets.close()
+    self._admin.close()
+
+
 def _cluster_read_phase(job_name: str, caught_up_ms: Optional[int], messages: int) -> dict:
   """How long the session cluster's job spent reading (from the start of its reading vertex to its end, or for a
   streaming job to when the group had committed everything), and so its rate without the fixed costs before it:
@@ -333,7 +370,19 @@ def _table(rows: List[dict]) -> str:
                  f'{"-" if r["exact"] is None else ("yes" if r["exact"] else "NO"):>6} '
                  f'{r["read_msgs_per_s"] if "read_msgs_per_s" in r else "-":>15} '
                  f'{"-" if r.get("ledger_ranges_per_partition") is None else r["ledger_ranges_per_partition"]:>14}')
-  return '\n'.join(lines + _relative_to_flink_java(rows, names, width))
+  return '\n'.join(lines + _relative_to_flink_java(rows, names, width) + _copies_against_one(rows))
+
+
+def _copies_against_one(rows: List[dict]) -> List[str]:
+  """Two copies' rate as a multiple of one copy's in the same round: end to end, and over the drain alone."""
+  one = {r.get('round', 1): r for r in rows if r['name'] == 'pipeline_streaming'}
+  lines = []
+  for two in (r for r in rows if r['name'] == 'pipeline_streaming_2_copies' and r.get('round', 1) in one):
+    peer = one[two.get('round', 1)]
+    lines.append(f'  round {two.get("round", 1)}: {two["msgs_per_s"] / peer["msgs_per_s"]:.2f}x end to end, '
+                 f'{two["read_msgs_per_s"] / peer["read_msgs_per_s"]:.2f}x draining')
+  return ['', 'two copies as a multiple of one copy (msgs/s; reading msgs/s from the group settling):'] + lines if lines \
+      else []
 
 
 def _relative_to_flink_java(rows: List[dict], names: List[str], width: int) -> List[str]:

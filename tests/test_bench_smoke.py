@@ -16,7 +16,7 @@ from beam_pipeline import REPO_ROOT
 REQUIRED = {'name', 'msgs_per_s', 'cpu_s', 'peak_rss_mb', 'cassandra_writes', 'exact'}
 EVERY_CONTENDER = ['raw_kafka_python', 'raw_confluent_kafka', 'naive_python', 'go_seed', 'pipeline_direct',
                    'pipeline_direct_at_least_once', 'pipeline_direct_librdkafka', 'pipeline_streaming',
-                   'pipeline_flink', 'pipeline_flink_cluster', 'pipeline_flink_cluster_streaming',
+                   'pipeline_streaming_2_copies', 'pipeline_flink', 'pipeline_flink_cluster', 'pipeline_flink_cluster_streaming',
                    'pipeline_flink_cluster_streaming_at_least_once']
 ONE_OF_EACH_KIND = ['raw_kafka_python', 'raw_confluent_kafka', 'naive_python', 'pipeline_direct',
                     'pipeline_direct_at_least_once', 'pipeline_direct_librdkafka']
@@ -47,6 +47,9 @@ def test_the_benchmark_runs_its_contenders_and_writes_json_and_a_chart(local_sta
              if name.startswith('pipeline') and not name.endswith('_at_least_once')), rows
   assert rows['pipeline_direct_at_least_once']['ledger_ranges_per_partition'] is None
   assert all(row['flink_jvm_peak_rss_mb'] > 0 for name, row in rows.items() if 'flink' in name)
-  assert all(row['read_msgs_per_s'] > row['msgs_per_s'] for name, row in rows.items() if 'flink_cluster' in name)
+  assert all(row['read_msgs_per_s'] > row['msgs_per_s'] for name, row in rows.items()
+             if 'flink_cluster' in name or name.startswith('pipeline_streaming'))
   assert list(tmp_path.glob('*.png'))
   assert 'pipeline_direct' in result.stdout and 'msgs/s' in result.stdout
+  if 'pipeline_streaming_2_copies' in rows:
+    assert 'x draining' in result.stdout
