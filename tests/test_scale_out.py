@@ -16,6 +16,7 @@ from beam_pipeline.testing.counters import add_counters, expected_counters, read
 from beam_pipeline.testing.datasets import TEST_PARTITIONS, produce_dataset
 from beam_pipeline.testing.jobs import (job_args, repair_uncertain, run_bounded, start_streaming_job,
                                         stop_streaming_job, wait_until_caught_up, wait_until_committed)
+from beam_pipeline.testing.topics import committed_offsets
 
 _TIMEOUT_S = 120
 
@@ -144,6 +145,20 @@ def test_a_copy_that_stops_or_dies_leaves_its_partitions_to_the_other_and_the_co
       assert read_counters(cassandra_session, keyspace) == produced
   finally:
     _stop(copies)
+
+
+def test_a_copy_stopped_while_its_partitions_are_empty_lets_them_go_at_once_from_their_start(
+    bootstrap_servers, topic, keyspace, cassandra_port, tmp_path):
+  # Nothing was ever written to the partitions, so the group has no offset for them: the copy commits their start
+  # (0) while it holds them, and letting them go waits for nothing else.
+  copy = Copy(job_args(bootstrap_servers, topic, keyspace, cassandra_port), tmp_path, 'idle')
+  try:
+    _until('the copy does not hold every partition', lambda: copy.held(topic) == set(range(TEST_PARTITIONS)), [copy])
+  finally:
+    _stop([copy])
+  log = copy.log.read_text()
+  assert 'released' in log and 'before their readers stopped' not in log, log[-3000:]
+  assert committed_offsets(bootstrap_servers, f'{topic}-group', topic) == {p: 0 for p in range(TEST_PARTITIONS)}
 
 
 def test_a_catch_up_of_a_group_with_running_copies_refuses_to_start_naming_them(

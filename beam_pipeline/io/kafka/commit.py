@@ -102,7 +102,10 @@ class FinalizedOffsetCommitter:
         return  # a later bundle of this partition committed already
       try:
         if self._member is not None:
-          self._member.commit(tp.topic, tp.partition, next_offset)
+          if not self._member.commit(tp.topic, tp.partition, next_offset):
+            # Not held, so not committed: remembered, it would stop this reader from sending the same offset
+            # once the copy holds the partition, and letting the partition go waits for that commit.
+            return
         else:
           with self._lock:
             self._fetcher.commit(tp, next_offset, _COMMIT_TIMEOUT_S)

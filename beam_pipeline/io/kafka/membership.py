@@ -206,12 +206,14 @@ class GroupMember:
       return {'generation': self._generation,
               'held': {_key(*p): self._start_offsets.get(p, -1) for p in sorted(self._held)}}
 
-  def queue_commit(self, partition: Partition, offset: int) -> None:
+  def queue_commit(self, partition: Partition, offset: int) -> bool:
+    """Whether the commit was taken: not for a partition the copy does not hold, whose offset is its holder's."""
     with self._state:
       if partition not in self._held and partition not in self._releasing:
-        return  # let go: the new holder's offset is its own
+        return False
       self._pending[partition] = max(offset, self._pending.get(partition, -1))
       self._state.notify_all()
+      return True
 
   def parked(self, partition: Partition, offset: int) -> None:
     with self._state:
@@ -235,8 +237,9 @@ def _handler_for(member: GroupMember):
       body = json.loads(self.rfile.read(int(self.headers['Content-Length'])))
       partition = (body['topic'], body['partition'])
       if self.path == '/commit':
-        member.queue_commit(partition, body['offset'])
-      elif self.path == '/parked':
+        self._answer({'taken': member.queue_commit(partition, body['offset'])})
+        return
+      if self.path == '/parked':
         member.parked(partition, body['offset'])
       self._answer({})
 
@@ -275,8 +278,9 @@ class MemberClient:
       self._viewed_at = time.monotonic()
     return self._view['held'].get(_key(topic, partition))
 
-  def commit(self, topic: str, partition: int, offset: int) -> None:
-    self._post('/commit', topic, partition, offset)
+  def commit(self, topic: str, partition: int, offset: int) -> bool:
+    """Whether the member took the commit (False: the copy does not hold the partition now)."""
+    return self._post('/commit', topic, partition, offset)['taken']
 
   def parked(self, topic: str, partition: int, offset: int) -> None:
     # The member waits for a park only while it lets the partition go, and letting go starts a new generation of
@@ -291,9 +295,9 @@ class MemberClient:
       return  # the member has left: nobody waits for the partition any more
     self._parked_sent[(topic, partition)] = (generation, offset)
 
-  def _post(self, path: str, topic: str, partition: int, offset: int) -> None:
+  def _post(self, path: str, topic: str, partition: int, offset: int) -> dict:
     data = json.dumps({'topic': topic, 'partition': partition, 'offset': offset}).encode()
     request = urllib.request.Request(self._url + path, data=data, method='POST',
                                      headers={'Content-Type': 'application/json'})
-    with urllib.request.urlopen(request, timeout=_REQUEST_TIMEOUT_S):
-      pass
+    with urllib.request.urlopen(request, timeout=_REQUEST_TIMEOUT_S) as response:
+      return json.loads(response.read())
