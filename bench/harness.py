@@ -375,14 +375,13 @@ def _table(rows: List[dict]) -> str:
 
 def _copies_against_one(rows: List[dict]) -> List[str]:
   """Two copies' rate as a multiple of one copy's in the same round: end to end, and over the drain alone."""
-  one = {r.get('round', 1): r for r in rows if r['name'] == 'pipeline_streaming'}
-  lines = []
-  for two in (r for r in rows if r['name'] == 'pipeline_streaming_2_copies' and r.get('round', 1) in one):
-    peer = one[two.get('round', 1)]
-    lines.append(f'  round {two.get("round", 1)}: {two["msgs_per_s"] / peer["msgs_per_s"]:.2f}x end to end, '
-                 f'{two["read_msgs_per_s"] / peer["read_msgs_per_s"]:.2f}x draining')
-  return ['', 'two copies as a multiple of one copy (msgs/s; reading msgs/s from the group settling):'] + lines if lines \
-      else []
+  one = {r['round']: r for r in rows if r['name'] == 'pipeline_streaming'}
+  lines = [f'  round {two["round"]}: {two["msgs_per_s"] / one[two["round"]]["msgs_per_s"]:.2f}x end to end, '
+           f'{two["read_msgs_per_s"] / one[two["round"]]["read_msgs_per_s"]:.2f}x draining'
+           for two in rows if two['name'] == 'pipeline_streaming_2_copies' and two['round'] in one]
+  if not lines:
+    return []
+  return ['', 'two copies as a multiple of one copy (msgs/s; reading msgs/s from the group settling):', *lines]
 
 
 def _relative_to_flink_java(rows: List[dict], names: List[str], width: int) -> List[str]:
