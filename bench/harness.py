@@ -23,7 +23,8 @@ pipelines the most offset ranges one partition's ledger row holds.
 When flink_java ran, the table ends with each pipeline's rates as a multiple of flink_java's in the same round;
 when both streaming contenders ran, with two copies' rates as a multiple of one copy's.
 ``--rounds N`` runs the contenders in turn N times over the same topic (alternating, so that a drift of the machine
-falls on all of them). Prints a table and writes bench/results/<time>.json and .png.
+falls on all of them). Each contender starts once the machine is quiet (under 0.3 cores busy over a second, 30 s at
+most; each row notes the wait). Prints a table and writes bench/results/<time>.json and .png.
 """
 
 import argparse
@@ -67,6 +68,33 @@ def _tree_usage(pid: int, cpu_s_by_pid: dict) -> int:
     except (FileNotFoundError, ProcessLookupError, PermissionError):
       continue
   return total
+
+
+# Each contender starts on a quiet machine: dropping the last keyspace and creating the next keep Cassandra busy
+# for a few seconds after the statements return (about 2-5 CPU seconds, flushes and compilation by its JIT), which
+# would otherwise land on the first seconds of whichever contender runs next.
+_QUIET_BUSY_CORES = 0.3
+_QUIET_WAIT_MAX_S = 30.0
+
+
+def _machine_busy_ticks() -> tuple:
+  with open('/proc/stat') as stat:
+    ticks = [int(field) for field in stat.readline().split()[1:]]
+  idle = ticks[3] + ticks[4]  # idle and iowait
+  return sum(ticks) - idle, sum(ticks)
+
+
+def wait_until_quiet() -> float:
+  """Waits until the whole machine used under _QUIET_BUSY_CORES over one second (at most _QUIET_WAIT_MAX_S);
+  returns the seconds waited."""
+  started, cores = time.monotonic(), os.cpu_count() or 1
+  while time.monotonic() - started < _QUIET_WAIT_MAX_S:
+    busy_before, total_before = _machine_busy_ticks()
+    time.sleep(1)
+    busy_after, total_after = _machine_busy_ticks()
+    if (busy_after - busy_before) / max(total_after - total_before, 1) * cores < _QUIET_BUSY_CORES:
+      break
+  return round(time.monotonic() - started, 1)
 
 
 def measure(command: List[str], log_path: Path, stop_when: Optional[Callable[[], bool]] = None,
@@ -220,6 +248,7 @@ def run_benchmark(args) -> List[dict]:
              '--job_name', f'{name}-{stamp}-{round_number}'], args.workers)
       else:
         raise ValueError(f'unknown contender {name!r}; choose from {", ".join(CONTENDERS)}')
+      quiet_wait_s = wait_until_quiet()
       print(f'running {name} ...', flush=True)
       figures = measure(command, log_path, stop_when, services=services)
       if stop_when is not None:
@@ -240,6 +269,7 @@ def run_benchmark(args) -> List[dict]:
           'cassandra_requests': reported.get('cassandra_requests', reported.get('cassandra_writes')),
           'exact': None if counted is None else counted == want,
           'workers': args.workers if name.startswith('pipeline') or name == 'flink_java' else 1,
+          'quiet_wait_s': quiet_wait_s,
       })
       if isinstance(stop_when, GroupDrain):
         rows[-1].update(stop_when.drain_phase(expected.messages))
