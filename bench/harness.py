@@ -71,8 +71,8 @@ def _tree_usage(pid: int, cpu_s_by_pid: dict) -> int:
 
 
 # Each contender starts on a quiet machine: dropping the last keyspace and creating the next keep Cassandra busy
-# for a few seconds after the statements return (about 2-5 CPU seconds, flushes and compilation by its JIT), which
-# would otherwise land on the first seconds of whichever contender runs next.
+# for a few seconds after the statements return (2.6-5.6 CPU seconds measured, flushes and compilation by its
+# JIT), which would otherwise land on the first seconds of whichever contender runs next.
 _QUIET_BUSY_CORES = 0.3
 _QUIET_WAIT_MAX_S = 30.0
 
