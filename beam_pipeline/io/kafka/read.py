@@ -48,6 +48,11 @@ _GLOBAL_WINDOWS = (GlobalWindow(),)
 _GC_FIRST_GENERATION_THRESHOLD = 50000
 # One poll waits at most this long for data; it bounds how long an idle reader holds a bundle open.
 _POLL_TIMEOUT_S = 0.5
+# While another partition this reader holds has messages waiting, a partition that has none is polled this long at a
+# time, and left as soon as its end is known to be reached: one reader reads its partitions one after another, so
+# an idle partition's wait would hold up the backlog (half a second per idle partition and bundle). Brokers answer
+# a fetch that finds nothing within FETCH_WAIT_MS (config.py).
+_BUSY_POLL_S = 0.1
 # A streaming partition with nothing new, or that another copy of the job holds, is looked at again after this long.
 _IDLE_RESUME_DELAY = Duration(seconds=1)
 
@@ -131,6 +136,8 @@ class _ReadPartitionFn(beam.DoFn):
     deadline = time.monotonic() + config.max_bundle_seconds
     emitted = 0
     last_offset = None
+    others_waiting = not config.bounded and self._others_waiting(tp)
+    empty_since = None  # while others wait: when this partition's polls began to come back empty
     with self._lock:
       self._fetcher.assign({tp: start})
     try:
@@ -140,8 +147,9 @@ class _ReadPartitionFn(beam.DoFn):
         # No more than the range holds: a client may wait for as many records as it was asked for.
         wanted = min(config.max_records_per_bundle - emitted,
                      restriction.stop - (start if last_offset is None else last_offset + 1))
+        poll_started = time.monotonic()
         with self._lock:
-          records = self._fetcher.fetch(max(wanted, 1), _POLL_TIMEOUT_S).get(tp)
+          records = self._fetcher.fetch(max(wanted, 1), _BUSY_POLL_S if others_waiting else _POLL_TIMEOUT_S).get(tp)
         if not records:
           with self._lock:
             position = self._fetcher.position(tp)
@@ -150,6 +158,10 @@ class _ReadPartitionFn(beam.DoFn):
             tracker.try_claim(restriction.stop)
             return
           if not config.bounded:
+            if others_waiting and not self._at_end(tp, position):
+              empty_since = empty_since or poll_started
+              if time.monotonic() - empty_since < _POLL_TIMEOUT_S:
+                continue  # the broker has not answered yet: no sign that the partition is caught up
             # Caught up: nothing older than now can still arrive from this partition's reader.
             _advance_watermark(watermark, Timestamp.now())
             break
@@ -173,6 +185,10 @@ class _ReadPartitionFn(beam.DoFn):
           _advance_watermark(watermark, newest)
         if last_offset + 1 >= restriction.stop:
           return  # the whole range is claimed: no residual to schedule
+        empty_since = None
+        if others_waiting and self._at_end(tp, last_offset + 1):
+          _advance_watermark(watermark, Timestamp.now())
+          break  # caught up, as far as the fetch that brought these messages knew: on to the partitions waiting
         if time.monotonic() > deadline:
           break
       tracker.defer_remainder(_IDLE_RESUME_DELAY if emitted == 0 else None)
@@ -215,6 +231,16 @@ class _ReadPartitionFn(beam.DoFn):
       return
     raise KafkaReadError(offset_outside_log_message(config, tp, 'the reader\'s position', expected, beginning, end))
 
+  def _at_end(self, tp, position: int) -> bool:
+    """Whether ``position`` is the partition's end, as the last fetch of it saw the end."""
+    with self._lock:
+      highwater = self._fetcher.highwater(tp)
+    return highwater is not None and position >= highwater
+
+  def _others_waiting(self, tp) -> bool:
+    """Whether another partition this reader holds had messages left when it last read it."""
+    return False
+
   def _observe_read(self, tp, read: int, next_offset: int) -> None:
     """Called after each stretch of reading one partition; a bounded run's progress is shown by its launcher."""
 
@@ -239,6 +265,7 @@ class _StreamPartitionFn(_ReadPartitionFn):
     self._rates = {}  # by topic: each logs one line per interval
     self._held = metrics.PartitionGauges(metrics.PARTITION_HELD)
     self._lag_elsewhere = metrics.PartitionGauges(metrics.PARTITION_LAG)
+    self._left_after_read = {}  # by partition: the messages it had left when this reader last read it
     self._new_topics = None
     if self._config.topic_pattern:
       self._new_topics = NewTopicsWatch(self._fetcher.metadata_consumer(), self._lock, self._config.topic_pattern,
@@ -253,6 +280,7 @@ class _StreamPartitionFn(_ReadPartitionFn):
     with self._lock:
       highwater = self._fetcher.highwater(tp)  # the partition's end, as of the last fetch
     lag = None if highwater is None else max(highwater - next_offset, 0)
+    self._left_after_read[(tp.topic, tp.partition)] = lag
     self._rate_log(tp.topic).observe(tp.topic, tp.partition, read, lag, self._committer.committed_offset(tp))
 
   @beam.DoFn.unbounded_per_element()
@@ -280,6 +308,10 @@ class _StreamPartitionFn(_ReadPartitionFn):
         tracker.defer_remainder(_IDLE_RESUME_DELAY)
         return
     yield from self._read_range(element, tracker, watermark, finalizer, start)
+
+  def _others_waiting(self, tp) -> bool:
+    this = (tp.topic, tp.partition)
+    return any(left for partition, left in self._left_after_read.items() if partition != this)
 
   def _pace_idle_bundle(self) -> None:
     """Holds an idle copy's bundle open until _POLL_TIMEOUT_S after it started, as an idle partition's poll does.
@@ -315,6 +347,7 @@ class _StreamPartitionFn(_ReadPartitionFn):
         from kafka import TopicPartition
         self._committer.catch_up(TopicPartition(topic, partition), position)
       self._member.parked(topic, partition, position)
+      self._left_after_read.pop((topic, partition), None)  # its backlog is its holder's
       # The holder reports the partition's lag: summed over the copies, the lag is the holder's.
       self._lag_elsewhere.set(topic, partition, 0)
       return None
