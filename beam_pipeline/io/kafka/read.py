@@ -20,7 +20,7 @@ import gc
 import logging
 import threading
 import time
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import apache_beam as beam
 from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
@@ -32,7 +32,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 from beam_pipeline import metrics
 from beam_pipeline.io.kafka.commit import FinalizedOffsetCommitter
 from beam_pipeline.errors import KafkaReadError
-from beam_pipeline.io.kafka.config import OFFSET_RESET_FAIL, KafkaReadConfig
+from beam_pipeline.io.kafka.config import FETCH_WAIT_MS, OFFSET_RESET_FAIL, KafkaReadConfig
 from beam_pipeline.io.kafka.fetch import open_fetcher
 from beam_pipeline.io.kafka.lag import PartitionRateLog
 from beam_pipeline.io.kafka.membership import MemberClient
@@ -51,8 +51,9 @@ _POLL_TIMEOUT_S = 0.5
 # While another partition this reader holds has messages waiting, a partition that has none is polled this long at a
 # time, and left as soon as its end is known to be reached: one reader reads its partitions one after another, so
 # an idle partition's wait would hold up the backlog (half a second per idle partition and bundle). Brokers answer
-# a fetch that finds nothing within FETCH_WAIT_MS (config.py).
-_BUSY_POLL_S = 0.1
+# a fetch that finds nothing within FETCH_WAIT_MS (config.py): this is long enough for the answer to a fetch still
+# held for the previous partition and then to this partition's own, so the end it shows is this bundle's.
+_BUSY_POLL_S = 2 * FETCH_WAIT_MS / 1000
 # A streaming partition with nothing new, or that another copy of the job holds, is looked at again after this long.
 _IDLE_RESUME_DELAY = Duration(seconds=1)
 
@@ -158,10 +159,10 @@ class _ReadPartitionFn(beam.DoFn):
             tracker.try_claim(restriction.stop)
             return
           if not config.bounded:
-            if others_waiting and not self._at_end(tp, position):
+            if others_waiting and not self._at_end(tp):
               empty_since = empty_since or poll_started
               if time.monotonic() - empty_since < _POLL_TIMEOUT_S:
-                continue  # the broker has not answered yet: no sign that the partition is caught up
+                continue  # no sign yet that the partition is caught up (no answer, or its end still ahead)
             # Caught up: nothing older than now can still arrive from this partition's reader.
             _advance_watermark(watermark, Timestamp.now())
             break
@@ -186,7 +187,7 @@ class _ReadPartitionFn(beam.DoFn):
         if last_offset + 1 >= restriction.stop:
           return  # the whole range is claimed: no residual to schedule
         empty_since = None
-        if others_waiting and self._at_end(tp, last_offset + 1):
+        if others_waiting and self._at_end(tp):
           _advance_watermark(watermark, Timestamp.now())
           break  # caught up, as far as the fetch that brought these messages knew: on to the partitions waiting
         if time.monotonic() > deadline:
@@ -231,11 +232,16 @@ class _ReadPartitionFn(beam.DoFn):
       return
     raise KafkaReadError(offset_outside_log_message(config, tp, 'the reader\'s position', expected, beginning, end))
 
-  def _at_end(self, tp, position: int) -> bool:
-    """Whether ``position`` is the partition's end, as the last fetch of it saw the end."""
+  def _left_to_read(self, tp) -> Optional[int]:
+    """How far the reader's position is from the partition's end as the client last saw it (its high watermark,
+    from a fetch answer); None before any answer. The position is the client's, past transaction markers too."""
     with self._lock:
       highwater = self._fetcher.highwater(tp)
-    return highwater is not None and position >= highwater
+      position = self._fetcher.position(tp)
+    return None if highwater is None else max(highwater - position, 0)
+
+  def _at_end(self, tp) -> bool:
+    return self._left_to_read(tp) == 0
 
   def _others_waiting(self, tp) -> bool:
     """Whether another partition this reader holds had messages left when it last read it."""
@@ -265,7 +271,9 @@ class _StreamPartitionFn(_ReadPartitionFn):
     self._rates = {}  # by topic: each logs one line per interval
     self._held = metrics.PartitionGauges(metrics.PARTITION_HELD)
     self._lag_elsewhere = metrics.PartitionGauges(metrics.PARTITION_LAG)
-    self._left_after_read = {}  # by partition: the messages it had left when this reader last read it
+    # By partition: how far from its end it was when this reader last read it, in this bundle and the one before.
+    # A partition this reader no longer reads (given to another copy, or moved by the runner) drops out with them.
+    self._left_this_bundle, self._left_last_bundle = {}, {}
     self._new_topics = None
     if self._config.topic_pattern:
       self._new_topics = NewTopicsWatch(self._fetcher.metadata_consumer(), self._lock, self._config.topic_pattern,
@@ -280,7 +288,7 @@ class _StreamPartitionFn(_ReadPartitionFn):
     with self._lock:
       highwater = self._fetcher.highwater(tp)  # the partition's end, as of the last fetch
     lag = None if highwater is None else max(highwater - next_offset, 0)
-    self._left_after_read[(tp.topic, tp.partition)] = lag
+    self._left_this_bundle[(tp.topic, tp.partition)] = self._left_to_read(tp)
     self._rate_log(tp.topic).observe(tp.topic, tp.partition, read, lag, self._committer.committed_offset(tp))
 
   @beam.DoFn.unbounded_per_element()
@@ -309,9 +317,14 @@ class _StreamPartitionFn(_ReadPartitionFn):
         return
     yield from self._read_range(element, tracker, watermark, finalizer, start)
 
+  def start_bundle(self):
+    super().start_bundle()
+    self._left_last_bundle, self._left_this_bundle = self._left_this_bundle, {}
+
   def _others_waiting(self, tp) -> bool:
-    this = (tp.topic, tp.partition)
-    return any(left for partition, left in self._left_after_read.items() if partition != this)
+    left = {**self._left_last_bundle, **self._left_this_bundle}
+    left.pop((tp.topic, tp.partition), None)
+    return any(left.values())
 
   def _pace_idle_bundle(self) -> None:
     """Holds an idle copy's bundle open until _POLL_TIMEOUT_S after it started, as an idle partition's poll does.
@@ -347,7 +360,6 @@ class _StreamPartitionFn(_ReadPartitionFn):
         from kafka import TopicPartition
         self._committer.catch_up(TopicPartition(topic, partition), position)
       self._member.parked(topic, partition, position)
-      self._left_after_read.pop((topic, partition), None)  # its backlog is its holder's
       # The holder reports the partition's lag: summed over the copies, the lag is the holder's.
       self._lag_elsewhere.set(topic, partition, 0)
       return None
