@@ -19,6 +19,10 @@ DEFAULT_CONNECT_TIMEOUT_S = 30.0
 DEFAULT_MAX_RECORDS_PER_BUNDLE = 100000
 # How long, at most by default, one partition reads into a bundle.
 DEFAULT_MAX_BUNDLE_SECONDS = 5.0
+# How long a broker holds a fetch that finds nothing new (Kafka's default is 500 ms). A reader reads its partitions
+# in turn, and while a fetch of one is held, no other fetch goes to that broker: a caught-up partition held up the
+# next one's reading for the whole wait.
+FETCH_WAIT_MS = 100
 # Streaming: partitions the topic may gain while the job runs and still be read without a restart.
 DEFAULT_PARTITION_HEADROOM = 8
 # Streaming with a topic pattern: how often to look for new matching topics.
@@ -98,6 +102,7 @@ class KafkaReadConfig:
     settings = {
         'max_partition_fetch_bytes': 4 * 1024 * 1024,
         'fetch_max_bytes': 32 * 1024 * 1024,
+        'fetch_max_wait_ms': FETCH_WAIT_MS,
         # A fetch response may be as large as fetch_max_bytes; kafka-python's 1 MB frame cap would drop it.
         'receive_message_max_bytes': 64 * 1024 * 1024,
         'request_timeout_ms': 30000,
