@@ -169,6 +169,48 @@ def test_an_offset_commit_gives_up_while_the_broker_does_not_answer_is_counted_a
   assert committed_offsets(bootstrap_servers, group, topic)[0] == 30
 
 
+def test_a_librdkafka_reader_whose_partition_gets_no_answer_reads_on_through_a_new_consumer_from_where_it_was(
+    bootstrap_servers, topic, services_restored, monkeypatch, caplog):
+  # After a broker restart librdkafka has left one assigned partition unfetched until its consumer was recreated.
+  # A frozen broker gives a partition no answer the same way; the reader then swaps its consumer, and must go on
+  # from its own positions: nothing skipped, nothing read twice.
+  from kafka import TopicPartition
+  from beam_pipeline.io.kafka import fetch_librdkafka
+  from beam_pipeline.io.kafka.config import KafkaReadConfig
+  from beam_pipeline.io.kafka.fetch import open_fetcher
+  monkeypatch.setattr(fetch_librdkafka, 'UNANSWERED_REOPEN_S', 3.0)
+  produce_dataset(bootstrap_servers, topic, count=400, keys=10, seed=223)
+  ends = end_offsets(bootstrap_servers, topic)
+  config = KafkaReadConfig(bootstrap_servers=bootstrap_servers, topics=(topic,),
+                           consumer_group=f'{topic}-group', kafka_client='confluent')
+  first, second = TopicPartition(topic, 0), TopicPartition(topic, 1)
+  read = {first: [], second: []}
+  fetcher = open_fetcher(config, 'reader')
+  try:
+    fetcher.assign({first: 0})
+    while not read[first]:
+      for tp, batch in fetcher.fetch(ends[0] // 2, 1.0).items():
+        read[tp] += batch.offsets
+    kafka_pid = services_restored.kafka.process.pid()
+    os.kill(kafka_pid, signal.SIGSTOP)
+    try:
+      fetcher.assign({second: 0, first: read[first][-1] + 1})
+      frozen_until = time.monotonic() + 2 * fetch_librdkafka.UNANSWERED_REOPEN_S
+      while time.monotonic() < frozen_until:
+        assert not fetcher.fetch(1000, 0.5)
+    finally:
+      os.kill(kafka_pid, signal.SIGCONT)
+    deadline = time.monotonic() + 60
+    while len(read[first]) < ends[0] or len(read[second]) < ends[1]:
+      assert time.monotonic() < deadline, {tp: len(offsets) for tp, offsets in read.items()}
+      for tp, batch in fetcher.fetch(1000, 0.5).items():
+        read[tp] += batch.offsets
+  finally:
+    fetcher.close()
+  assert 'reading through a new librdkafka consumer' in caplog.text
+  assert read == {first: list(range(ends[0])), second: list(range(ends[1]))}
+
+
 def test_writes_whose_outcome_is_unknown_are_left_uncertain_never_resent_and_the_uncertain_repair_makes_it_exact(
     bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session, tmp_path, services_restored):
   expected = produce_dataset(bootstrap_servers, topic, count=40000, keys=20000, bad_ratio=0, seed=213)

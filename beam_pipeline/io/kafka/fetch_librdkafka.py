@@ -8,6 +8,7 @@ message left when a position fell off the log.
 
 import logging
 import threading
+import time
 from typing import Dict, Optional, Tuple
 
 from beam_pipeline.errors import KafkaReadError
@@ -21,6 +22,10 @@ _LOGGER = logging.getLogger(__name__)
 _MAX_MESSAGES_PER_CONSUME = 1000000
 # Offsets below 0 are librdkafka's markers (OFFSET_INVALID and the like), not positions.
 _NO_OFFSET = 0
+# An assigned partition that has had no fetch answer for this long gets a new consumer. After a broker restart,
+# librdkafka has been seen to leave one partition of a consumer that assigns unfetched until the consumer is
+# recreated (librdkafka issue #5153); a broker that is down costs one new consumer per interval.
+UNANSWERED_REOPEN_S = 30.0
 
 
 def client_settings(config, client_role: str) -> dict:
@@ -56,6 +61,9 @@ class LibrdkafkaFetcher(PartitionFetcher):
     self._client_role = client_role
     self._consumer = Consumer(client_settings(config, client_role))
     self._next: Dict = {}  # by partition: the offset after the last record handed over
+    # By partition: when its polls began, and last were, without an answer from its leader (no end known).
+    self._unanswered: Dict = {}
+    self._commits = []  # the threads of commits still waiting: the consumer they use is not replaced under them
     self._metadata_consumer = None
     try:
       # librdkafka connects in the background; one metadata round trip shows that the brokers answer as Kafka.
@@ -91,7 +99,30 @@ class LibrdkafkaFetcher(PartitionFetcher):
       batches[tp] = RecordBatch(topic, partition, offsets, [m.timestamp()[1] for m in records],
                                 [m.key() for m in records], [m.value() for m in records])
       self._next[tp] = offsets[-1] + 1
+    self._reopen_if_unanswered(batches)
     return batches
+
+  def _reopen_if_unanswered(self, batches: Dict) -> None:
+    now = time.monotonic()
+    for tp in self._next:
+      if tp in batches or self.highwater(tp) is not None:
+        self._unanswered.pop(tp, None)
+        continue
+      since, last = self._unanswered.get(tp, (now, now))
+      # A partition this reader stopped reading for a while starts its count again.
+      self._unanswered[tp] = (since if now - last < UNANSWERED_REOPEN_S else now, now)
+    stalled = sorted(f'{tp.topic}/{tp.partition}' for tp, (since, unused_last) in self._unanswered.items()
+                     if tp in self._next and now - since >= UNANSWERED_REOPEN_S)
+    self._commits = [sender for sender in self._commits if sender.is_alive()]
+    if not stalled or self._commits:
+      return
+    from confluent_kafka import Consumer
+    _LOGGER.warning('no fetch answer for %s in %.0fs: reading through a new librdkafka consumer',
+                    ', '.join(stalled), UNANSWERED_REOPEN_S)
+    self._consumer.close()
+    self._consumer = Consumer(client_settings(self._config, self._client_role))
+    self._consumer.assign([self._partition(tp, offset) for tp, offset in self._next.items()])
+    self._unanswered.clear()
 
   def position(self, tp) -> int:
     # librdkafka's position also moves past transaction markers and aborted records it skipped.
@@ -120,6 +151,7 @@ class LibrdkafkaFetcher(PartitionFetcher):
 
     sender = threading.Thread(target=send, name=f'commit-{tp.topic}-{tp.partition}', daemon=True)
     sender.start()
+    self._commits.append(sender)
     sender.join(timeout_s)
     if sender.is_alive():
       raise OffsetsError(f'the group coordinator did not answer the commit within {timeout_s:.0f}s')
