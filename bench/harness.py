@@ -31,6 +31,7 @@ import argparse
 import datetime
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -248,6 +249,8 @@ def run_benchmark(args) -> List[dict]:
              '--job_name', f'{name}-{stamp}-{round_number}'], args.workers)
       else:
         raise ValueError(f'unknown contender {name!r}; choose from {", ".join(CONTENDERS)}')
+      if name.startswith('pipeline'):
+        command += shlex.split(args.job_args)
       quiet_wait_s = wait_until_quiet()
       print(f'running {name} ...', flush=True)
       figures = measure(command, log_path, stop_when, services=services)
@@ -285,6 +288,7 @@ def run_benchmark(args) -> List[dict]:
     cluster.shutdown()
     delete_topics(args.bootstrap_servers, [topic, f'{topic}-dlq'])
   report = {'when': stamp, 'messages': args.messages, 'keys': args.keys, 'bad_ratio': args.bad_ratio,
+            'job_args': args.job_args,
             'partitions': args.partitions, 'pipeline_workers': args.workers, 'machine': _machine(), 'rows': rows}
   (results_dir / f'{stamp}.json').write_text(json.dumps(rows, indent=2) + '\n')
   (results_dir / f'{stamp}-run.json').write_text(json.dumps(report, indent=2) + '\n')
@@ -465,6 +469,9 @@ def main(argv=None) -> int:
   parser.add_argument('--only', type=lambda s: s.split(','), default=CONTENDERS,
                       help=f'comma-separated subset of {",".join(CONTENDERS)}')
   parser.add_argument('--rounds', type=int, default=1, help='run the contenders in turn this many times')
+  parser.add_argument('--job_args', default='',
+                      help='more options for the job in every pipeline contender, as one string, e.g. '
+                           '"--statements_per_batch 1"')
   parser.add_argument('--results_dir', default=str(REPO_ROOT / 'bench' / 'results'))
   parser.add_argument('--bootstrap_servers', default=f'127.0.0.1:{os.environ.get("KAFKA_PORT", "9092")}')
   parser.add_argument('--cassandra_port', type=int, default=int(os.environ.get('CASSANDRA_PORT', '9042')))
