@@ -5,8 +5,9 @@
 #                                   lists the local services left running and the commands that stop them
 #   ./run_tests.sh --quick          only the tests that need no service (under a minute)
 #   ./run_tests.sh --slow           only the full-size cases: 100 000 hostile messages, a 5-minute overload, the
-#                                   benchmark with every contender (the default run has a short case of each), and
-#                                   the second runner or client of a fault the default run has once
+#                                   benchmark with every contender (the default run has a short case of each), the
+#                                   second runner or client of a fault the default run has once, and the memory of
+#                                   a job that sends one statement per Cassandra request
 #   ./run_tests.sh -k schema        any pytest arguments pass through
 set -euo pipefail
 cd "$(dirname "$0")"

@@ -3,10 +3,16 @@
 import threading
 import time
 
+import pytest
+
 from beam_pipeline.testing.counters import add_counters, expected_counters, read_counters
 from beam_pipeline.testing.datasets import produce_dataset
-from beam_pipeline.testing.jobs import job_args, start_streaming_job, stop_streaming_job, wait_until_caught_up
+from beam_pipeline.testing.jobs import (
+    job_args, rss_mb, start_streaming_job, stop_streaming_job, wait_until_caught_up)
 from beam_pipeline.testing.topics import committed_offsets, read_dead_letters
+
+# What the job's memory may grow by over the case below: the garbage of 20,000 requests is about 50 MB.
+ONE_STATEMENT_REQUESTS_GROWTH_BOUND_MB = 100
 
 
 def test_streaming_counts_while_producing_and_resumes_after_restart_without_double_counting(
@@ -92,3 +98,38 @@ def test_a_later_run_in_the_same_process_commits_from_where_the_group_was_reset_
   finally:
     first_run.close()
     second_run.close()
+
+
+@pytest.mark.slow
+def test_a_job_that_sends_one_statement_per_request_keeps_its_memory_flat_and_counts_exactly(
+    bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session, tmp_path):
+  # Each request leaves garbage in reference cycles inside the Cassandra driver, and the reader makes collections
+  # rare: a job sending many small requests grew by some 2.5 kB per request until a full collection came, which
+  # may take a few hundred thousand requests (fewer do not tell the two apart).
+  log, group = tmp_path / 'job.log', f'{topic}-group'
+  first = produce_dataset(bootstrap_servers, topic, count=20000, keys=10000, bad_ratio=0, seed=231)
+  job = start_streaming_job(job_args(bootstrap_servers, topic, keyspace, cassandra_port, '--statements_per_batch', '1',
+                                     '--max_records_per_bundle', '5000'), log)
+  peak, sampling = [0.0], threading.Event()
+
+  def sample():
+    while not sampling.wait(0.5):
+      peak[0] = max(peak[0], rss_mb(job.pid))
+
+  try:
+    wait_until_caught_up(job, cassandra_session, keyspace, expected_counters(first), bootstrap_servers, group, topic,
+                         log)
+    settled = rss_mb(job.pid)  # started, and through its first bundles of requests
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    more = produce_dataset(bootstrap_servers, topic, count=600000, keys=10000, bad_ratio=0, seed=232)
+    wait_until_caught_up(job, cassandra_session, keyspace,
+                         add_counters(expected_counters(first), expected_counters(more)), bootstrap_servers, group,
+                         topic, log, timeout_s=600)
+    sampling.set()
+    sampler.join()
+  finally:
+    sampling.set()
+    stop_streaming_job(job)
+  # 600,000 messages over 10,000 keys in bundles of 5,000 are some 470,000 requests.
+  assert peak[0] - settled < ONE_STATEMENT_REQUESTS_GROWTH_BOUND_MB, (settled, peak[0])

@@ -30,19 +30,29 @@ def run_bounded(*args: str):
   return summary
 
 
+def rss_mb(pid: int) -> float:
+  """A process's resident memory."""
+  with open(f'/proc/{pid}/status') as status:
+    for line in status:
+      if line.startswith('VmRSS:'):
+        return int(line.split()[1]) / 1024
+  raise AssertionError(f'no VmRSS for pid {pid}')
+
+
 def start_streaming_job(args, log_path):
   log = open(log_path, 'ab')
   return subprocess.Popen([sys.executable, '-m', 'beam_pipeline', *args], stdout=log, stderr=subprocess.STDOUT,
                           cwd=REPO_ROOT, env={**os.environ, 'PYTHONUNBUFFERED': '1'})
 
 
-def wait_until_caught_up(job, session, keyspace, want_counters, bootstrap_servers, group, topic, log_path):
+def wait_until_caught_up(job, session, keyspace, want_counters, bootstrap_servers, group, topic, log_path,
+                         timeout_s: float = _CATCH_UP_TIMEOUT_S):
   """Until the counters equal what was produced and the group has committed everything; fails on timeout."""
   def alive():
     assert job.poll() is None, f'the streaming job exited early:\n{open(log_path).read()[-3000:]}'
   if not wait_until_exact_and_committed(session, keyspace, want_counters, bootstrap_servers, group, topic,
-                                        _CATCH_UP_TIMEOUT_S, alive):
-    raise AssertionError(f'not caught up after {_CATCH_UP_TIMEOUT_S}s:\n{open(log_path).read()[-3000:]}')
+                                        timeout_s, alive):
+    raise AssertionError(f'not caught up after {timeout_s}s:\n{open(log_path).read()[-3000:]}')
 
 
 def wait_until_exact_and_committed(session, keyspace, want_counters, bootstrap_servers, group, topic,

@@ -20,7 +20,7 @@ import pytest
 
 from beam_pipeline import REPO_ROOT
 from beam_pipeline.testing.counters import read_counters
-from beam_pipeline.testing.jobs import job_args, start_streaming_job, stop_streaming_job
+from beam_pipeline.testing.jobs import job_args, rss_mb, start_streaming_job, stop_streaming_job
 from beam_pipeline.testing.topics import TopicOffsets
 
 RATE = float(os.environ.get('OVERLOAD_RATE', '35000'))
@@ -35,14 +35,6 @@ RECORDS_PER_BUNDLE = 20000
 DRAIN_TIMEOUT_S = 900
 JOB_CORE, FEED_CORE = 0, 1
 BUSY_LOOPS = 4
-
-
-def _rss_mb(pid: int) -> float:
-  with open(f'/proc/{pid}/status') as status:
-    for line in status:
-      if line.startswith('VmRSS:'):
-        return int(line.split()[1]) / 1024
-  raise AssertionError(f'no VmRSS for pid {pid}')
 
 
 def _lag(offsets: TopicOffsets) -> int:
@@ -91,7 +83,7 @@ def test_an_overfed_job_keeps_memory_bounded_drains_the_lag_and_counts_exactly(
                                        preexec_fn=lambda: os.sched_setaffinity(0, {JOB_CORE}))
                       for _ in range(BUSY_LOOPS))
     time.sleep(5)  # the job is up and idle: this is where memory starts from
-    baseline_rss = _rss_mb(job.pid)
+    baseline_rss = rss_mb(job.pid)
     producer = subprocess.Popen(
         [sys.executable, '-m', 'beam_pipeline.tools.produce', '--bootstrap_servers', bootstrap_servers,
          '--topic', topic, '--count', str(count), '--keys', '10000', '--bad_ratio', '0.01',
@@ -102,7 +94,7 @@ def test_an_overfed_job_keeps_memory_bounded_drains_the_lag_and_counts_exactly(
     while True:
       assert job.poll() is None, f'the job exited under load:\n{log.read_text()[-3000:]}'
       lag = _lag(offsets)
-      samples.append({'t': round(time.monotonic() - began, 1), 'lag': lag, 'rss_mb': round(_rss_mb(job.pid), 1)})
+      samples.append({'t': round(time.monotonic() - began, 1), 'lag': lag, 'rss_mb': round(rss_mb(job.pid), 1)})
       if feed_ended is None and producer.poll() is not None:
         feed_ended = time.monotonic() - began
       if feed_ended is not None and lag == 0:
