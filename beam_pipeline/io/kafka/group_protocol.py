@@ -132,9 +132,9 @@ class LibrdkafkaGroup:
 
   def commit(self, offsets: Dict[Partition, int], timeout_s: float) -> None:
     from confluent_kafka import TopicPartition
-    from beam_pipeline.io.kafka.fetch_librdkafka import CommitInThread
-    CommitInThread(self._consumer, [TopicPartition(topic, partition, offset)
-                                    for (topic, partition), offset in offsets.items()], 'member-commit').wait(timeout_s)
+    del timeout_s  # confluent-kafka's synchronous commit takes no deadline
+    self._consumer.commit(offsets=[TopicPartition(topic, partition, offset)
+                                   for (topic, partition), offset in offsets.items()], asynchronous=False)
 
   def close(self) -> None:
     self._consumer.close()
