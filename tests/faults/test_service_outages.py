@@ -169,6 +169,46 @@ def test_an_offset_commit_gives_up_while_the_broker_does_not_answer_is_counted_a
   assert committed_offsets(bootstrap_servers, group, topic)[0] == 30
 
 
+def test_a_group_members_commit_gives_up_while_the_broker_does_not_answer(
+    bootstrap_servers, topic, services_restored, kafka_client):
+  # A copy in a consumer group commits through its member; librdkafka's synchronous commit has no deadline of its
+  # own, and a frozen broker held the member thread (and with it every rebalance) for as long as it was frozen.
+  from beam_pipeline.io.kafka.config import KafkaReadConfig
+  from beam_pipeline.io.kafka.group_protocol import join_group
+  config = KafkaReadConfig(bootstrap_servers=bootstrap_servers, topics=(topic,), consumer_group=f'{topic}-group',
+                           kafka_client=kafka_client)
+  assigned, outcome = set(), {}
+  member = join_group(config, on_revoked=lambda partitions: None, on_assigned=assigned.update)
+
+  def commit_while_frozen():
+    try:
+      member.commit({(topic, 0): 20}, 3)
+    except Exception as error:  # pylint: disable=broad-except
+      outcome['error'] = error
+
+  try:
+    deadline = time.monotonic() + 60
+    while not assigned:
+      assert time.monotonic() < deadline, 'the member was given no partition'
+      member.poll(0.5)
+    member.commit({(topic, 0): 10}, 10)  # the group's coordinator is known from here on
+    frozen = threading.Thread(target=commit_while_frozen, daemon=True)
+    kafka_pid = services_restored.kafka.process.pid()
+    os.kill(kafka_pid, signal.SIGSTOP)
+    try:
+      frozen.start()
+      frozen.join(timeout=60)
+    finally:
+      os.kill(kafka_pid, signal.SIGCONT)
+    assert not frozen.is_alive(), 'the commit did not give up while the broker was frozen'
+    assert 'error' in outcome, 'a commit the frozen broker could not answer was taken as done'
+    time.sleep(3)  # the request the frozen broker held may still land when it resumes: before the next one
+    member.commit({(topic, 0): 30}, 10)
+  finally:
+    member.close()
+  assert committed_offsets(bootstrap_servers, f'{topic}-group', topic)[0] == 30
+
+
 def test_a_librdkafka_reader_whose_partition_gets_no_answer_reads_on_through_a_new_consumer_from_where_it_was(
     bootstrap_servers, topic, services_restored, monkeypatch, caplog):
   # After a broker restart librdkafka has left one assigned partition unfetched until its consumer was recreated.

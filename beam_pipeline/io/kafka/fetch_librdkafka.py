@@ -53,6 +53,37 @@ def client_settings(config, client_role: str) -> dict:
       **config.security.librdkafka_config()}
 
 
+class CommitInThread:
+  """A synchronous commit awaited for at most a deadline. confluent-kafka's synchronous commit takes none, and waits
+  for as long as the group's coordinator does not answer (a frozen broker held it for minutes); librdkafka's calls
+  are thread-safe, so it runs in a thread of its own."""
+
+  def __init__(self, consumer, offsets: list, name: str):
+    from confluent_kafka import KafkaException
+    self._failures = []
+
+    def send():
+      try:
+        consumer.commit(offsets=offsets, asynchronous=False)
+      except KafkaException as error:
+        self._failures.append(error)
+
+    self._sender = threading.Thread(target=send, name=name, daemon=True)
+    self._sender.start()
+
+  @property
+  def pending(self) -> bool:
+    return self._sender.is_alive()
+
+  def wait(self, timeout_s: float) -> None:
+    """Raises OffsetsError if the commit failed, or has not been answered within ``timeout_s``."""
+    self._sender.join(timeout_s)
+    if self._sender.is_alive():
+      raise OffsetsError(f'the group coordinator did not answer the commit within {timeout_s:.0f}s')
+    if self._failures:
+      raise OffsetsError(self._failures[0].args[0].str()) from self._failures[0]
+
+
 class LibrdkafkaFetcher(PartitionFetcher):
 
   def __init__(self, config, client_role: str):
@@ -63,7 +94,7 @@ class LibrdkafkaFetcher(PartitionFetcher):
     self._next: Dict = {}  # by partition: the offset after the last record handed over
     # By partition: when its polls began, and last were, without an answer from its leader (no end known).
     self._unanswered: Dict = {}
-    self._commits = []  # the threads of commits still waiting: the consumer they use is not replaced under them
+    self._commits = []  # commits still waiting: the consumer they use is not replaced under them
     self._metadata_consumer = None
     try:
       # librdkafka connects in the background; one metadata round trip shows that the brokers answer as Kafka.
@@ -113,7 +144,7 @@ class LibrdkafkaFetcher(PartitionFetcher):
       self._unanswered[tp] = (since if now - last < UNANSWERED_REOPEN_S else now, now)
     stalled = sorted(f'{tp.topic}/{tp.partition}' for tp, (since, unused_last) in self._unanswered.items()
                      if tp in self._next and now - since >= UNANSWERED_REOPEN_S)
-    self._commits = [sender for sender in self._commits if sender.is_alive()]
+    self._commits = [commit for commit in self._commits if commit.pending]
     if not stalled or self._commits:
       return
     from confluent_kafka import Consumer
@@ -137,26 +168,9 @@ class LibrdkafkaFetcher(PartitionFetcher):
     return self._consumer.get_watermark_offsets(self._partition(tp), timeout=self._config.connect_timeout_s)
 
   def commit(self, tp, next_offset: int, timeout_s: float) -> None:
-    # confluent-kafka's synchronous commit takes no deadline, and waits for as long as the group's coordinator does
-    # not answer (a frozen broker held it for minutes); librdkafka's calls are thread-safe, so it is awaited in a
-    # thread of its own, for timeout_s.
-    from confluent_kafka import KafkaException
-    failures = []
-
-    def send():
-      try:
-        self._consumer.commit(offsets=[self._partition(tp, next_offset)], asynchronous=False)
-      except KafkaException as error:
-        failures.append(error)
-
-    sender = threading.Thread(target=send, name=f'commit-{tp.topic}-{tp.partition}', daemon=True)
-    sender.start()
-    self._commits.append(sender)
-    sender.join(timeout_s)
-    if sender.is_alive():
-      raise OffsetsError(f'the group coordinator did not answer the commit within {timeout_s:.0f}s')
-    if failures:
-      raise OffsetsError(failures[0].args[0].str()) from failures[0]
+    commit = CommitInThread(self._consumer, [self._partition(tp, next_offset)], f'commit-{tp.topic}-{tp.partition}')
+    self._commits.append(commit)
+    commit.wait(timeout_s)
 
   def committed(self, tp, timeout_s: float) -> Optional[int]:
     from confluent_kafka import KafkaException

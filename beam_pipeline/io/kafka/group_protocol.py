@@ -102,6 +102,7 @@ class LibrdkafkaGroup:
     settings.setdefault('topic.metadata.refresh.interval.ms', int(config.topic_discovery_interval_s * 1000))
     self._client_id = settings['client.id']
     self._consumer = Consumer(settings)
+    self._revoking = False  # inside the revoke callback, on the thread that polls
 
     def assign(consumer, partitions):
       # Assigned here rather than by the client after the callback, so that they can be paused before any fetch.
@@ -110,7 +111,11 @@ class LibrdkafkaGroup:
       on_assigned({(tp.topic, tp.partition) for tp in partitions})
 
     def revoke(unused_consumer, partitions):
-      on_revoked({(tp.topic, tp.partition) for tp in partitions})
+      self._revoking = True
+      try:
+        on_revoked({(tp.topic, tp.partition) for tp in partitions})
+      finally:
+        self._revoking = False
 
     self._consumer.subscribe([_pattern(config)] if config.topic_pattern else list(config.topics),
                              on_assign=assign, on_revoke=revoke)
@@ -132,9 +137,14 @@ class LibrdkafkaGroup:
 
   def commit(self, offsets: Dict[Partition, int], timeout_s: float) -> None:
     from confluent_kafka import TopicPartition
-    del timeout_s  # confluent-kafka's synchronous commit takes no deadline
-    self._consumer.commit(offsets=[TopicPartition(topic, partition, offset)
-                                   for (topic, partition), offset in offsets.items()], asynchronous=False)
+    from beam_pipeline.io.kafka.fetch_librdkafka import CommitInThread
+    offsets = [TopicPartition(topic, partition, offset) for (topic, partition), offset in offsets.items()]
+    if self._revoking:
+      # Sent from another thread while the revoke callback waits, a commit went unanswered (the partition then
+      # moved uncommitted); from the callback's own thread it is answered. It has no deadline there.
+      self._consumer.commit(offsets=offsets, asynchronous=False)
+      return
+    CommitInThread(self._consumer, offsets, 'member-commit').wait(timeout_s)
 
   def close(self) -> None:
     self._consumer.close()
