@@ -40,7 +40,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 from beam_pipeline import REPO_ROOT
 
@@ -98,11 +98,29 @@ def wait_until_quiet() -> float:
   return round(time.monotonic() - started, 1)
 
 
+def _cpu_s(pid: int) -> float:
+  """CPU seconds (user + system) a process has used so far; 0 once it is gone."""
+  cpu_s_by_pid = {}
+  _tree_usage(pid, cpu_s_by_pid)
+  return cpu_s_by_pid.get(pid, 0.0)
+
+
+def local_service_pids() -> Dict[str, int]:
+  """The pids of the project's local Kafka and Cassandra (``./run_local.sh up``), those that run."""
+  from beam_pipeline.processes.local_process import LocalProcess
+  pids = {name: LocalProcess(name, REPO_ROOT / '.local').pid() for name in ('kafka', 'cassandra')}
+  return {name: pid for name, pid in pids.items() if pid is not None}
+
+
 def measure(command: List[str], log_path: Path, stop_when: Optional[Callable[[], bool]] = None,
-            timeout_s: float = 7200, services: Sequence[int] = ()) -> dict:
-  """Runs ``command``; returns wall and CPU seconds of its process tree, peak RSS of the tree, its stdout, and the
-  peak RSS of the long-running ``services`` processes it uses (the Flink JVMs)."""
+            timeout_s: float = 7200, services: Sequence[int] = (), watched: Dict[str, int] = None) -> dict:
+  """Runs ``command``; returns wall and CPU seconds of its process tree, peak RSS of the tree, its stdout, the
+  peak RSS of the long-running ``services`` processes it uses (the Flink JVMs), the CPU seconds each ``watched``
+  process (by name) used meanwhile, and the cores the whole machine kept busy on average."""
+  watched = watched or {}
   with tempfile.TemporaryFile() as out, open(log_path, 'ab') as log:
+    watched_before = {name: _cpu_s(pid) for name, pid in watched.items()}
+    machine_before = _machine_busy_ticks()
     started = time.monotonic()
     process = subprocess.Popen(command, stdout=out, stderr=log, cwd=REPO_ROOT)
     peak, services_peak, cpu_s_by_pid = [0], [0], {}
@@ -135,10 +153,14 @@ def measure(command: List[str], log_path: Path, stop_when: Optional[Callable[[],
       finished.set()
       sampler.join()
     wall = time.monotonic() - started
+    machine_after = _machine_busy_ticks()
     out.seek(0)
     cpu_s = max(usage.ru_utime + usage.ru_stime, sum(cpu_s_by_pid.values()))
+    busy_share = (machine_after[0] - machine_before[0]) / max(machine_after[1] - machine_before[1], 1)
     return {'wall_s': wall, 'cpu_s': cpu_s, 'peak_rss_mb': peak[0] / 1024,
             'services_peak_rss_mb': services_peak[0] / 1024,
+            'watched_cpu_s': {name: _cpu_s(pid) - watched_before[name] for name, pid in watched.items()},
+            'machine_busy_cores': busy_share * (os.cpu_count() or 1),
             'stdout': out.read().decode(errors='replace'), 'returncode': process.returncode}
 
 
@@ -253,7 +275,7 @@ def run_benchmark(args) -> List[dict]:
         command += shlex.split(args.job_args)
       quiet_wait_s = wait_until_quiet()
       print(f'running {name} ...', flush=True)
-      figures = measure(command, log_path, stop_when, services=services)
+      figures = measure(command, log_path, stop_when, services=services, watched=local_service_pids())
       if stop_when is not None:
         stop_when.close()
       if stop_when is None and figures['returncode'] != 0:
@@ -273,6 +295,9 @@ def run_benchmark(args) -> List[dict]:
           'exact': None if counted is None else counted == want,
           'workers': args.workers if name.startswith('pipeline') or name == 'flink_java' else 1,
           'quiet_wait_s': quiet_wait_s,
+          # Where the machine's cores went meanwhile: the services share them with the contender.
+          'machine_busy_cores': round(figures['machine_busy_cores'], 2),
+          **{f'{name}_cpu_s': round(cpu_s, 2) for name, cpu_s in figures['watched_cpu_s'].items()},
       })
       if isinstance(stop_when, GroupDrain):
         rows[-1].update(stop_when.drain_phase(expected.messages))
@@ -395,10 +420,13 @@ def _machine() -> str:
 def _table(rows: List[dict]) -> str:
   names = [r['name'] if r.get('round', 1) == 1 else f'{r["name"]} #{r["round"]}' for r in rows]
   width = max(map(len, names), default=4)
-  lines = [f'{"name":<{width}} {"msgs/s":>10} {"cpu s":>8} {"peak MB":>8} {"writes":>9} {"requests":>9} {"exact":>6} '
-           f'{"reading msgs/s":>15} {"ledger ranges":>14}']
+  lines = [f'{"name":<{width}} {"msgs/s":>10} {"cpu s":>8} {"kafka s":>8} {"cass. s":>8} {"busy cores":>10} '
+           f'{"peak MB":>8} {"writes":>9} {"requests":>9} {"exact":>6} {"reading msgs/s":>15} {"ledger ranges":>14}']
   for name, r in zip(names, rows):
-    lines.append(f'{name:<{width}} {r["msgs_per_s"]:>10,.0f} {r["cpu_s"]:>8.1f} {r["peak_rss_mb"]:>8.0f} '
+    services = ''.join(f'{"-" if r.get(f"{service}_cpu_s") is None else format(r[f"{service}_cpu_s"], ".1f"):>9}'
+                       for service in ('kafka', 'cassandra'))
+    lines.append(f'{name:<{width}} {r["msgs_per_s"]:>10,.0f} {r["cpu_s"]:>8.1f}{services} '
+                 f'{r.get("machine_busy_cores", "-"):>10} {r["peak_rss_mb"]:>8.0f} '
                  f'{"-" if r["cassandra_writes"] is None else r["cassandra_writes"]:>9} '
                  f'{"-" if r["cassandra_requests"] is None else r["cassandra_requests"]:>9} '
                  f'{"-" if r["exact"] is None else ("yes" if r["exact"] else "NO"):>6} '

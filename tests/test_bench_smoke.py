@@ -13,7 +13,8 @@ import pytest
 
 from beam_pipeline import REPO_ROOT
 
-REQUIRED = {'name', 'msgs_per_s', 'cpu_s', 'peak_rss_mb', 'cassandra_writes', 'exact'}
+REQUIRED = {'name', 'msgs_per_s', 'cpu_s', 'peak_rss_mb', 'cassandra_writes', 'exact', 'machine_busy_cores',
+            'kafka_cpu_s', 'cassandra_cpu_s'}
 EVERY_CONTENDER = ['raw_kafka_python', 'raw_confluent_kafka', 'naive_python', 'go_seed', 'pipeline_direct',
                    'pipeline_direct_at_least_once', 'pipeline_direct_librdkafka', 'pipeline_streaming',
                    'pipeline_streaming_2_copies', 'pipeline_flink', 'pipeline_flink_cluster', 'pipeline_flink_cluster_streaming',
@@ -36,6 +37,10 @@ def test_the_benchmark_runs_its_contenders_and_writes_json_and_a_chart(local_sta
   for row in rows.values():
     assert REQUIRED <= set(row), row
     assert row['msgs_per_s'] > 0 and row['cpu_s'] > 0 and row['peak_rss_mb'] > 0
+    assert row['machine_busy_cores'] > 0 and row['kafka_cpu_s'] >= 0 and row['cassandra_cpu_s'] >= 0, row
+  # The broker served every contender's reads, and Cassandra took the pipelines' writes.
+  assert sum(row['kafka_cpu_s'] for row in rows.values()) > 0, rows
+  assert sum(row['cassandra_cpu_s'] for row in rows.values()) > 0, rows
   assert rows['raw_kafka_python']['exact'] is rows['raw_confluent_kafka']['exact'] is None  # raw readers count nothing
   assert rows['raw_kafka_python']['messages'] == rows['raw_confluent_kafka']['messages'] == 1500
   assert all(row['exact'] is True for name, row in rows.items() if not name.startswith('raw_')), rows
