@@ -365,22 +365,29 @@ class GroupDrain:
     self._admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers)
     self._group, self._copies = group, copies
     self._settled_at = self._drained_at = None
+    self._busy_ticks = []  # the machine's, when the group settled and when it had committed everything
 
   def __call__(self) -> bool:
     if self._settled_at is None:
       group = self._admin.describe_consumer_groups([self._group])[0]
       if group.state == 'Stable' and len(group.members) == self._copies:
         self._settled_at = time.monotonic()
+        self._busy_ticks.append(_machine_busy_ticks())
       return False
     if self._offsets.all_committed():
       self._drained_at = time.monotonic()
+      self._busy_ticks.append(_machine_busy_ticks())
       return True
     return False
 
   def drain_phase(self, messages: int) -> dict:
-    """The seconds from the group settling to the last commit, and the rate over them."""
+    """The seconds from the group settling to the last commit, the rate over them, and the cores the whole
+    machine kept busy meanwhile."""
     read_s = self._drained_at - self._settled_at
-    return {'read_s': round(read_s, 2), 'read_msgs_per_s': round(messages / read_s, 1)}
+    (busy_before, total_before), (busy_after, total_after) = self._busy_ticks
+    busy_cores = (busy_after - busy_before) / max(total_after - total_before, 1) * (os.cpu_count() or 1)
+    return {'read_s': round(read_s, 2), 'read_msgs_per_s': round(messages / read_s, 1),
+            'read_busy_cores': round(busy_cores, 2)}
 
   def close(self) -> None:
     self._offsets.close()
@@ -439,7 +446,8 @@ def _copies_against_one(rows: List[dict]) -> List[str]:
   """Two copies' rate as a multiple of one copy's in the same round: end to end, and over the drain alone."""
   one = {r['round']: r for r in rows if r['name'] == 'pipeline_streaming'}
   lines = [f'  round {two["round"]}: {two["msgs_per_s"] / one[two["round"]]["msgs_per_s"]:.2f}x end to end, '
-           f'{two["read_msgs_per_s"] / one[two["round"]]["read_msgs_per_s"]:.2f}x draining'
+           f'{two["read_msgs_per_s"] / one[two["round"]]["read_msgs_per_s"]:.2f}x draining (the machine '
+           f'{one[two["round"]]["read_busy_cores"]:.2f} -> {two["read_busy_cores"]:.2f} cores busy)'
            for two in rows if two['name'] == 'pipeline_streaming_2_copies' and two['round'] in one]
   if not lines:
     return []
