@@ -50,19 +50,31 @@ CONTENDERS = ['raw_kafka_python', 'raw_confluent_kafka', 'naive_python', 'go_see
               'pipeline_flink_cluster_streaming_at_least_once', 'flink_java']
 
 
+def _process_cpu_s(pid: int) -> float:
+  """CPU seconds (user + system) one process has used so far; FileNotFoundError once it is gone."""
+  with open(f'/proc/{pid}/stat') as stat:
+    fields = stat.read().rsplit(')', 1)[1].split()
+  return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')  # utime + stime
+
+
+def _cpu_s_or_zero(pid: int) -> float:
+  """_process_cpu_s, or 0 once the process is gone."""
+  try:
+    return _process_cpu_s(pid)
+  except (FileNotFoundError, ProcessLookupError):
+    return 0.0
+
+
 def _tree_usage(pid: int, cpu_s_by_pid: dict) -> int:
   """Resident memory (KB) of a process and all its descendants, from /proc; records each one's CPU seconds so far
   in ``cpu_s_by_pid`` (a stopped job may not reap its worker processes, whose CPU rusage would then miss)."""
   total, pending = 0, [pid]
-  ticks = os.sysconf('SC_CLK_TCK')
   while pending:
     current = pending.pop()
     try:
       with open(f'/proc/{current}/status') as status:
         total += next((int(line.split()[1]) for line in status if line.startswith('VmRSS:')), 0)
-      with open(f'/proc/{current}/stat') as stat:
-        fields = stat.read().rsplit(')', 1)[1].split()
-      cpu_s_by_pid[current] = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+      cpu_s_by_pid[current] = _process_cpu_s(current)
       for task in os.listdir(f'/proc/{current}/task'):
         with open(f'/proc/{current}/task/{task}/children') as children:
           pending.extend(int(child) for child in children.read().split())
@@ -85,24 +97,22 @@ def _machine_busy_ticks() -> tuple:
   return sum(ticks) - idle, sum(ticks)
 
 
+def _busy_cores(before: tuple, after: tuple) -> float:
+  """The cores the whole machine kept busy on average between two _machine_busy_ticks readings."""
+  (busy_before, total_before), (busy_after, total_after) = before, after
+  return (busy_after - busy_before) / max(total_after - total_before, 1) * (os.cpu_count() or 1)
+
+
 def wait_until_quiet() -> float:
   """Waits until the whole machine used under _QUIET_BUSY_CORES over one second (at most _QUIET_WAIT_MAX_S);
   returns the seconds waited."""
-  started, cores = time.monotonic(), os.cpu_count() or 1
+  started = time.monotonic()
   while time.monotonic() - started < _QUIET_WAIT_MAX_S:
-    busy_before, total_before = _machine_busy_ticks()
+    before = _machine_busy_ticks()
     time.sleep(1)
-    busy_after, total_after = _machine_busy_ticks()
-    if (busy_after - busy_before) / max(total_after - total_before, 1) * cores < _QUIET_BUSY_CORES:
+    if _busy_cores(before, _machine_busy_ticks()) < _QUIET_BUSY_CORES:
       break
   return round(time.monotonic() - started, 1)
-
-
-def _cpu_s(pid: int) -> float:
-  """CPU seconds (user + system) a process has used so far; 0 once it is gone."""
-  cpu_s_by_pid = {}
-  _tree_usage(pid, cpu_s_by_pid)
-  return cpu_s_by_pid.get(pid, 0.0)
 
 
 def local_service_pids() -> Dict[str, int]:
@@ -119,7 +129,7 @@ def measure(command: List[str], log_path: Path, stop_when: Optional[Callable[[],
   process (by name) used meanwhile, and the cores the whole machine kept busy on average."""
   watched = watched or {}
   with tempfile.TemporaryFile() as out, open(log_path, 'ab') as log:
-    watched_before = {name: _cpu_s(pid) for name, pid in watched.items()}
+    watched_before = {name: _cpu_s_or_zero(pid) for name, pid in watched.items()}
     machine_before = _machine_busy_ticks()
     started = time.monotonic()
     process = subprocess.Popen(command, stdout=out, stderr=log, cwd=REPO_ROOT)
@@ -156,11 +166,10 @@ def measure(command: List[str], log_path: Path, stop_when: Optional[Callable[[],
     machine_after = _machine_busy_ticks()
     out.seek(0)
     cpu_s = max(usage.ru_utime + usage.ru_stime, sum(cpu_s_by_pid.values()))
-    busy_share = (machine_after[0] - machine_before[0]) / max(machine_after[1] - machine_before[1], 1)
     return {'wall_s': wall, 'cpu_s': cpu_s, 'peak_rss_mb': peak[0] / 1024,
             'services_peak_rss_mb': services_peak[0] / 1024,
-            'watched_cpu_s': {name: _cpu_s(pid) - watched_before[name] for name, pid in watched.items()},
-            'machine_busy_cores': busy_share * (os.cpu_count() or 1),
+            'watched_cpu_s': {name: _cpu_s_or_zero(pid) - watched_before[name] for name, pid in watched.items()},
+            'machine_busy_cores': _busy_cores(machine_before, machine_after),
             'stdout': out.read().decode(errors='replace'), 'returncode': process.returncode}
 
 
@@ -384,10 +393,8 @@ class GroupDrain:
     """The seconds from the group settling to the last commit, the rate over them, and the cores the whole
     machine kept busy meanwhile."""
     read_s = self._drained_at - self._settled_at
-    (busy_before, total_before), (busy_after, total_after) = self._busy_ticks
-    busy_cores = (busy_after - busy_before) / max(total_after - total_before, 1) * (os.cpu_count() or 1)
     return {'read_s': round(read_s, 2), 'read_msgs_per_s': round(messages / read_s, 1),
-            'read_busy_cores': round(busy_cores, 2)}
+            'read_busy_cores': round(_busy_cores(*self._busy_ticks), 2)}
 
   def close(self) -> None:
     self._offsets.close()

@@ -138,13 +138,13 @@ class LibrdkafkaGroup:
   def commit(self, offsets: Dict[Partition, int], timeout_s: float) -> None:
     from confluent_kafka import TopicPartition
     from beam_pipeline.io.kafka.fetch_librdkafka import CommitInThread
-    offsets = [TopicPartition(topic, partition, offset) for (topic, partition), offset in offsets.items()]
+    positions = [TopicPartition(topic, partition, offset) for (topic, partition), offset in offsets.items()]
     if self._revoking:
       # Sent from another thread while the revoke callback waits, a commit went unanswered (the partition then
       # moved uncommitted); from the callback's own thread it is answered. It has no deadline there.
-      self._consumer.commit(offsets=offsets, asynchronous=False)
+      self._consumer.commit(offsets=positions, asynchronous=False)
       return
-    CommitInThread(self._consumer, offsets, 'member-commit').wait(timeout_s)
+    CommitInThread(self._consumer, positions, 'member-commit').wait(timeout_s)
 
   def close(self) -> None:
     self._consumer.close()
