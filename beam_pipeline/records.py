@@ -100,6 +100,11 @@ class RecordBatch:
   def __iter__(self) -> Iterator[KafkaRecord]:
     return map(self.record, range(len(self)))
 
+  def offsets_only(self) -> 'RecordBatch':
+    """This batch without its messages' keys, values and timestamps: what a stage that holds batches until its
+    bundle ends keeps of them (the values are most of a batch's memory)."""
+    return RecordBatch(self.topic, self.partition, self.offsets, [], [], [])
+
   def before(self, offset: int) -> 'RecordBatch':
     """The messages whose offset is below ``offset`` (this batch itself when that is all of them)."""
     if not self.offsets or self.offsets[-1] < offset:
@@ -154,6 +159,11 @@ class IncrementBatch:
     return (SiteIncrement(day, site_id, views, clicks, record(position)) for position, day, site_id, views, clicks
             in zip(self.positions, self.dates, self.site_ids, self.views, self.clicks))
 
+  def without_messages(self) -> 'IncrementBatch':
+    """The increments, with only the offsets of the batch as read (RecordBatch.offsets_only)."""
+    return IncrementBatch(self.records.offsets_only(), self.positions, self.dates, self.site_ids, self.views,
+                          self.clicks)
+
   def select(self, indexes: Sequence[int]) -> 'IncrementBatch':
     """The increments at the given indexes (into this batch), in that order."""
     return IncrementBatch(self.records, [self.positions[i] for i in indexes], [self.dates[i] for i in indexes],
@@ -191,7 +201,7 @@ class MessageBatchCoder(beam.coders.Coder):
     # Extrapolated from the first messages: sizes vary little within a batch, and this runs on most batches.
     # A parsed or increment batch carries the whole batch as read.
     records = batch if type(batch) is RecordBatch else batch.records
-    head = range(min(len(records), self._SIZE_SAMPLE))
+    head = range(min(len(records.values), self._SIZE_SAMPLE))  # none in a batch kept as offsets only
     size = sum(len(records.values[i] or b'') + len(records.keys[i] or b'') + self._BYTES_PER_MESSAGE for i in head)
     return size * len(records) // max(len(head), 1)
 

@@ -149,7 +149,8 @@ class CounterWriteFn(SessionPerBundleFn):
     return session, update, ledger
 
   def process(self, increments: IncrementBatch):
-    self._batches.append(increments)
+    # Held until the bundle ends: the messages' bytes are not needed for the writes, the ledger or the log.
+    self._batches.append(increments.without_messages())
 
   def finish_bundle(self):
     # A streaming worker may idle until the next bundle: it need not hold this one's messages meanwhile.

@@ -46,6 +46,9 @@ _LOGGER = logging.getLogger(__name__)
 # this skips the window assignment Beam runs for each TimestampedValue.
 _GLOBAL_WINDOWS = (GlobalWindow(),)
 _GC_FIRST_GENERATION_THRESHOLD = 50000
+# One poll hands over at most this many records. A client builds an object per message it hands over, all alive at
+# once, so a bundle's worth in one poll made a large bundle's peak memory several times what the bundle keeps.
+_MAX_RECORDS_PER_POLL = 50000
 # One poll waits at most this long for data; it bounds how long an idle reader holds a bundle open.
 _POLL_TIMEOUT_S = 0.5
 # While another partition this reader holds has messages waiting, a partition that has none is polled this long at a
@@ -146,7 +149,7 @@ class _ReadPartitionFn(beam.DoFn):
         if not self._keeps_reading(tp, start if last_offset is None else last_offset + 1):
           break
         # No more than the range holds: a client may wait for as many records as it was asked for.
-        wanted = min(config.max_records_per_bundle - emitted,
+        wanted = min(config.max_records_per_bundle - emitted, _MAX_RECORDS_PER_POLL,
                      restriction.stop - (start if last_offset is None else last_offset + 1))
         poll_started = time.monotonic()
         with self._lock:
@@ -390,7 +393,8 @@ class _StreamPartitionFn(_ReadPartitionFn):
     try:
       while partitions and emitted < config.max_records_per_bundle and time.monotonic() < deadline:
         with self._lock:
-          fetched = self._fetcher.fetch(config.max_records_per_bundle - emitted, _POLL_TIMEOUT_S)
+          fetched = self._fetcher.fetch(min(config.max_records_per_bundle - emitted, _MAX_RECORDS_PER_POLL),
+                                        _POLL_TIMEOUT_S)
         if not fetched:
           break
         for tp, records in fetched.items():
