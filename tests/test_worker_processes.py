@@ -3,7 +3,8 @@
 import time
 from pathlib import Path
 
-from beam_pipeline.runners.local.runner import WORKER_MODULE
+from beam_pipeline.runners.flink.worker import AWAIT_FLAGS
+from beam_pipeline.runners.local.worker_pool import WORKER_MODULE
 
 from beam_pipeline.testing.counters import add_counters, expected_counters, read_counters
 from beam_pipeline.testing.datasets import produce_dataset
@@ -42,6 +43,8 @@ def test_a_streaming_job_on_two_worker_processes_keeps_reading_and_committing(
                          f'{topic}-group', topic, log_path)
     workers = _worker_processes_of(job.pid)
     assert len(workers) == 2, f'expected two SDK worker processes under the job, found {workers}'
+    # Both were started as the command started, before the runner asked for them (worker_pool.py).
+    assert all(AWAIT_FLAGS.encode() in Path(f'/proc/{pid}/cmdline').read_bytes() for pid in workers)
     later = produce_dataset(bootstrap_servers, topic, count=1500, keys=60, seed=63)
     wait_until_caught_up(job, cassandra_session, keyspace,
                          add_counters(expected_counters(before), expected_counters(later)), bootstrap_servers,

@@ -19,10 +19,11 @@ from beam_pipeline.launch.prometheus_endpoint import PrometheusEndpoint
 from beam_pipeline.launch.progress import ReadProgress, follow, messages_read_in
 from beam_pipeline.launch.summary import RunSummary, summarize
 from beam_pipeline.options import configs
-from beam_pipeline.options.checks import LOCAL_RUNNER_NAMES, check_options
+from beam_pipeline.options.checks import check_options
 from beam_pipeline.options.site_stats import SiteStatsOptions
 from beam_pipeline.pipeline import build_graph
 from beam_pipeline.runners.flink import runner as flink_runner
+from beam_pipeline.runners.local.worker_pool import LOCAL_RUNNER_NAMES
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -15,10 +15,10 @@ from beam_pipeline.io.security import SecretError
 from beam_pipeline.options import configs
 from beam_pipeline.options.site_stats import SiteStatsOptions
 from beam_pipeline.runners.flink.options import FlinkRestartOptions
+from beam_pipeline.runners.local.worker_pool import LOCAL_RUNNER_NAMES
 from beam_pipeline.transforms.dates import day_start_ms
 
 # Runner names that mean "run here, in this process" (see launch.run.choose_runner).
-LOCAL_RUNNER_NAMES = (None, 'DirectRunner', 'SwitchingDirectRunner', 'FnApiRunner')
 _TOPIC = re.compile(r'[A-Za-z0-9._\-]{1,249}')
 _HOST_PORT = re.compile(r'[^\s,:]+:\d{1,5}')
 

@@ -20,6 +20,7 @@ import argparse
 import json
 import logging
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -104,9 +105,17 @@ def _import_what_a_worker_runs() -> None:
   import kafka
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def start_awaiting_worker(module: str) -> subprocess.Popen:
+  """Starts ``python -m module AWAIT_FLAGS``: a worker that imports what it runs, then waits for its flags."""
+  # The worker's stdout is nobody's: it goes to stderr, where it cannot fill a pipe.
+  return subprocess.Popen([sys.executable, '-m', module, AWAIT_FLAGS], stdin=subprocess.PIPE,
+                          stdout=sys.stderr.fileno(), close_fds=True)
+
+
+def main(argv: Optional[List[str]] = None, warnings_to_stderr: bool = True) -> int:
   """Runs one SDK worker. With only ``AWAIT_FLAGS``, it first starts Python and Beam, then reads the flags as a JSON
-  list on a line of stdin: how the project's pool (runners/flink/worker_pool.py) keeps workers ready ahead of Flink."""
+  list on a line of stdin: how the project's pool (runners/flink/worker_pool.py) keeps workers ready ahead of Flink.
+  ``warnings_to_stderr``: False where the runner's log is the console already (a local run's launcher)."""
   argv = sys.argv[1:] if argv is None else argv
   _exit_with_parent()
   hidden = hide_google_cloud_libraries()
@@ -124,7 +133,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     # them, from the environment just provisioned.
     os.execve(sys.executable, [sys.executable, '-m', sdk_worker_main.__name__], {**os.environ, **environment})
   os.environ.update(environment)
-  _warnings_to_stderr(args.id)
+  if warnings_to_stderr:
+    _warnings_to_stderr(args.id)
   sdk_worker_main.main([])
   return 0
 

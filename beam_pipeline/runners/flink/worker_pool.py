@@ -20,14 +20,15 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from concurrent import futures
-from typing import Deque, Dict, List, Tuple
+from typing import Deque, Dict, Iterable, Tuple
 
 import grpc
 from apache_beam.portability.api import beam_fn_api_pb2, beam_fn_api_pb2_grpc
 from apache_beam.runners.worker.worker_pool_main import kill_process_gracefully
 
-from beam_pipeline.runners.flink.worker import AWAIT_FLAGS
+from beam_pipeline.runners.flink.worker import start_awaiting_worker
 
 _LOGGER = logging.getLogger(__name__)
 _STOP_GRACE_S = 2
@@ -36,6 +37,7 @@ _SERVER_THREADS = 8
 
 # An idle ready worker holds about 190 MB: on a large host, keeping two per core would hold gigabytes for nothing.
 _MAX_DEFAULT_SPARES = 8
+WORKER_MODULE = 'beam_pipeline.runners.flink.worker'
 
 
 def default_spares() -> int:
@@ -46,19 +48,19 @@ def default_spares() -> int:
 class WarmWorkerPool(beam_fn_api_pb2_grpc.BeamFnExternalWorkerPoolServicer):
   """Beam's worker pool service, answered from workers started ahead."""
 
-  def __init__(self, spares: int):
+  def __init__(self, spares: int, worker_module: str = WORKER_MODULE, started: Iterable[subprocess.Popen] = ()):
+    """``spares``: how many ready workers to keep; ``started``: workers already started (``worker_module``
+    ``AWAIT_FLAGS``), handed out first."""
     self._spares_wanted = spares
-    self._spares: Deque[subprocess.Popen] = collections.deque()
+    self._worker_module = worker_module
+    self._spares: Deque[subprocess.Popen] = collections.deque(started)
     self._workers: Dict[str, subprocess.Popen] = {}
     self._lock = threading.Lock()
     self._closed = False
     self._top_up()
 
-  @staticmethod
-  def _start_spare() -> subprocess.Popen:
-    # The worker's stdout is nobody's: it goes to stderr, where it cannot fill a pipe.
-    return subprocess.Popen([sys.executable, '-m', 'beam_pipeline.runners.flink.worker', AWAIT_FLAGS],
-                            stdin=subprocess.PIPE, stdout=sys.stderr.fileno(), close_fds=True)
+  def _start_spare(self) -> subprocess.Popen:
+    return start_awaiting_worker(self._worker_module)
 
   def _top_up(self) -> None:
     with self._lock:
@@ -99,20 +101,30 @@ class WarmWorkerPool(beam_fn_api_pb2_grpc.BeamFnExternalWorkerPoolServicer):
     kill_process_gracefully(worker, _STOP_GRACE_S)
     self._top_up()
 
-  def close(self) -> None:
+  def close(self, workers_end_within_s: float = 0) -> None:
+    """Stops every process of the pool; the workers handed out get ``workers_end_within_s`` to end by themselves
+    first (a runner that does not stop its workers lets them tear their stages down)."""
     with self._lock:
       self._closed = True
-      processes: List[subprocess.Popen] = [*self._spares, *self._workers.values()]
+      spares, workers = list(self._spares), list(self._workers.values())
       self._spares.clear()
       self._workers.clear()
-    for process in processes:
-      kill_process_gracefully(process, _STOP_GRACE_S)
+    deadline = time.monotonic() + workers_end_within_s
+    for worker in workers:
+      try:
+        worker.wait(max(deadline - time.monotonic(), 0))
+      except subprocess.TimeoutExpired:
+        pass
+    for process in [*spares, *workers]:
+      if process.poll() is None:
+        kill_process_gracefully(process, _STOP_GRACE_S)
 
 
-def serve(port: int = 0, spares: int = 0) -> Tuple[str, grpc.Server, WarmWorkerPool]:
+def serve(port: int = 0, spares: int = 0, worker_module: str = WORKER_MODULE,
+          started: Iterable[subprocess.Popen] = ()) -> Tuple[str, grpc.Server, WarmWorkerPool]:
   """Starts the pool on ``port`` (0: any free one); returns its ``localhost:PORT``, the server and the pool."""
   server = grpc.server(futures.ThreadPoolExecutor(max_workers=_SERVER_THREADS))
-  pool = WarmWorkerPool(spares)
+  pool = WarmWorkerPool(spares, worker_module, started)
   beam_fn_api_pb2_grpc.add_BeamFnExternalWorkerPoolServicer_to_server(pool, server)
   bound = server.add_insecure_port(f'[::]:{port}')
   server.start()

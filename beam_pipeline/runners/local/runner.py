@@ -7,25 +7,43 @@ answers but keeps only their metrics: the residuals a splittable DoFn returns wh
 so every partition would stop being read after its first bundle. The runner here uses a bundle manager that
 keeps them (it reaches into Beam's runner, so it lives in ``beam_pipeline.compat.beam``).
 Bundle finalization (the reader's offset commits) is already done by each worker's own bundle, unchanged.
-The worker processes run ``beam_pipeline.runners.local.worker`` (Beam's worker, ended without the interpreter's slow
-finalization), without Beam's Google Cloud client libraries unless the job names a gs:// location.
+The worker processes come from worker_pool.py, started as the command started, without Beam's Google Cloud client
+libraries; a job that names a gs:// location has Beam's runner start them, with the libraries.
 """
+
+from apache_beam.portability import common_urns, python_urns
+from apache_beam.portability.api import beam_runner_api_pb2, endpoints_pb2
 
 from beam_pipeline.compat.beam import FnApiRunnerWithBundleHooks, use_worker_module
 from beam_pipeline.runners.google_cloud_imports import options_need_google_cloud
-from beam_pipeline.runners.local.worker import WITHOUT_GOOGLE_CLOUD
+from beam_pipeline.runners.local.worker_pool import WORKER_MODULE, worker_pool
 
-WORKER_MODULE = 'beam_pipeline.runners.local.worker'
+
+def _worker_process_environments(pipeline_proto) -> list:
+  return [e for e in pipeline_proto.components.environments.values() if e.urn == python_urns.SUBPROCESS_SDK]
+
+
+def _workers_from_pool(environments, address: str) -> None:
+  """Makes these worker-process environments ask the pool at ``address`` for their workers."""
+  for environment in environments:
+    environment.urn = common_urns.environments.EXTERNAL.urn
+    environment.payload = beam_runner_api_pb2.ExternalPayload(
+        endpoint=endpoints_pb2.ApiServiceDescriptor(url=address)).SerializeToString()
 
 
 class LocalRunner(FnApiRunnerWithBundleHooks):
-  """FnApiRunner whose parallel bundles keep the splittable reader's checkpoints, whose worker processes run
-  WORKER_MODULE (without the Google Cloud libraries the job does not need), and that reports each bundle's
-  response (its metrics) to ``on_bundle_done`` as the bundle completes, for a launcher that shows progress."""
+  """FnApiRunner whose parallel bundles keep the splittable reader's checkpoints, whose worker processes come from
+  a pool of workers started ahead (or, when the job needs the Google Cloud libraries, run WORKER_MODULE), and that
+  reports each bundle's response (its metrics) to ``on_bundle_done`` as the bundle completes, for a launcher that
+  shows progress."""
 
   def run_via_runner_api(self, pipeline_proto, options):
-    command = WORKER_MODULE
-    if not options_need_google_cloud(options.get_all_options()):
-      command += f' {WITHOUT_GOOGLE_CLOUD}'
-    use_worker_module(pipeline_proto, command)
-    return super().run_via_runner_api(pipeline_proto, options)
+    if options_need_google_cloud(options.get_all_options()):
+      use_worker_module(pipeline_proto, WORKER_MODULE)
+      return super().run_via_runner_api(pipeline_proto, options)
+    environments = _worker_process_environments(pipeline_proto)
+    if not environments:
+      return super().run_via_runner_api(pipeline_proto, options)  # one worker, in this process
+    with worker_pool() as address:
+      _workers_from_pool(environments, address)
+      return super().run_via_runner_api(pipeline_proto, options)

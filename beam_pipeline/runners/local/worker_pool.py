@@ -1,0 +1,65 @@
+"""The worker processes of a local multi-process run, started as the command starts.
+
+A worker process spends most of its start importing Python, Beam and the clients (about 0.8 s of CPU). Beam's
+FnApiRunner starts its worker processes only once the pipeline runs, after the launcher has imported Beam, checked
+the services and planned the reads, all on one core. ``python -m beam_pipeline`` calls ``start_ahead`` first, so
+the workers import on the other cores meanwhile. The runner (runner.py) then takes the job's workers from a pool
+that hands these out first: Beam's ``EXTERNAL`` environment, served by the pool that Flink's TaskManagers use
+(runners/flink/worker_pool.py). A job that names a gs:// location keeps the worker processes Beam's runner starts,
+with the Google Cloud libraries.
+"""
+
+import argparse
+import contextlib
+import os
+import subprocess
+from typing import Iterator, List
+
+from beam_pipeline.runners.flink.worker import start_awaiting_worker
+from beam_pipeline.runners.google_cloud_imports import arguments_need_google_cloud
+
+LOCAL_RUNNER_NAMES = (None, 'DirectRunner', 'SwitchingDirectRunner', 'FnApiRunner')
+WORKER_MODULE = 'beam_pipeline.runners.local.worker'
+# How long the workers get to tear their stages down once the run is over (the runner does not wait for them).
+_WORKERS_END_WITHIN_S = 10.0
+
+_started_ahead: List[subprocess.Popen] = []
+
+
+def worker_processes_asked(argv: List[str]) -> int:
+  """How many worker processes a local multi_processing run with these arguments has (0: any other run), read
+  without Beam, as Beam reads them (``--direct_num_workers 0``: one per core)."""
+  parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False, exit_on_error=False)
+  for flag in ('--runner', '--direct_running_mode', '--direct_num_workers', '--dry_run'):
+    parser.add_argument(flag)
+  try:
+    known, _ = parser.parse_known_args(argv)
+    workers = int(known.direct_num_workers or 1)
+  except (argparse.ArgumentError, ValueError):
+    return 0  # the launcher's checks will say what is wrong
+  if known.runner not in LOCAL_RUNNER_NAMES or known.direct_running_mode != 'multi_processing' or known.dry_run:
+    return 0
+  return (os.cpu_count() or 1) if workers == 0 else max(workers, 0)
+
+
+def start_ahead(argv: List[str]) -> None:
+  """Starts the worker processes a local run with these arguments will ask for, unless it needs the Google Cloud
+  libraries (Beam's runner starts those workers)."""
+  if '-h' in argv or '--help' in argv or arguments_need_google_cloud(argv):
+    return
+  _started_ahead.extend(start_awaiting_worker(WORKER_MODULE) for _ in range(worker_processes_asked(argv)))
+
+
+@contextlib.contextmanager
+def worker_pool() -> Iterator[str]:
+  """Serves worker processes, those started ahead first; yields the pool's address. On leaving, each worker gets
+  a while to end by itself, then the pool's processes are stopped."""
+  from beam_pipeline.runners.flink import worker_pool as pool_service  # pylint: disable=import-outside-toplevel
+  started = list(_started_ahead)
+  _started_ahead.clear()
+  pool_address, server, pool = pool_service.serve(0, 0, WORKER_MODULE, started)
+  try:
+    yield pool_address
+  finally:
+    server.stop(0)
+    pool.close(workers_end_within_s=_WORKERS_END_WITHIN_S)
