@@ -149,7 +149,7 @@ class CounterWriteFn(SessionPerBundleFn):
     return session, update, ledger
 
   def process(self, increments: IncrementBatch):
-    # Held until the bundle ends: the messages' bytes are not needed for the writes, the ledger or the log.
+    # Held until the bundle ends, compactly: the messages' bytes are not needed for the writes, the ledger or the log.
     self._batches.append(increments.without_messages())
 
   def finish_bundle(self):
