@@ -53,7 +53,8 @@ def main(argv=None) -> int:
 
 def end_process(exit_code: int) -> None:
   """Ends the command without the interpreter's finalization of Beam's and the clients' modules (0.2-0.3 s): the
-  run is over, its outputs durable and its offsets committed; only the logs and the console are left to flush."""
+  run is over, its outputs durable and its offsets committed; only the logs and the console are left to flush.
+  Worker processes it started end with it (they watch their parent)."""
   logging.shutdown()
   sys.stdout.flush()
   sys.stderr.flush()

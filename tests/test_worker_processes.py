@@ -1,11 +1,13 @@
 """Local runs with two SDK worker processes: the partitions are read in parallel, checkpoints and commits kept."""
 
+import os
 import time
 from pathlib import Path
 
-from beam_pipeline.runners.flink.worker import AWAIT_FLAGS
-from beam_pipeline.runners.local.worker_pool import WORKER_MODULE
+import pytest
 
+from beam_pipeline.runners.flink.worker import AWAIT_FLAGS
+from beam_pipeline.runners.local.worker_pool import WORKER_MODULE, worker_processes_asked
 from beam_pipeline.testing.counters import add_counters, expected_counters, read_counters
 from beam_pipeline.testing.datasets import produce_dataset
 from beam_pipeline.testing.jobs import (
@@ -55,6 +57,21 @@ def test_a_streaming_job_on_two_worker_processes_keeps_reading_and_committing(
   while any(Path(f'/proc/{pid}').exists() for pid in workers):
     assert time.monotonic() < deadline, f'the stopped job left its SDK worker processes {workers} running'
     time.sleep(0.5)
+
+
+@pytest.mark.parametrize('argv, workers', [
+    (['--direct_num_workers', '2', '--direct_running_mode', 'multi_processing'], 2),
+    (['--direct_num_workers=3', '--direct_running_mode=multi_processing', '--runner', 'DirectRunner'], 3),
+    (['--direct_running_mode', 'multi_processing'], 1),
+    (['--direct_num_workers', '0', '--direct_running_mode', 'multi_processing'], os.cpu_count()),
+    (['--direct_num_workers', '2', '--direct_running_mode', 'multi_threading'], 0),
+    ([], 0),
+    (['--runner', 'FlinkRunner', '--direct_num_workers', '2', '--direct_running_mode', 'multi_processing'], 0),
+    (['--direct_num_workers', 'two', '--direct_running_mode', 'multi_processing'], 0),
+    (['--direct_num_workers', '2', '--direct_running_mode', 'multi_processing', '--dry_run', 'True'], 0),
+])
+def test_the_command_starts_ahead_as_many_workers_as_the_local_runner_will_ask_for(argv, workers):
+  assert worker_processes_asked(['--topic', 't', *argv]) == workers
 
 
 def _worker_processes_of(parent_pid: int):
