@@ -45,9 +45,10 @@ def _exit_with_parent() -> None:
   threading.Thread(target=watch, name='exit-with-parent', daemon=True).start()
 
 
-def worker_environment(worker_id: str, provision_endpoint: str, control_endpoint: str,
-                       logging_endpoint: str) -> dict:
-  """The environment variables Beam's SDK worker main reads, from the runner's provision service."""
+def worker_environment(worker_id: str, provision_endpoint: str, control_endpoint: str, logging_endpoint: str,
+                       log_endpoint: Optional[str] = None) -> dict:
+  """The environment variables Beam's SDK worker main reads, from the runner's provision service; the log records
+  go to ``log_endpoint`` when given."""
   import grpc
   from google.protobuf import json_format, text_format
   from apache_beam.portability.api import beam_provision_api_pb2, beam_provision_api_pb2_grpc, endpoints_pb2
@@ -68,7 +69,9 @@ def worker_environment(worker_id: str, provision_endpoint: str, control_endpoint
       'WORKER_ID': worker_id,
       'PIPELINE_OPTIONS': json_format.MessageToJson(info.pipeline_options),
       'CONTROL_API_SERVICE_DESCRIPTOR': descriptor(info.control_endpoint, control_endpoint),
-      'LOGGING_API_SERVICE_DESCRIPTOR': descriptor(info.logging_endpoint, logging_endpoint),
+      'LOGGING_API_SERVICE_DESCRIPTOR': descriptor(
+          endpoints_pb2.ApiServiceDescriptor(url=log_endpoint) if log_endpoint else info.logging_endpoint,
+          logging_endpoint),
       'RUNNER_CAPABILITIES': ' '.join(info.runner_capabilities),
   }
 
@@ -92,6 +95,8 @@ def _parser() -> argparse.ArgumentParser:
   parser.add_argument('--control_endpoint', required=True)
   parser.add_argument('--logging_endpoint', required=True)
   parser.add_argument('--artifact_endpoint', help='unused: the package is installed beside the TaskManager')
+  parser.add_argument('--log_endpoint', help='where to send the log records instead of the runner\'s logging '
+                                             'service: a local run\'s launcher, which prints them on its console')
   return parser
 
 
@@ -112,10 +117,9 @@ def start_awaiting_worker(module: str) -> subprocess.Popen:
                           stdout=sys.stderr.fileno(), close_fds=True)
 
 
-def main(argv: Optional[List[str]] = None, warnings_to_stderr: bool = True) -> int:
+def main(argv: Optional[List[str]] = None) -> int:
   """Runs one SDK worker. With only ``AWAIT_FLAGS``, it first starts Python and Beam, then reads the flags as a JSON
-  list on a line of stdin: how the project's pool (runners/flink/worker_pool.py) keeps workers ready ahead of Flink.
-  ``warnings_to_stderr``: False where the runner's log is the console already (a local run's launcher)."""
+  list on a line of stdin: how the project's pool (runners/flink/worker_pool.py) keeps workers ready ahead of Flink."""
   argv = sys.argv[1:] if argv is None else argv
   _exit_with_parent()
   hidden = hide_google_cloud_libraries()
@@ -126,14 +130,15 @@ def main(argv: Optional[List[str]] = None, warnings_to_stderr: bool = True) -> i
       return 0  # the pool ended without needing this worker
     argv = json.loads(line)
   args = _parser().parse_args(argv)
-  environment = worker_environment(args.id, args.provision_endpoint, args.control_endpoint, args.logging_endpoint)
+  environment = worker_environment(args.id, args.provision_endpoint, args.control_endpoint, args.logging_endpoint,
+                                   args.log_endpoint)
   from apache_beam.runners.worker import sdk_worker_main
   if hidden and worker_needs_google_cloud(environment['PIPELINE_OPTIONS']):
     # Beam's modules settled at import to go without the libraries: the worker starts again in a process that has
     # them, from the environment just provisioned.
     os.execve(sys.executable, [sys.executable, '-m', sdk_worker_main.__name__], {**os.environ, **environment})
   os.environ.update(environment)
-  if warnings_to_stderr:
+  if not args.log_endpoint:  # otherwise the records reach a console already
     _warnings_to_stderr(args.id)
   sdk_worker_main.main([])
   return 0

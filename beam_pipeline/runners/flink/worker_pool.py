@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from concurrent import futures
-from typing import Deque, Dict, Iterable, Tuple
+from typing import Deque, Dict, Iterable, Sequence, Tuple
 
 import grpc
 from apache_beam.portability.api import beam_fn_api_pb2, beam_fn_api_pb2_grpc
@@ -48,11 +48,13 @@ def default_spares() -> int:
 class WarmWorkerPool(beam_fn_api_pb2_grpc.BeamFnExternalWorkerPoolServicer):
   """Beam's worker pool service, answered from workers started ahead."""
 
-  def __init__(self, spares: int, worker_module: str = WORKER_MODULE, started: Iterable[subprocess.Popen] = ()):
+  def __init__(self, spares: int, worker_module: str = WORKER_MODULE, started: Iterable[subprocess.Popen] = (),
+               worker_flags: Sequence[str] = ()):
     """``spares``: how many ready workers to keep; ``started``: workers already started (``worker_module``
-    ``AWAIT_FLAGS``), handed out first."""
+    ``AWAIT_FLAGS``), handed out first; ``worker_flags``: given to every worker after those of its request."""
     self._spares_wanted = spares
     self._worker_module = worker_module
+    self._worker_flags = list(worker_flags)
     self._spares: Deque[subprocess.Popen] = collections.deque(started)
     self._workers: Dict[str, subprocess.Popen] = {}
     self._lock = threading.Lock()
@@ -78,7 +80,7 @@ class WarmWorkerPool(beam_fn_api_pb2_grpc.BeamFnExternalWorkerPoolServicer):
   def StartWorker(self, request, context):  # pylint: disable=invalid-name,unused-argument
     flags = ['--id', request.worker_id, '--provision_endpoint', request.provision_endpoint.url,
              '--control_endpoint', request.control_endpoint.url, '--logging_endpoint', request.logging_endpoint.url,
-             '--artifact_endpoint', request.artifact_endpoint.url]
+             '--artifact_endpoint', request.artifact_endpoint.url, *self._worker_flags]
     try:
       worker = self._take_spare()
       worker.stdin.write(json.dumps(flags).encode() + b'\n')
@@ -120,11 +122,11 @@ class WarmWorkerPool(beam_fn_api_pb2_grpc.BeamFnExternalWorkerPoolServicer):
         kill_process_gracefully(process, _STOP_GRACE_S)
 
 
-def serve(port: int = 0, spares: int = 0, worker_module: str = WORKER_MODULE,
-          started: Iterable[subprocess.Popen] = ()) -> Tuple[str, grpc.Server, WarmWorkerPool]:
+def serve(port: int = 0, spares: int = 0, worker_module: str = WORKER_MODULE, started: Iterable[subprocess.Popen] = (),
+          worker_flags: Sequence[str] = ()) -> Tuple[str, grpc.Server, WarmWorkerPool]:
   """Starts the pool on ``port`` (0: any free one); returns its ``localhost:PORT``, the server and the pool."""
   server = grpc.server(futures.ThreadPoolExecutor(max_workers=_SERVER_THREADS))
-  pool = WarmWorkerPool(spares, worker_module, started)
+  pool = WarmWorkerPool(spares, worker_module, started, worker_flags)
   beam_fn_api_pb2_grpc.add_BeamFnExternalWorkerPoolServicer_to_server(pool, server)
   bound = server.add_insecure_port(f'[::]:{port}')
   server.start()

@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import os
 import subprocess
+from concurrent import futures
 from typing import Iterator, List
 
 from beam_pipeline.runners.flink.worker import start_awaiting_worker
@@ -22,6 +23,8 @@ LOCAL_RUNNER_NAMES = (None, 'DirectRunner', 'SwitchingDirectRunner', 'FnApiRunne
 WORKER_MODULE = 'beam_pipeline.runners.local.worker'
 # How long the workers get to tear their stages down once the run is over (the runner does not wait for them).
 _WORKERS_END_WITHIN_S = 10.0
+# One log stream per worker, held open while it runs.
+_LOG_SERVER_THREADS = 16
 
 _started_ahead: List[subprocess.Popen] = []
 
@@ -53,13 +56,26 @@ def start_ahead(argv: List[str]) -> None:
 @contextlib.contextmanager
 def worker_pool() -> Iterator[str]:
   """Serves worker processes, those started ahead first; yields the pool's address. On leaving, each worker gets
-  a while to end by itself, then the pool's processes are stopped."""
-  from beam_pipeline.runners.flink import worker_pool as pool_service  # pylint: disable=import-outside-toplevel
+  a while to end by itself, then the pool's processes are stopped.
+
+  The workers send their log records to a logging service of this process, Beam's own for the worker processes it
+  starts, which logs each as one line (the runner's service for an ``EXTERNAL`` environment logs the record's
+  every field on a line of its own)."""
+  # pylint: disable=import-outside-toplevel
+  import grpc
+  from apache_beam.portability.api import beam_fn_api_pb2_grpc
+  from apache_beam.runners.portability.local_job_service import BeamFnLoggingServicer
+  from beam_pipeline.runners.flink import worker_pool as pool_service
+  logs = grpc.server(futures.ThreadPoolExecutor(max_workers=_LOG_SERVER_THREADS))
+  beam_fn_api_pb2_grpc.add_BeamFnLoggingServicer_to_server(BeamFnLoggingServicer(), logs)
+  logs_address = f'localhost:{logs.add_insecure_port("localhost:0")}'
+  logs.start()
   started = list(_started_ahead)
   _started_ahead.clear()
-  pool_address, server, pool = pool_service.serve(0, 0, WORKER_MODULE, started)
+  pool_address, server, pool = pool_service.serve(0, 0, WORKER_MODULE, started, ['--log_endpoint', logs_address])
   try:
     yield pool_address
   finally:
     server.stop(0)
     pool.close(workers_end_within_s=_WORKERS_END_WITHIN_S)
+    logs.stop(0)
