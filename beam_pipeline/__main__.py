@@ -5,16 +5,14 @@ Locally (default runner) it runs on Beam's in-process Python runner; pass ``--ru
 
 Run as a command, it leaves Beam's Google Cloud client libraries out unless the job runs on Dataflow or names a
 gs:// location (beam_pipeline.runners.google_cloud_imports), so it imports Beam only once that is decided. A local
-run's worker processes are started first of all, to import while this one does (runners/local/worker_pool.py).
+run's worker processes are started first of all, to import while this one does (runners/local/worker_pool.py), and
+the command ends without the interpreter's finalization (processes/command.py).
 """
 
 import argparse
-import logging
-import os
 import sys
 
-from beam_pipeline.runners.google_cloud_imports import leave_out_unless_arguments_need_it
-from beam_pipeline.runners.local.worker_pool import start_ahead
+from beam_pipeline.processes.command import begin_job_process, end_process
 
 
 def _help_parser() -> argparse.ArgumentParser:
@@ -51,17 +49,6 @@ def main(argv=None) -> int:
   return 0
 
 
-def end_process(exit_code: int) -> None:
-  """Ends the command without the interpreter's finalization of Beam's and the clients' modules (0.2-0.3 s): the
-  run is over, its outputs durable and its offsets committed; only the logs and the console are left to flush.
-  Worker processes it started end with it (they watch their parent)."""
-  logging.shutdown()
-  sys.stdout.flush()
-  sys.stderr.flush()
-  os._exit(exit_code)  # pylint: disable=protected-access
-
-
 if __name__ == '__main__':
-  leave_out_unless_arguments_need_it(sys.argv[1:])
-  start_ahead(sys.argv[1:])
+  begin_job_process(sys.argv[1:])
   end_process(main())

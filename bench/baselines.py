@@ -27,7 +27,7 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
-from beam_pipeline.__main__ import end_process
+from beam_pipeline.processes.command import begin_job_process, end_process
 
 
 def _drain(bootstrap_servers: str, topic: str):
@@ -96,14 +96,10 @@ def naive(args) -> dict:
 
 
 def pipeline(args) -> dict:
-  from beam_pipeline.runners.google_cloud_imports import leave_out_unless_arguments_need_it
-  from beam_pipeline.runners.local.worker_pool import start_ahead
   argv = ['--bootstrap_servers', args.bootstrap_servers, '--topic', args.topic, '--keyspace', args.keyspace,
           '--cassandra_hosts', args.cassandra_host, '--cassandra_port', str(args.cassandra_port),
           '--consumer_group', f'bench-{args.keyspace}', '--bounded', *args.job_options]
-  # As `python -m beam_pipeline` does, before Beam is first imported.
-  leave_out_unless_arguments_need_it(argv)
-  start_ahead(argv)
+  begin_job_process(argv)  # as `python -m beam_pipeline` does, before Beam is first imported
   from beam_pipeline.launch.run import run
   _, summary = run(argv)
   return {'messages': summary.read, 'cassandra_writes': summary.cassandra_writes,

@@ -1,7 +1,6 @@
 """How a run is started: the option checks, the preflight, the runner, the wait, the progress and the summary."""
 
 import logging
-import os
 import signal
 import threading
 import time
@@ -22,6 +21,7 @@ from beam_pipeline.options import configs
 from beam_pipeline.options.checks import check_options
 from beam_pipeline.options.site_stats import SiteStatsOptions
 from beam_pipeline.pipeline import build_graph
+from beam_pipeline.processes.command import end_process
 from beam_pipeline.runners.flink import runner as flink_runner
 from beam_pipeline.runners.local.worker_pool import LOCAL_RUNNER_NAMES
 
@@ -106,10 +106,9 @@ def _join_group(site: SiteStatsOptions, endpoint: Optional[PrometheusEndpoint]) 
     def leave_and_exit():
       member.close(readers_running=True)
       _LOGGER.info('stopped')
-      logging.shutdown()
       # Nothing is left to flush: every read the copy let go is written and committed, and the rest of the run
       # (its worker processes too) ends with the process, as after SIGKILL.
-      os._exit(0)  # pylint: disable=protected-access
+      end_process(0)
 
     def on_stop(number, unused_frame):
       _LOGGER.info('%s: letting this copy\'s partitions go to the rest of group %r', signal.Signals(number).name,

@@ -10,9 +10,9 @@ Once the runner is done, what is left of a worker is the interpreter's finalizat
 0.3 s per worker: the process leaves without it.
 """
 
-import os
 import sys
 
+from beam_pipeline.processes.command import end_process
 from beam_pipeline.runners.flink.worker import AWAIT_FLAGS
 
 
@@ -23,9 +23,7 @@ def main() -> None:
   else:
     from apache_beam.runners.worker import sdk_worker_main
     sdk_worker_main.main(sys.argv)
-  sys.stdout.flush()
-  sys.stderr.flush()
-  os._exit(0)  # pylint: disable=protected-access
+  end_process(0)
 
 
 if __name__ == '__main__':
