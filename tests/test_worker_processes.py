@@ -1,12 +1,16 @@
 """Local runs with two SDK worker processes: the partitions are read in parallel, checkpoints and commits kept."""
 
+import importlib
+import logging
 import os
+import re
 import time
 from pathlib import Path
 
 import pytest
 
 from beam_pipeline.runners.flink.worker import AWAIT_FLAGS
+from beam_pipeline.runners.local.worker_logs import logger_name_of
 from beam_pipeline.runners.local.worker_pool import WORKER_MODULE, worker_processes_asked
 from beam_pipeline.testing.counters import add_counters, expected_counters, read_counters
 from beam_pipeline.testing.datasets import produce_dataset
@@ -18,7 +22,8 @@ TWO_WORKER_PROCESSES = ('--direct_num_workers', '2', '--direct_running_mode', 'm
 
 
 def test_a_bounded_run_on_two_worker_processes_reads_every_checkpointed_range(
-    bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session):
+    bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session, caplog):
+  caplog.set_level(logging.INFO)
   expected = produce_dataset(bootstrap_servers, topic, count=4000, keys=100, bad_ratio=0.02, seed=61)
 
   # Small bundles: each partition is read over many checkpoints, each one a residual the runner must keep.
@@ -30,6 +35,9 @@ def test_a_bounded_run_on_two_worker_processes_reads_every_checkpointed_range(
   assert {(d['partition'], d['offset']) for d in read_dead_letters(bootstrap_servers, topic)} == set(
       expected.invalid_offsets)
   assert committed_offsets(bootstrap_servers, f'{topic}-group', topic) == end_offsets(bootstrap_servers, topic)
+  # The workers commit; their records reach the launcher's logger of the module that logged them (worker_logs.py).
+  commits = [r.getMessage() for r in caplog.records if r.name == 'beam_pipeline.io.kafka.commit']
+  assert len([line for line in commits if ': committed offset ' in line]) >= 4, commits
 
 
 def test_a_streaming_job_on_two_worker_processes_keeps_reading_and_committing(
@@ -47,6 +55,9 @@ def test_a_streaming_job_on_two_worker_processes_keeps_reading_and_committing(
     assert len(workers) == 2, f'expected two SDK worker processes under the job, found {workers}'
     # Both were started as the command started, before the runner asked for them (worker_pool.py).
     assert all(AWAIT_FLAGS.encode() in Path(f'/proc/{pid}/cmdline').read_bytes() for pid in workers)
+    # Their records are told at the job's levels (worker_logs.py): no Kafka driver chatter at INFO.
+    log = log_path.read_text()
+    assert not re.search(r'Worker: severity|^\S+ \S+ INFO kafka\.', log, re.M), log[-3000:]
     later = produce_dataset(bootstrap_servers, topic, count=1500, keys=60, seed=63)
     wait_until_caught_up(job, cassandra_session, keyspace,
                          add_counters(expected_counters(before), expected_counters(later)), bootstrap_servers,
@@ -86,3 +97,10 @@ def _worker_processes_of(parent_pid: int):
     if int(fields[1]) == parent_pid and WORKER_MODULE.encode() in command:
       found.append(int(stat.parent.name))
   return found
+
+
+@pytest.mark.parametrize('module', [
+    'apache_beam.runners.worker.sdk_worker_main', 'beam_pipeline.io.kafka.commit', 'kafka', 'cassandra.cluster'])
+def test_a_worker_record_is_told_under_the_logger_of_the_module_that_logged_it(module):
+  location = f'{importlib.import_module(module).__file__}:12'
+  assert logger_name_of(location) == module

@@ -55,8 +55,9 @@ def configure_logging(site) -> bool:
   logging.basicConfig(level=site.log_level, format=_LOG_FORMAT, stream=sys.stderr, force=True)
   if not verbose:
     logging.getLogger().handlers[0].setFormatter(TracebackFreeFormatter(_LOG_FORMAT))
-  for driver in ('kafka', 'cassandra'):
-    logging.getLogger(driver).setLevel(logging.DEBUG if site.log_level == 'DEBUG' else logging.WARNING)
+  # The drivers' connection chatter, and the local runner's start of its servers and workers, at DEBUG only.
+  for chatty in ('kafka', 'cassandra', 'apache_beam.runners.portability.fn_api_runner'):
+    logging.getLogger(chatty).setLevel(logging.DEBUG if site.log_level == 'DEBUG' else logging.WARNING)
   return verbose
 
 

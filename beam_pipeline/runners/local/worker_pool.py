@@ -58,16 +58,15 @@ def worker_pool() -> Iterator[str]:
   """Serves worker processes, those started ahead first; yields the pool's address. On leaving, each worker gets
   a while to end by itself, then the pool's processes are stopped.
 
-  The workers send their log records to a logging service of this process, Beam's own for the worker processes it
-  starts, which logs each as one line (the runner's service for an ``EXTERNAL`` environment logs the record's
-  every field on a line of its own)."""
+  The workers send their log records to a logging service of this process, which logs each as this process
+  would have (worker_logs.py)."""
   # pylint: disable=import-outside-toplevel
   import grpc
   from apache_beam.portability.api import beam_fn_api_pb2_grpc
-  from apache_beam.runners.portability.local_job_service import BeamFnLoggingServicer
   from beam_pipeline.runners.flink import worker_pool as pool_service
+  from beam_pipeline.runners.local.worker_logs import WorkerRecordsToLaunchersLoggers
   logs = grpc.server(futures.ThreadPoolExecutor(max_workers=_LOG_SERVER_THREADS))
-  beam_fn_api_pb2_grpc.add_BeamFnLoggingServicer_to_server(BeamFnLoggingServicer(), logs)
+  beam_fn_api_pb2_grpc.add_BeamFnLoggingServicer_to_server(WorkerRecordsToLaunchersLoggers(), logs)
   logs_address = f'localhost:{logs.add_insecure_port("localhost:0")}'
   logs.start()
   started = list(_started_ahead)
