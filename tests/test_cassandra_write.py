@@ -73,6 +73,25 @@ def test_the_same_offsets_written_twice_are_counted_once(cassandra_port, cassand
   assert read_counters(cassandra_session, keyspace) == {(DAY, 9): (4, 1)}
 
 
+def test_a_replay_that_overlaps_what_was_counted_adds_only_the_offsets_not_counted_yet(
+    cassandra_port, cassandra_session, keyspace):
+  """The writer holds its increments packed until the bundle ends (IncrementBatch.without_messages): offsets in a
+  row as a range, others with gaps; counts past 32 bits; site ids up to the contract's cap; several days."""
+  def event(offset):
+    return increment(site_id=MAX_SITE_ID - offset % 3, views=2**40 + offset, clicks=offset,
+                     offset=offset, day=DAY + datetime.timedelta(days=offset % 2))
+  first = [event(offset) for offset in range(10)]
+  replay = [event(offset) for offset in range(5, 15) if offset != 12]
+  for increments in (first, replay):
+    with TestPipeline(runner=local_runner()) as p:
+      _ = p | beam.Create([IncrementBatch.of(increments)], reshuffle=False) | CassandraCounterWrite(
+          CassandraConnection(('127.0.0.1',), cassandra_port), keyspace, 'site_stats')
+
+  once = {inc.source.offset: inc for inc in first + replay}
+  assert read_counters(cassandra_session, keyspace) == add_counters(
+      *({(inc.date, inc.site_id): (inc.views, inc.clicks)} for inc in once.values()))
+
+
 def test_at_least_once_the_same_increments_written_twice_are_added_twice(cassandra_port, cassandra_session, keyspace):
   """Counters are not idempotent: without the offset ledger, only the offset commit after the write (and
   reconcile) stands between a replay and a double count."""

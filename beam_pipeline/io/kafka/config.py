@@ -16,7 +16,7 @@ DEFAULT_CONNECT_TIMEOUT_S = 30.0
 # What one partition reads into a bundle, by default, before checkpointing. The writer sums a bundle's increments
 # per key, so larger bundles mean fewer writes (1 M messages over 4 partitions and 10 k keys: 131 k writes at
 # 20 000, 30 k at 100 000, 10 k at 400 000), and less work for Cassandra. Memory grows with it: the writer holds
-# each message's offset and increment until the bundle ends (about 50 bytes), not its bytes.
+# each message's offset and increment until the bundle ends (about 18 bytes), not its bytes.
 DEFAULT_MAX_RECORDS_PER_BUNDLE = 400000
 # How long, at most by default, one partition reads into a bundle.
 DEFAULT_MAX_BUNDLE_SECONDS = 5.0

