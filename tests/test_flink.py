@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import List
 
+import pytest
+
 from beam_pipeline import REPO_ROOT
 from beam_pipeline.runners.flink.options import FLINK_JAVA_OPTIONS
 from beam_pipeline.runners.flink.rest import rest_get
@@ -22,6 +24,7 @@ from beam_pipeline.testing.jobs import (
     job_args, run_bounded, start_streaming_job, stop_streaming_job, wait_until_caught_up,
     wait_until_exact_and_committed)
 from beam_pipeline.testing.topics import committed_offsets, end_offsets, read_dead_letters
+from tests.kafka_clients import DEFAULT_CLIENT_THEN_THE_OTHER_IN_THE_SLOW_RUN
 
 EMBEDDED = ('--runner', 'FlinkRunner')
 _SUMMARY = re.compile(r'summary: read (\d+), counted (\d+), dead-lettered (\d+) \(parse (\d+), validate (\d+)\)')
@@ -34,6 +37,7 @@ def _dead_letters_by_stage(bootstrap_servers, topic):
   return stages
 
 
+@pytest.mark.parametrize('kafka_client', DEFAULT_CLIENT_THEN_THE_OTHER_IN_THE_SLOW_RUN)
 def test_a_bounded_catch_up_on_embedded_flink_is_exact_and_commits_the_group_once_everything_is_written(
     flink_job_server, bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session, kafka_client):
   expected = produce_dataset(bootstrap_servers, topic, count=3000, keys=120, bad_ratio=0.05, seed=141)
@@ -104,6 +108,7 @@ def _cancel(rest_address: str, job_name: str) -> None:
                      check=True, capture_output=True)
 
 
+@pytest.mark.parametrize('kafka_client', DEFAULT_CLIENT_THEN_THE_OTHER_IN_THE_SLOW_RUN)
 def test_a_streaming_job_on_the_session_cluster_outlives_its_submitter_spreads_the_partitions_and_commits_them_all(
     flink_cluster, bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session, kafka_client):
   expected = produce_dataset(bootstrap_servers, topic, count=3000, keys=120, bad_ratio=0.05, seed=144)

@@ -8,6 +8,8 @@ import signal
 import threading
 import time
 
+import pytest
+
 import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
 
@@ -21,6 +23,7 @@ from beam_pipeline.testing.jobs import (
     wait_until_committed)
 from beam_pipeline.testing.outages import CASSANDRA_OUTAGE_S, wait_for_session
 from beam_pipeline.testing.topics import committed_offsets, end_offsets
+from tests.kafka_clients import DEFAULT_CLIENT_THEN_THE_OTHER_IN_THE_SLOW_RUN
 
 
 def _restart(service):
@@ -30,6 +33,7 @@ def _restart(service):
   service.process.wait_until_ready(service.is_ready, 240)
 
 
+@pytest.mark.parametrize('kafka_client', DEFAULT_CLIENT_THEN_THE_OTHER_IN_THE_SLOW_RUN)
 def test_the_streaming_job_carries_on_through_a_kafka_broker_restart(
     bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session, tmp_path, services_restored, kafka_client):
   log = tmp_path / 'job.log'

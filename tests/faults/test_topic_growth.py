@@ -11,12 +11,12 @@ from beam_pipeline.tools import produce
 from beam_pipeline.testing.counters import add_counters, expected_counters
 from beam_pipeline.testing.datasets import produce_dataset, TEST_PARTITIONS
 from beam_pipeline.testing.jobs import job_args, start_streaming_job, stop_streaming_job, wait_until_caught_up
+from tests.kafka_clients import DEFAULT_CLIENT_THEN_THE_OTHER_IN_THE_SLOW_RUN
 
 GROWN_PARTITIONS = TEST_PARTITIONS + 2
 
 
-# The default run grows a topic under the default client; the slow run under both.
-@pytest.mark.parametrize('kafka_client', ['kafka-python', pytest.param('confluent', marks=pytest.mark.slow)])
+@pytest.mark.parametrize('kafka_client', DEFAULT_CLIENT_THEN_THE_OTHER_IN_THE_SLOW_RUN)
 def test_partitions_added_while_streaming_are_read_without_a_restart(
     bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session, tmp_path, kafka_client):
   log = tmp_path / 'job.log'
