@@ -9,6 +9,7 @@ the same levels decide which are shown. Beam's own start-up and shutdown lines o
 ``--log_level DEBUG`` only; its warnings and errors always.
 """
 
+import functools
 import logging
 import os
 import sys
@@ -23,7 +24,12 @@ _BEAM = 'apache_beam'
 
 def logger_name_of(location: str) -> str:
   """The module name of a record's ``path:line`` location, as its logger is named (``logging.getLogger(__name__)``)."""
-  path = os.path.normpath(location.rsplit(':', 1)[0])
+  return _module_of(location.rsplit(':', 1)[0])
+
+
+@functools.lru_cache(maxsize=1024)  # a worker logs from a few modules, again and again
+def _module_of(file_path: str) -> str:
+  path = os.path.normpath(file_path)
   roots = [os.path.normpath(os.path.abspath(entry)) for entry in sys.path if entry]
   inside = [root for root in roots if path.startswith(root + os.sep)]
   relative = path[len(max(inside, key=len)) + 1:] if inside else os.path.basename(path)
