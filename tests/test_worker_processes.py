@@ -4,11 +4,15 @@ import importlib
 import logging
 import os
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from beam_pipeline import REPO_ROOT
+from beam_pipeline.processes.log_levels import log_level_of
 from beam_pipeline.runners.flink.worker import AWAIT_FLAGS
 from beam_pipeline.runners.local.worker_logs import logger_name_of
 from beam_pipeline.runners.local.worker_pool import WORKER_MODULE, worker_processes_asked
@@ -70,6 +74,25 @@ def test_a_streaming_job_on_two_worker_processes_keeps_reading_and_committing(
     time.sleep(0.5)
 
 
+@pytest.mark.parametrize('log_level', ['INFO', 'DEBUG'])
+def test_the_workers_log_their_drivers_connections_at_the_jobs_debug_level_only(
+    bootstrap_servers, topic, keyspace, cassandra_port, log_level):
+  produce_dataset(bootstrap_servers, topic, count=200, keys=20, seed=64)
+
+  job = subprocess.run(
+      [sys.executable, '-m', 'beam_pipeline', '--bounded', '--log_level', log_level, *TWO_WORKER_PROCESSES,
+       *job_args(bootstrap_servers, topic, keyspace, cassandra_port)],
+      cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+
+  assert job.returncode == 0, job.stderr[-3000:]
+  # The offset committer's client runs in the workers only: its records show what the workers' drivers log.
+  committer = re.findall(r'^\S+ \S+ (\w+) kafka\.\S+: .*client_id=site-stats-committer', job.stderr, re.M)
+  if log_level == 'DEBUG':
+    assert 'DEBUG' in committer, job.stderr[-3000:]
+  else:
+    assert not committer, job.stderr[-3000:]
+
+
 @pytest.mark.parametrize('argv, workers', [
     (['--direct_num_workers', '2', '--direct_running_mode', 'multi_processing'], 2),
     (['--direct_num_workers=3', '--direct_running_mode=multi_processing', '--runner', 'DirectRunner'], 3),
@@ -104,3 +127,14 @@ def _worker_processes_of(parent_pid: int):
 def test_a_worker_record_is_told_under_the_logger_of_the_module_that_logged_it(module):
   location = f'{importlib.import_module(module).__file__}:12'
   assert logger_name_of(location) == module
+
+
+@pytest.mark.parametrize('options_json, level', [
+    ('{"beam:option:log_level:v1": "DEBUG", "beam:option:topic:v1": "t"}', 'DEBUG'),
+    ('{"options": {"log_level": "WARNING"}}', 'WARNING'),
+    ('{"beam:option:topic:v1": "t"}', 'INFO'),
+    ('{}', 'INFO'),
+    (None, 'INFO'),
+])
+def test_a_worker_reads_the_jobs_log_level_from_the_options_its_runner_provisions(options_json, level):
+  assert log_level_of(options_json) == level

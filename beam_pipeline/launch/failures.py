@@ -13,6 +13,7 @@ import traceback
 from typing import Tuple
 
 from beam_pipeline.errors import STAGE_ERRORS, OptionError, PreflightError
+from beam_pipeline.processes.log_levels import quiet_drivers
 
 _STAGE_ERROR_LINE = re.compile(r'\b(?:%s): (.+)' % '|'.join(error.__name__ for error in STAGE_ERRORS))
 
@@ -55,9 +56,8 @@ def configure_logging(site) -> bool:
   logging.basicConfig(level=site.log_level, format=_LOG_FORMAT, stream=sys.stderr, force=True)
   if not verbose:
     logging.getLogger().handlers[0].setFormatter(TracebackFreeFormatter(_LOG_FORMAT))
-  # The drivers' connection chatter, and the local runner's start of its servers and workers, at DEBUG only.
-  for chatty in ('kafka', 'cassandra', 'apache_beam.runners.portability.fn_api_runner'):
-    logging.getLogger(chatty).setLevel(logging.DEBUG if site.log_level == 'DEBUG' else logging.WARNING)
+  # The local runner's start of its servers and workers is chatter too.
+  quiet_drivers(site.log_level, also=('apache_beam.runners.portability.fn_api_runner',))
   return verbose
 
 

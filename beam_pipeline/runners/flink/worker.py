@@ -26,6 +26,7 @@ import threading
 import time
 from typing import List, Optional
 
+from beam_pipeline.processes.log_levels import log_level_of, quiet_drivers
 from beam_pipeline.runners.google_cloud_imports import hide_google_cloud_libraries, worker_needs_google_cloud
 
 _PROVISION_TIMEOUT_S = 60
@@ -97,6 +98,8 @@ def _parser() -> argparse.ArgumentParser:
   parser.add_argument('--artifact_endpoint', help='unused: the package is installed beside the TaskManager')
   parser.add_argument('--log_endpoint', help='where to send the log records instead of the runner\'s logging '
                                              'service: a local run\'s launcher, which prints them on its console')
+  parser.add_argument('--log_level', help='the job\'s --log_level, where the runner does not provision the job\'s '
+                                          'options (a local run); otherwise read from them')
   return parser
 
 
@@ -138,6 +141,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     # them, from the environment just provisioned.
     os.execve(sys.executable, [sys.executable, '-m', sdk_worker_main.__name__], {**os.environ, **environment})
   os.environ.update(environment)
+  quiet_drivers(args.log_level or log_level_of(environment['PIPELINE_OPTIONS']))
   if not args.log_endpoint:  # otherwise the records reach a console already
     _warnings_to_stderr(args.id)
   sdk_worker_main.main([])

@@ -44,6 +44,6 @@ class LocalRunner(FnApiRunnerWithBundleHooks):
     environments = _worker_process_environments(pipeline_proto)
     if not environments:
       return super().run_via_runner_api(pipeline_proto, options)  # one worker, in this process
-    with worker_pool() as address:
+    with worker_pool(options.get_all_options().get('log_level') or 'INFO') as address:
       _workers_from_pool(environments, address)
       return super().run_via_runner_api(pipeline_proto, options)

@@ -2,10 +2,11 @@
 
 Each worker sends its records to the launcher over Beam's logging service (``--log_endpoint`` of the pooled
 worker). Beam's own service logs a record's every field on one long "Worker: severity: ... message: ..." line,
-under a logger of its own, so the job's ``--log_level`` and the launcher's quiet Kafka and Cassandra drivers
-(launch/failures.py) never applied to them. This service hands each record to the launcher's logger of the module
-that logged it, with the worker's time and level: a worker's line reads as the same line of an in-process run, and
-the same levels decide which are shown. Beam's own start-up and shutdown lines of every worker are shown at
+under a logger of its own, so the job's ``--log_level`` never applied to them. This service hands each record to
+the launcher's logger of the module that logged it, with the worker's time and level: a worker's line reads as the
+same line of an in-process run, and the same levels decide which are shown (processes/log_levels.py). A record
+carries the file that logged it, not its logger's name: the logger is taken to be that file's module, as
+``logging.getLogger(__name__)`` names it. Beam's own start-up and shutdown lines of every worker are shown at
 ``--log_level DEBUG`` only; its warnings and errors always.
 """
 
@@ -13,12 +14,10 @@ import functools
 import logging
 import os
 import sys
-from typing import Dict
 
 from apache_beam.portability.api import beam_fn_api_pb2_grpc
-from apache_beam.runners.worker.log_handler import LOG_LEVEL_TO_LOGENTRY_MAP
+from apache_beam.runners.worker.log_handler import LOGENTRY_TO_LOG_LEVEL_MAP
 
-_LEVEL_OF_SEVERITY: Dict[int, int] = {severity: level for level, severity in LOG_LEVEL_TO_LOGENTRY_MAP.items()}
 _BEAM = 'apache_beam'
 
 
@@ -49,7 +48,7 @@ class WorkerRecordsToLaunchersLoggers(beam_fn_api_pb2_grpc.BeamFnLoggingServicer
 
   @staticmethod
   def _log(entry) -> None:
-    level = _LEVEL_OF_SEVERITY.get(entry.severity, logging.INFO)
+    level = LOGENTRY_TO_LOG_LEVEL_MAP.get(entry.severity) or logging.INFO
     name = logger_name_of(entry.log_location) if entry.log_location else 'worker'
     if name.startswith(_BEAM) and level < logging.WARNING:
       level = logging.DEBUG

@@ -54,12 +54,13 @@ def start_ahead(argv: List[str]) -> None:
 
 
 @contextlib.contextmanager
-def worker_pool() -> Iterator[str]:
+def worker_pool(log_level: str) -> Iterator[str]:
   """Serves worker processes, those started ahead first; yields the pool's address. On leaving, each worker gets
   a while to end by itself, then the pool's processes are stopped.
 
   The workers send their log records to a logging service of this process, which logs each as this process
-  would have (worker_logs.py)."""
+  would have (worker_logs.py); they are told the job's ``log_level``, which Beam's local runner does not provision
+  to them."""
   # pylint: disable=import-outside-toplevel
   import grpc
   from apache_beam.portability.api import beam_fn_api_pb2_grpc
@@ -71,7 +72,8 @@ def worker_pool() -> Iterator[str]:
   logs.start()
   started = list(_started_ahead)
   _started_ahead.clear()
-  pool_address, server, pool = pool_service.serve(0, 0, WORKER_MODULE, started, ['--log_endpoint', logs_address])
+  pool_address, server, pool = pool_service.serve(0, 0, WORKER_MODULE, started,
+                                                  ['--log_endpoint', logs_address, '--log_level', log_level])
   try:
     yield pool_address
   finally:
