@@ -13,6 +13,7 @@ from beam_pipeline.io.kafka.config import (
     DEFAULT_PARTITION_HEADROOM, DEFAULT_PROGRESS_INTERVAL_S, DEFAULT_TOPIC_DISCOVERY_INTERVAL_S, OFFSET_RESETS)
 from beam_pipeline.io.kafka.fetch import KAFKA_CLIENTS, KAFKA_PYTHON
 from beam_pipeline.io.security import add_cassandra_security_arguments, add_kafka_security_arguments
+from beam_pipeline.processes.log_levels import DEFAULT_LOG_LEVEL, LOG_LEVELS
 from beam_pipeline.switches import add_switch
 # Imported for what it declares: the Flink runner's own options are then known flags.
 from beam_pipeline.runners.flink.options import FlinkJavaRunnerOptions  # pylint: disable=unused-import
@@ -22,7 +23,6 @@ ISOLATION_LEVELS = ('read_uncommitted', 'read_committed')
 SINK_MODES = ('increment', 'reconcile')
 COUNTING_ONCE, COUNTING_AT_LEAST_ONCE = 'once', 'at_least_once'
 COUNTING_MODES = (COUNTING_ONCE, COUNTING_AT_LEAST_ONCE)
-LOG_LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR')
 
 
 class SiteStatsOptions(PipelineOptions):
@@ -193,7 +193,7 @@ def _add_launch_arguments(parser) -> None:
   launch.add_argument('--metrics_port', type=int, metavar='PORT',
                       help='Local runner: serve the running job\'s metrics to Prometheus at '
                            'http://localhost:PORT/metrics (see docs/metrics.md).')
-  launch.add_argument('--log_level', default='INFO', choices=LOG_LEVELS,
+  launch.add_argument('--log_level', default=DEFAULT_LOG_LEVEL, choices=LOG_LEVELS,
                       help='Log level of the launcher (DEBUG also prints the traceback of a failure).')
   add_switch(launch, '--verbose', False,
               help='On failure, print the traceback after the one-line error.')

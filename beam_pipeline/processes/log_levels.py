@@ -11,7 +11,8 @@ import logging
 from typing import Iterable, Optional
 
 DRIVER_LOGGERS = ('kafka', 'cassandra')
-_DEFAULT_LOG_LEVEL = 'INFO'  # the job's --log_level default (options/site_stats.py)
+LOG_LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR')  # what --log_level takes
+DEFAULT_LOG_LEVEL = 'INFO'
 
 
 def quiet_drivers(log_level: str, also: Iterable[str] = ()) -> None:
@@ -27,4 +28,4 @@ def log_level_of(pipeline_options_json: Optional[str]) -> str:
   options = json.loads(pipeline_options_json) if pipeline_options_json else {}
   options = options.get('options', options)
   level = options.get('beam:option:log_level:v1', options.get('log_level'))
-  return level if isinstance(level, str) else _DEFAULT_LOG_LEVEL
+  return level if isinstance(level, str) else DEFAULT_LOG_LEVEL

@@ -15,6 +15,7 @@ from apache_beam.portability import common_urns, python_urns
 from apache_beam.portability.api import beam_runner_api_pb2, endpoints_pb2
 
 from beam_pipeline.compat.beam import FnApiRunnerWithBundleHooks, use_worker_module
+from beam_pipeline.processes.log_levels import DEFAULT_LOG_LEVEL
 from beam_pipeline.runners.google_cloud_imports import options_need_google_cloud
 from beam_pipeline.runners.local.worker_pool import WORKER_MODULE, worker_pool
 
@@ -44,6 +45,6 @@ class LocalRunner(FnApiRunnerWithBundleHooks):
     environments = _worker_process_environments(pipeline_proto)
     if not environments:
       return super().run_via_runner_api(pipeline_proto, options)  # one worker, in this process
-    with worker_pool(options.get_all_options().get('log_level') or 'INFO') as address:
+    with worker_pool(options.get_all_options().get('log_level') or DEFAULT_LOG_LEVEL) as address:
       _workers_from_pool(environments, address)
       return super().run_via_runner_api(pipeline_proto, options)
