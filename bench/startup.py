@@ -1,6 +1,7 @@
 """The fixed costs of a local run: importing Beam, and an SDK worker process's start up to its first bundle, each
-with Beam's Google Cloud client libraries (as a job that runs on Dataflow or names a gs:// location has them) and
-without (every other job's processes, see beam_pipeline/runners/google_cloud.py).
+with all of Beam's optional libraries (as a job that runs on Dataflow or names a gs:// location has them) and
+without those of the IOs the job does not use (every other job's processes, see
+beam_pipeline/runners/unused_libraries.py).
 
     .venv/bin/python -m bench.startup [--repeat 5] [--workers 2]
 
@@ -22,8 +23,8 @@ from pathlib import Path
 _IMPORT_PROBE = '''
 import sys, time
 if sys.argv[1] == 'without':
-  from beam_pipeline.runners.google_cloud_imports import hide_google_cloud_libraries
-  hide_google_cloud_libraries()
+  from beam_pipeline.runners.unused_libraries import hide_unused_libraries
+  hide_unused_libraries()
 started = time.perf_counter()
 import apache_beam
 print(time.perf_counter() - started, len(sys.modules))
@@ -96,7 +97,7 @@ def main(argv=None) -> int:
   import logging
   logging.getLogger().setLevel(logging.ERROR)
 
-  print(f'{"":38} {"with Google Cloud":>18} {"without":>10} {"ratio":>6}')
+  print(f'{"":38} {"with all":>18} {"without":>10} {"ratio":>6}')
   imports = {kind: [import_time(kind) for _ in range(args.repeat)] for kind in ('with', 'without')}
   seconds = {kind: statistics.median(t for t, _ in runs) for kind, runs in imports.items()}
   modules = {kind: runs[0][1] for kind, runs in imports.items()}

@@ -1,6 +1,6 @@
-"""The SDK worker processes of a local run import Beam's Google Cloud client libraries only when the job names a
-gs:// location; the launcher's rule for its own process (a Dataflow run or a gs:// location keeps them); and Beam
-still imports them eagerly, and goes without them silently once they are hidden."""
+"""The SDK worker processes of a local run import the libraries of Beam's unused IOs (Google Cloud, MongoDB, Arrow)
+only when the job names a gs:// location; the launcher's rule for its own process (a Dataflow run or a gs://
+location keeps them); and Beam still imports them eagerly, and goes without them silently once they are hidden."""
 
 import json
 import os
@@ -13,23 +13,23 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import assert_that, equal_to
 
-from beam_pipeline.runners.google_cloud_imports import (
-    GOOGLE_CLOUD_PACKAGES, arguments_need_google_cloud, google_cloud_hidden, hide_google_cloud_libraries)
+from beam_pipeline.runners.unused_libraries import (
+    arguments_need_google_cloud, hide_unused_libraries, is_unused_package_module, unused_libraries_hidden)
 from beam_pipeline.runners.local.runner import LocalRunner
 
 TWO_WORKER_PROCESSES = ['--direct_num_workers', '2', '--direct_running_mode', 'multi_processing']
 
 
 class ReportImports(beam.DoFn):
-  """Per element: whether it ran in another process than the test's, the Google Cloud modules loaded there, and
-  the file system that a gs:// path gets there."""
+  """Per element: whether it ran in another process than the test's, whether modules of the unused libraries are
+  loaded there, and the file system that a gs:// path gets there."""
 
   def __init__(self, test_process: int):
     self._test_process = test_process
 
   def process(self, element):
-    loaded = sorted(name for name, module in list(sys.modules.items()) if getattr(module, '__file__', None)
-                    and any(name == p or name.startswith(p + '.') for p in GOOGLE_CLOUD_PACKAGES))
+    loaded = sorted(name for name, module in list(sys.modules.items())
+                    if getattr(module, '__file__', None) and is_unused_package_module(name))
     try:
       gcs = type(FileSystems.get_filesystem('gs://bucket/dead-letters')).__name__
     except ValueError:
@@ -44,7 +44,7 @@ def _run_reporting_imports(*args: str, expected):
     assert_that(reports, equal_to(expected))
 
 
-def test_worker_processes_of_a_job_without_gs_locations_import_no_google_cloud_library():
+def test_worker_processes_of_a_job_without_gs_locations_import_no_unused_library():
   _run_reporting_imports(expected=[(True, False, None)])
 
 
@@ -64,11 +64,11 @@ def test_a_job_keeps_the_google_cloud_libraries_when_it_runs_on_dataflow_or_name
   assert arguments_need_google_cloud(argv) is needed
 
 
-# Imports Beam in a fresh interpreter, the Google Cloud libraries hidden first or not, and reports what it loaded.
+# Imports Beam in a fresh interpreter, the unused libraries hidden first or not, and reports what it loaded.
 _BEAM_IMPORT_PROBE = '''
-import json, sys
-from beam_pipeline.runners.google_cloud_imports import GOOGLE_CLOUD_PACKAGES, hide_google_cloud_libraries
-hidden = sys.argv[1] == 'hidden' and hide_google_cloud_libraries()
+import json, logging, sys
+from beam_pipeline.runners.unused_libraries import hide_unused_libraries, is_unused_package_module
+hidden = sys.argv[1] == 'hidden' and hide_unused_libraries()
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 def filesystem(path):
@@ -77,10 +77,10 @@ def filesystem(path):
   except ValueError:
     return None
 # A namespace package (google.cloud, made by a .pth file at start-up) holds no code: only modules with a file count.
-loaded = sorted(m for m, module in list(sys.modules.items()) if getattr(module, '__file__', None)
-                and any(m == p or m.startswith(p + '.') for p in GOOGLE_CLOUD_PACKAGES))
+loaded = sorted(m for m, module in list(sys.modules.items())
+                if getattr(module, '__file__', None) and is_unused_package_module(m))
 print(json.dumps({'hidden': hidden, 'loaded': loaded, 'local': filesystem('/tmp/x'), 'gcs': filesystem('gs://b/x'),
-                  'read_from_text': hasattr(beam.io, 'ReadFromText')}))
+                  'read_from_text': hasattr(beam.io, 'ReadFromText'), 'root_handlers': len(logging.root.handlers)}))
 '''
 
 
@@ -90,24 +90,26 @@ def _import_beam(libraries: str):
   return json.loads(probe.stdout), probe.stderr
 
 
-def test_beam_still_imports_the_google_cloud_libraries_eagerly_when_installed():
-  # When this fails, Beam imports them only when used, and the finder is no longer needed.
+def test_beam_still_imports_the_unused_libraries_eagerly_when_installed():
+  # When this fails, Beam imports the missing ones only when used, and the finder need no longer refuse them.
   imported, _ = _import_beam('visible')
   assert not imported['hidden']
-  assert 'google.cloud.storage' in imported['loaded'] and 'google.cloud.dataflow' in imported['loaded']
+  eager = ['google.cloud.storage', 'google.cloud.dataflow', 'regex', 'pymongo', 'pyarrow']
+  assert [module for module in eager if module not in imported['loaded']] == []
   assert imported['gcs'] == 'GCSFileSystem'
 
 
-def test_beam_goes_without_the_hidden_google_cloud_libraries_silently_as_without_its_gcp_extra():
+def test_beam_goes_without_the_hidden_libraries_silently_as_without_them_installed():
   imported, stderr = _import_beam('hidden')
   assert imported['hidden']
   assert imported['loaded'] == []
   assert imported['local'] == 'LocalFileSystem' and imported['read_from_text']
   assert imported['gcs'] is None
   assert stderr == ''  # no warning from Beam's optional imports
+  assert imported['root_handlers'] == 0  # nor did one configure the root logger before the process does
 
 
-def test_the_google_cloud_libraries_are_not_hidden_once_beam_is_imported():
+def test_the_unused_libraries_are_not_hidden_once_beam_is_imported():
   assert 'apache_beam' in sys.modules
-  assert not hide_google_cloud_libraries()
-  assert not google_cloud_hidden()
+  assert not hide_unused_libraries()
+  assert not unused_libraries_hidden()

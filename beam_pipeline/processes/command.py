@@ -1,7 +1,7 @@
 """How a process that runs a job begins and ends: the command, its local worker processes, the benchmark's runs.
 
-It begins, before Beam is first imported, by leaving out Beam's Google Cloud client libraries unless the job needs
-them (runners/google_cloud_imports.py) and by starting the local worker processes it will ask for
+It begins, before Beam is first imported, by leaving out the libraries of Beam's IOs the job does not
+use (runners/unused_libraries.py) and by starting the local worker processes it will ask for
 (runners/local/worker_pool.py). It ends without the interpreter's finalization of Beam's and the clients' modules
 (0.2-0.3 s): by then its outputs are durable and its offsets committed, and only the logs and the console are left
 to flush; worker processes it started end with it (they watch their parent).
@@ -16,9 +16,9 @@ from typing import List
 def begin_job_process(argv: List[str]) -> None:
   """For a process about to run a job with these arguments, before it imports Beam."""
   # pylint: disable=import-outside-toplevel
-  from beam_pipeline.runners.google_cloud_imports import leave_out_unless_arguments_need_it
+  from beam_pipeline.runners.unused_libraries import leave_out_unless_arguments_need_them
   from beam_pipeline.runners.local.worker_pool import start_ahead
-  leave_out_unless_arguments_need_it(argv)
+  leave_out_unless_arguments_need_them(argv)
   start_ahead(argv)
 
 

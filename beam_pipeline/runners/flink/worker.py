@@ -6,8 +6,8 @@ its logs, so the job's log lines (committed offsets, write failures) would go no
 container entry point does instead: it asks the runner's provision service for the job's options and endpoints,
 then runs Beam's SDK worker main, which sends every log record to the runner (the TaskManager's log).
 
-Beam is first imported to ask for the options, so the Google Cloud client libraries are left out before that
-(beam_pipeline.runners.google_cloud_imports); a job that names a gs:// location gets a fresh interpreter that has them.
+Beam is first imported to ask for the options, so the libraries of Beam's unused IOs are left out before that
+(beam_pipeline.runners.unused_libraries); a job that names a gs:// location gets a fresh interpreter that has them.
 
 A worker ends with the pool that started it: Flink would otherwise keep a job whose pool is gone (an embedded
 run's command, killed) running on orphaned workers, with nobody left to start new ones when it restarts.
@@ -27,7 +27,7 @@ import time
 from typing import List, Optional
 
 from beam_pipeline.processes.log_levels import log_level_of, quiet_drivers
-from beam_pipeline.runners.google_cloud_imports import hide_google_cloud_libraries, worker_needs_google_cloud
+from beam_pipeline.runners.unused_libraries import hide_unused_libraries, worker_needs_google_cloud
 
 _PROVISION_TIMEOUT_S = 60
 _PARENT_CHECK_INTERVAL_S = 1.0
@@ -125,7 +125,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   list on a line of stdin: how the project's pool (runners/flink/worker_pool.py) keeps workers ready ahead of Flink."""
   argv = sys.argv[1:] if argv is None else argv
   _exit_with_parent()
-  hidden = hide_google_cloud_libraries()
+  hidden = hide_unused_libraries()
   if argv == [AWAIT_FLAGS]:
     _import_what_a_worker_runs()
     line = sys.stdin.readline()

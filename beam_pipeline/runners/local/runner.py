@@ -7,8 +7,8 @@ answers but keeps only their metrics: the residuals a splittable DoFn returns wh
 so every partition would stop being read after its first bundle. The runner here uses a bundle manager that
 keeps them (it reaches into Beam's runner, so it lives in ``beam_pipeline.compat.beam``).
 Bundle finalization (the reader's offset commits) is already done by each worker's own bundle, unchanged.
-The worker processes come from worker_pool.py, started as the command started, without Beam's Google Cloud client
-libraries; a job that names a gs:// location has Beam's runner start them, with the libraries.
+The worker processes come from worker_pool.py, started as the command started, without the libraries of Beam's
+IOs the job does not use; a job that names a gs:// location has Beam's runner start them, with them all.
 """
 
 from apache_beam.portability import common_urns, python_urns
@@ -16,7 +16,7 @@ from apache_beam.portability.api import beam_runner_api_pb2, endpoints_pb2
 
 from beam_pipeline.compat.beam import FnApiRunnerWithBundleHooks, use_worker_module
 from beam_pipeline.processes.log_levels import DEFAULT_LOG_LEVEL
-from beam_pipeline.runners.google_cloud_imports import options_need_google_cloud
+from beam_pipeline.runners.unused_libraries import options_need_google_cloud
 from beam_pipeline.runners.local.worker_pool import WORKER_MODULE, worker_pool
 
 
@@ -34,7 +34,7 @@ def _workers_from_pool(environments, address: str) -> None:
 
 class LocalRunner(FnApiRunnerWithBundleHooks):
   """FnApiRunner whose parallel bundles keep the splittable reader's checkpoints, whose worker processes come from
-  a pool of workers started ahead (or, when the job needs the Google Cloud libraries, run WORKER_MODULE), and that
+  a pool of workers started ahead (or, when the job needs Google Cloud, run WORKER_MODULE), and that
   reports each bundle's response (its metrics) to ``on_bundle_done`` as the bundle completes, for a launcher that
   shows progress."""
 

@@ -1,10 +1,10 @@
 """The worker processes of local multi-process runs: Beam's SDK worker, then an immediate exit.
 
 Most are started ahead, as the command starts (``AWAIT_FLAGS``, worker_pool.py): they import Python, Beam and the
-clients without the Google Cloud libraries, then wait for the flags the runner's request brings, as the workers of
-Flink's TaskManagers do (runners/flink/worker.py); their log records go to the launcher, which logs each as its own
-(worker_logs.py). A job that names a gs:// location has its workers started by Beam's runner instead, with those
-libraries and the runner's environment.
+clients without the libraries of Beam's unused IOs, then wait for the flags the runner's request brings, as the
+workers of Flink's TaskManagers do (runners/flink/worker.py); their log records go to the launcher, which logs each
+as its own (worker_logs.py). A job that names a gs:// location has its workers started by Beam's runner instead,
+with those libraries and the runner's environment.
 
 Once the runner is done, what is left of a worker is the interpreter's finalization of Beam's modules, which took
 0.3 s per worker: the process leaves without it.

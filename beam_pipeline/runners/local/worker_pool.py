@@ -6,7 +6,7 @@ the services and planned the reads, all on one core. ``python -m beam_pipeline``
 the workers import on the other cores meanwhile. The runner (runner.py) then takes the job's workers from a pool
 that hands these out first: Beam's ``EXTERNAL`` environment, served by the pool that Flink's TaskManagers use
 (runners/flink/worker_pool.py). A job that names a gs:// location keeps the worker processes Beam's runner starts,
-with the Google Cloud libraries.
+with all of Beam's libraries.
 """
 
 import argparse
@@ -17,7 +17,7 @@ from concurrent import futures
 from typing import Iterator, List
 
 from beam_pipeline.runners.flink.worker import start_awaiting_worker
-from beam_pipeline.runners.google_cloud_imports import arguments_need_google_cloud
+from beam_pipeline.runners.unused_libraries import arguments_need_google_cloud
 
 LOCAL_RUNNER_NAMES = (None, 'DirectRunner', 'SwitchingDirectRunner', 'FnApiRunner')
 WORKER_MODULE = 'beam_pipeline.runners.local.worker'
@@ -46,8 +46,8 @@ def worker_processes_asked(argv: List[str]) -> int:
 
 
 def start_ahead(argv: List[str]) -> None:
-  """Starts the worker processes a local run with these arguments will ask for, unless it needs the Google Cloud
-  libraries (Beam's runner starts those workers)."""
+  """Starts the worker processes a local run with these arguments will ask for, unless it needs Google Cloud
+  (Beam's runner starts those workers)."""
   if '-h' in argv or '--help' in argv or arguments_need_google_cloud(argv):
     return
   _started_ahead.extend(start_awaiting_worker(WORKER_MODULE) for _ in range(worker_processes_asked(argv)))
