@@ -5,8 +5,8 @@ Locally (default runner) it runs on Beam's in-process Python runner; pass ``--ru
 
 Run as a command, it leaves out the libraries of Beam's IOs the job does not use, unless it runs on Dataflow or
 names a gs:// location (beam_pipeline.runners.unused_libraries), so it imports Beam only once that is decided. A local
-run's worker processes are started first of all, to import while this one does (runners/local/worker_pool.py), and
-the command ends without the interpreter's finalization (processes/command.py).
+run's worker processes are started first of all, forked once this process has imported what they run
+(runners/local/worker_pool.py), and the command ends without the interpreter's finalization (processes/command.py).
 """
 
 import argparse

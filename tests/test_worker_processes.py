@@ -1,6 +1,7 @@
 """Local runs with two SDK worker processes: the partitions are read in parallel, checkpoints and commits kept."""
 
 import importlib
+import json
 import logging
 import os
 import re
@@ -55,10 +56,10 @@ def test_a_streaming_job_on_two_worker_processes_keeps_reading_and_committing(
   try:
     wait_until_caught_up(job, cassandra_session, keyspace, expected_counters(before), bootstrap_servers,
                          f'{topic}-group', topic, log_path)
-    workers = _worker_processes_of(job.pid)
+    workers = _children_of(job.pid)
     assert len(workers) == 2, f'expected two SDK worker processes under the job, found {workers}'
-    # Both were started as the command started, before the runner asked for them (worker_pool.py).
-    assert all(AWAIT_FLAGS.encode() in Path(f'/proc/{pid}/cmdline').read_bytes() for pid in workers)
+    # Both were forked from the command as it started, before the runner asked for them (worker_pool.py).
+    assert all(_command_line(pid) == _command_line(job.pid) for pid in workers)
     # Their records are told at the job's levels (worker_logs.py): no Kafka driver chatter at INFO.
     log = log_path.read_text()
     assert not re.search(r'Worker: severity|^\S+ \S+ INFO kafka\.', log, re.M), log[-3000:]
@@ -108,18 +109,62 @@ def test_the_command_starts_ahead_as_many_workers_as_the_local_runner_will_ask_f
   assert worker_processes_asked(['--topic', 't', *argv]) == workers
 
 
-def _worker_processes_of(parent_pid: int):
-  """PIDs of SDK worker processes whose parent is ``parent_pid`` (read from /proc)."""
+# A launcher that runs the command's steps itself (as ``python -m beam_pipeline`` does), optionally with a thread of
+# its own already running, and prints its worker processes' command lines once it has started them.
+_LAUNCHER = '''
+import json, os, sys, threading, time
+from pathlib import Path
+if sys.argv[1] == 'with_a_thread':
+  threading.Thread(target=time.sleep, args=(600,), daemon=True).start()
+from beam_pipeline.__main__ import main
+from beam_pipeline.processes.command import begin_job_process, end_process
+begin_job_process(sys.argv[2:])
+children = [stat.parent for stat in Path('/proc').glob('[0-9]*/stat')
+            if int(stat.read_text().rsplit(')', 1)[1].split()[1]) == os.getpid()]
+print(json.dumps([(child / 'cmdline').read_text().split('\\0')[:-1] for child in children]), flush=True)
+end_process(main(sys.argv[2:]))
+'''
+
+
+@pytest.mark.parametrize('launcher', ['alone', 'with_a_thread'])
+def test_the_workers_are_forked_from_the_launcher_unless_it_already_runs_a_thread_and_count_alike(
+    bootstrap_servers, topic, keyspace, cassandra_port, cassandra_session, launcher):
+  expected = produce_dataset(bootstrap_servers, topic, count=2000, keys=50, bad_ratio=0.02, seed=65)
+  argv = ['--bounded', *TWO_WORKER_PROCESSES, *job_args(bootstrap_servers, topic, keyspace, cassandra_port)]
+
+  job = subprocess.run([sys.executable, '-c', _LAUNCHER, launcher, *argv], cwd=REPO_ROOT, capture_output=True,
+                       text=True, timeout=120)
+
+  assert job.returncode == 0, job.stderr[-3000:]
+  workers = json.loads(job.stdout.splitlines()[0])
+  assert len(workers) == 2, workers
+  if launcher == 'alone':
+    # A fork runs the launcher's program: the modules it imported for them are theirs (worker_pool.py).
+    assert all(command[:3] == [sys.executable, '-c', _LAUNCHER] for command in workers), workers
+  else:
+    # Forking a process with a thread could leave a lock held in the child: they are new interpreters instead.
+    assert all(command[-3:] == ['-m', WORKER_MODULE, AWAIT_FLAGS] for command in workers), workers
+  assert f'summary: read {expected.messages},' in job.stdout, job.stdout
+  assert read_counters(cassandra_session, keyspace) == expected_counters(expected)
+  assert {(d['partition'], d['offset']) for d in read_dead_letters(bootstrap_servers, topic)} == set(
+      expected.invalid_offsets)
+
+
+def _children_of(parent_pid: int):
+  """PIDs of the processes whose parent is ``parent_pid`` (read from /proc)."""
   found = []
   for stat in Path('/proc').glob('[0-9]*/stat'):
     try:
       fields = stat.read_text().rsplit(')', 1)[1].split()
-      command = (stat.parent / 'cmdline').read_bytes()
     except OSError:
       continue
-    if int(fields[1]) == parent_pid and WORKER_MODULE.encode() in command:
+    if int(fields[1]) == parent_pid:
       found.append(int(stat.parent.name))
   return found
+
+
+def _command_line(pid: int) -> bytes:
+  return Path(f'/proc/{pid}/cmdline').read_bytes()
 
 
 @pytest.mark.parametrize('module', [

@@ -1,8 +1,8 @@
 """How a process that runs a job begins and ends: the command, its local worker processes, the benchmark's runs.
 
 It begins, before Beam is first imported, by leaving out the libraries of Beam's IOs the job does not
-use (runners/unused_libraries.py) and by starting the local worker processes it will ask for
-(runners/local/worker_pool.py). It ends without the interpreter's finalization of Beam's and the clients' modules
+use (runners/unused_libraries.py), then starts the local worker processes it will ask for
+(runners/local/worker_pool.py): for those it imports Beam and the clients, and forks them. It ends without the interpreter's finalization of Beam's and the clients' modules
 (0.2-0.3 s): by then its outputs are durable and its offsets committed, and only the logs and the console are left
 to flush; worker processes it started end with it (they watch their parent).
 """

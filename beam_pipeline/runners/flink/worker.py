@@ -103,7 +103,8 @@ def _parser() -> argparse.ArgumentParser:
   return parser
 
 
-def _import_what_a_worker_runs() -> None:
+def import_what_a_worker_runs() -> None:
+  """Imports what a worker needs before its flags: Beam's SDK worker and the clients of the job's stages."""
   # pylint: disable=import-outside-toplevel,unused-import
   import grpc
   from apache_beam.portability.api import beam_provision_api_pb2_grpc
@@ -127,7 +128,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   _exit_with_parent()
   hidden = hide_unused_libraries()
   if argv == [AWAIT_FLAGS]:
-    _import_what_a_worker_runs()
+    import_what_a_worker_runs()
     line = sys.stdin.readline()
     if not line:
       return 0  # the pool ended without needing this worker

@@ -2,21 +2,26 @@
 
 A worker process spends most of its start importing Python, Beam and the clients (about 0.8 s of CPU). Beam's
 FnApiRunner starts its worker processes only once the pipeline runs, after the launcher has imported Beam, checked
-the services and planned the reads, all on one core. ``python -m beam_pipeline`` calls ``start_ahead`` first, so
-the workers import on the other cores meanwhile. The runner (runner.py) then takes the job's workers from a pool
-that hands these out first: Beam's ``EXTERNAL`` environment, served by the pool that Flink's TaskManagers use
-(runners/flink/worker_pool.py). A job that names a gs:// location keeps the worker processes Beam's runner starts,
-with all of Beam's libraries.
+the services and planned the reads. ``python -m beam_pipeline`` calls ``start_ahead`` first of all, which imports
+what a worker runs (the launcher needs nearly all of it too) and forks the workers from the launcher
+(processes/forked_process.py): they share those modules and are ready at once, and the launcher imports on cores of
+its own. Where it may not fork (another thread already runs in the process, or not on Linux), it starts them as new
+interpreters instead, which import on the other cores meanwhile. The runner (runner.py) then takes the job's
+workers from a pool that hands these out first: Beam's ``EXTERNAL`` environment, served by the pool that Flink's
+TaskManagers use (runners/flink/worker_pool.py). A job that names a gs:// location keeps the worker processes
+Beam's runner starts, with all of Beam's libraries.
 """
 
 import argparse
 import contextlib
+import gc
+import logging
 import os
-import subprocess
 from concurrent import futures
 from typing import Iterator, List
 
-from beam_pipeline.runners.flink.worker import start_awaiting_worker
+from beam_pipeline.processes.forked_process import ForkedProcess, can_fork
+from beam_pipeline.runners.flink.worker import AWAIT_FLAGS, start_awaiting_worker
 from beam_pipeline.runners.unused_libraries import arguments_need_google_cloud
 
 LOCAL_RUNNER_NAMES = (None, 'DirectRunner', 'SwitchingDirectRunner', 'FnApiRunner')
@@ -26,7 +31,7 @@ _WORKERS_END_WITHIN_S = 10.0
 # One log stream per worker, held open while it runs.
 _LOG_SERVER_THREADS = 16
 
-_started_ahead: List[subprocess.Popen] = []
+_started_ahead: list = []  # subprocess.Popen or ForkedProcess
 
 
 def worker_processes_asked(argv: List[str]) -> int:
@@ -50,7 +55,35 @@ def start_ahead(argv: List[str]) -> None:
   (Beam's runner starts those workers)."""
   if '-h' in argv or '--help' in argv or arguments_need_google_cloud(argv):
     return
-  _started_ahead.extend(start_awaiting_worker(WORKER_MODULE) for _ in range(worker_processes_asked(argv)))
+  count = worker_processes_asked(argv)
+  if count and can_fork():
+    _import_what_forked_workers_run()
+    # The modules are the parent's for good: the collector of neither process touches (and so copies) their pages.
+    gc.freeze()
+    _started_ahead.extend(ForkedProcess(_run_forked_worker) for _ in range(count))
+  else:
+    _started_ahead.extend(start_awaiting_worker(WORKER_MODULE) for _ in range(count))
+
+
+def _import_what_forked_workers_run() -> None:
+  # pylint: disable=import-outside-toplevel,unused-import
+  from beam_pipeline.runners.flink.worker import import_what_a_worker_runs
+  import_what_a_worker_runs()
+  # The job's stages, from which the launcher builds its graph, and librdkafka's client (a few ms once kafka-python
+  # and the Cassandra driver are in), which each worker of a --kafka_client confluent job would import on its own.
+  import beam_pipeline.pipeline
+  import confluent_kafka
+
+
+def _run_forked_worker() -> None:
+  """A forked worker: the launcher's logging is not its own (its records go to the launcher's logging service),
+  then what ``python -m WORKER_MODULE AWAIT_FLAGS`` runs."""
+  # pylint: disable=import-outside-toplevel
+  from beam_pipeline.runners.local.worker import main as run_worker
+  for handler in list(logging.root.handlers):
+    logging.root.removeHandler(handler)
+  logging.root.setLevel(logging.WARNING)
+  run_worker([AWAIT_FLAGS])
 
 
 @contextlib.contextmanager

@@ -1,0 +1,107 @@
+"""Child processes forked from this one, handled as ``subprocess.Popen`` handles a started one.
+
+A forked child begins with every module its parent has imported: a local run's worker process forked from the
+launcher (runners/local/worker_pool.py) starts in milliseconds, where a new interpreter spends about 0.8 s of CPU
+importing Beam and the clients once more, on the cores the launcher is importing them on.
+
+Forking is safe only while the parent has no other thread that could hold a lock the child would inherit held,
+and no connection the child would share: ``can_fork`` says whether this process is still there. Native threads of
+libraries that prepare for a fork themselves (OpenBLAS's, which numpy starts at import) are not Python's and do not
+count.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import weakref
+from typing import Callable, Optional
+
+_WAIT_POLL_S = 0.02
+
+# The pipe ends this process writes its forked children's stdin through: a later child closes its copies, so that
+# each child's stdin ends when the parent closes its end or exits.
+_stdins_of_children = weakref.WeakSet()
+
+
+def can_fork() -> bool:
+  """Whether this process may fork a child that runs Python: on Linux, with no Python thread but the main one."""
+  return sys.platform.startswith('linux') and threading.active_count() == 1
+
+
+class ForkedProcess:
+  """A child forked to run ``child_main()``, its stdin a pipe from this process (``stdin``) and its stdout this
+  process's stderr, as ``Popen(stdin=PIPE, stdout=sys.stderr.fileno())`` gives; the child ends with
+  ``child_main``'s return (exit 0), its SystemExit's code, or 1 after printing what it raised. It offers the parts
+  of ``subprocess.Popen`` a worker pool uses: ``pid``, ``stdin``, ``poll``, ``wait``, ``terminate``, ``kill``."""
+
+  def __init__(self, child_main: Callable[[], None]):
+    read_end, write_end = os.pipe()
+    # Whatever the parent has buffered would otherwise be written a second time, by the child.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+      os.close(write_end)
+      _run_child(child_main, read_end)
+    os.close(read_end)
+    self.pid = pid
+    self.stdin = os.fdopen(write_end, 'wb')
+    self.returncode: Optional[int] = None
+    _stdins_of_children.add(self.stdin)
+
+  def poll(self) -> Optional[int]:
+    if self.returncode is None:
+      pid, status = os.waitpid(self.pid, os.WNOHANG)
+      if pid:
+        self.returncode = os.waitstatus_to_exitcode(status)
+    return self.returncode
+
+  def wait(self, timeout: Optional[float] = None) -> int:
+    """The child's exit code, once it has ended; raises subprocess.TimeoutExpired after ``timeout`` seconds."""
+    if timeout is None:
+      if self.returncode is None:
+        self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+      return self.returncode
+    deadline = time.monotonic() + timeout
+    while self.poll() is None:
+      if time.monotonic() >= deadline:
+        raise subprocess.TimeoutExpired(f'forked process {self.pid}', timeout)
+      time.sleep(_WAIT_POLL_S)
+    return self.returncode
+
+  def send_signal(self, signal_number: int) -> None:
+    if self.poll() is None:
+      os.kill(self.pid, signal_number)
+
+  def terminate(self) -> None:
+    self.send_signal(signal.SIGTERM)
+
+  def kill(self) -> None:
+    self.send_signal(signal.SIGKILL)
+
+
+def _run_child(child_main: Callable[[], None], stdin_fd: int) -> None:
+  """The child's whole life: it never returns into the code that forked it."""
+  exit_code = 1
+  try:
+    os.dup2(stdin_fd, 0)
+    os.close(stdin_fd)
+    os.dup2(2, 1)
+    for sibling_stdin in list(_stdins_of_children):
+      sibling_stdin.close()
+    child_main()
+    exit_code = 0
+  except SystemExit as exit_request:
+    exit_code = exit_request.code if isinstance(exit_request.code, int) else 1
+  except BaseException:  # pylint: disable=broad-except
+    traceback.print_exc()
+  finally:
+    try:
+      sys.stdout.flush()
+      sys.stderr.flush()
+    finally:
+      os._exit(exit_code)  # pylint: disable=protected-access  # the parent's exit handlers are not the child's
