@@ -13,7 +13,7 @@ import bisect
 import dataclasses
 import datetime
 import pickle
-from typing import Any, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Iterator, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 import apache_beam as beam
 
@@ -184,6 +184,10 @@ class IncrementBatch:
 
   def __len__(self) -> int:
     return len(self.positions)
+
+  def distinct_dates(self) -> Set[datetime.date]:
+    """The dates of the batch's increments, each once; a held batch's DayColumn has them already."""
+    return set(self.dates.days if isinstance(self.dates, DayColumn) else self.dates)
 
   def __iter__(self) -> Iterator[SiteIncrement]:
     record = self.records.record

@@ -92,6 +92,15 @@ def test_a_replay_that_overlaps_what_was_counted_adds_only_the_offsets_not_count
       *({(inc.date, inc.site_id): (inc.views, inc.clicks)} for inc in once.values()))
 
 
+def test_a_held_batch_has_the_same_distinct_dates_as_the_batch_it_was_made_from():
+  """What an offset claim records as the dates it may change (counter_write_fn._dates_in)."""
+  batch = IncrementBatch.of([increment(site_id=offset, views=1, clicks=0, offset=offset,
+                                       day=DAY + datetime.timedelta(days=offset % 3)) for offset in range(10)])
+
+  assert batch.distinct_dates() == batch.without_messages().distinct_dates() == {
+      DAY, DAY + datetime.timedelta(days=1), DAY + datetime.timedelta(days=2)}
+
+
 def test_at_least_once_the_same_increments_written_twice_are_added_twice(cassandra_port, cassandra_session, keyspace):
   """Counters are not idempotent: without the offset ledger, only the offset commit after the write (and
   reconcile) stands between a replay and a double count."""

@@ -47,7 +47,7 @@ def _dates_in(batches: Sequence[IncrementBatch], key: PartitionKey, ranges) -> f
     if (records.topic, records.partition) != key:
       continue
     if offset_ranges.covers(ranges, records.offsets[0], records.offsets[-1] + 1):
-      dates.update(batch.dates)  # the usual case: the whole batch is claimed
+      dates.update(batch.distinct_dates())  # the usual case: the whole batch is claimed
     else:
       dates.update(day for position, day in zip(batch.positions, batch.dates)
                    if offset_ranges.contains(ranges, records.offsets[position]))
