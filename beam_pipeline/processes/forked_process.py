@@ -93,10 +93,19 @@ def _run_child(child_main: Callable[[], None], stdin_fd: int) -> None:
     os.dup2(2, 1)
     for sibling_stdin in list(_stdins_of_children):
       sibling_stdin.close()
+    # The standard streams of a started process, whatever the parent had put in their place.
+    # pylint: disable=consider-using-with
+    sys.stdin = open(0, 'r', closefd=False)
+    sys.stdout = open(1, 'w', buffering=1, closefd=False)
+    sys.stderr = open(2, 'w', buffering=1, errors='backslashreplace', closefd=False)
     child_main()
     exit_code = 0
   except SystemExit as exit_request:
-    exit_code = exit_request.code if isinstance(exit_request.code, int) else 1
+    # As the interpreter ends on it: no code is 0, a message is printed and gives 1.
+    exit_code = 0 if exit_request.code is None else exit_request.code
+    if not isinstance(exit_code, int):
+      print(exit_code, file=sys.stderr)
+      exit_code = 1
   except BaseException:  # pylint: disable=broad-except
     traceback.print_exc()
   finally:

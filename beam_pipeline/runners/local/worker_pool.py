@@ -17,8 +17,9 @@ import contextlib
 import gc
 import logging
 import os
+import subprocess
 from concurrent import futures
-from typing import Iterator, List
+from typing import Iterator, List, Union
 
 from beam_pipeline.processes.forked_process import ForkedProcess, can_fork
 from beam_pipeline.runners.flink.worker import AWAIT_FLAGS, start_awaiting_worker
@@ -31,7 +32,7 @@ _WORKERS_END_WITHIN_S = 10.0
 # One log stream per worker, held open while it runs.
 _LOG_SERVER_THREADS = 16
 
-_started_ahead: list = []  # subprocess.Popen or ForkedProcess
+_started_ahead: List[Union[subprocess.Popen, ForkedProcess]] = []
 
 
 def worker_processes_asked(argv: List[str]) -> int:
