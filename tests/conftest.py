@@ -7,6 +7,7 @@ A test that uses any service fixture is marked ``needs_services``; the others ma
 """
 
 import logging
+import os
 
 import pytest
 from hypothesis import settings
@@ -16,7 +17,7 @@ from beam_pipeline.io.cassandra.connection import build_cluster
 from beam_pipeline.io.kafka.fetch import KAFKA_CLIENTS
 from beam_pipeline.processes.local_process import ServiceStartError
 from beam_pipeline.testing import services
-from beam_pipeline.testing.datasets import fresh_keyspace, fresh_topic
+from beam_pipeline.testing.datasets import KeyspaceSupply, fresh_keyspace, fresh_topic
 
 logging.getLogger('cassandra').setLevel(logging.ERROR)
 logging.getLogger('kafka').setLevel(logging.WARNING)
@@ -116,10 +117,26 @@ def topic(request, bootstrap_servers) -> str:
     yield name
 
 
+@pytest.fixture(scope='session')
+def keyspace_supply(cassandra_session):
+  supply = KeyspaceSupply(cassandra_session)
+  yield supply
+  supply.close()
+
+
 @pytest.fixture
-def keyspace(request, cassandra_session) -> str:
-  with fresh_keyspace(cassandra_session, request.node.name) as name:
+def keyspace(request, cassandra_session, keyspace_supply) -> str:
+  """A keyspace of the test's own (datasets.fresh_keyspace); with KEEP_TEST_KEYSPACES set, named after the test and
+  kept afterwards."""
+  if os.environ.get('KEEP_TEST_KEYSPACES'):
+    with fresh_keyspace(cassandra_session, request.node.name) as name:
+      yield name
+    return
+  name = keyspace_supply.take()
+  try:
     yield name
+  finally:
+    keyspace_supply.drop_later(name)
 
 
 @pytest.fixture(params=KAFKA_CLIENTS)

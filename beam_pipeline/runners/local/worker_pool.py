@@ -15,11 +15,12 @@ Beam's runner starts, with all of Beam's libraries.
 import argparse
 import contextlib
 import gc
+import importlib
 import logging
 import os
 import subprocess
 from concurrent import futures
-from typing import Iterator, List, Union
+from typing import Iterator, List, Sequence, Union
 
 from beam_pipeline.processes.forked_process import ForkedProcess, can_fork
 from beam_pipeline.runners.flink.worker import AWAIT_FLAGS, start_awaiting_worker
@@ -51,14 +52,14 @@ def worker_processes_asked(argv: List[str]) -> int:
   return (os.cpu_count() or 1) if workers == 0 else max(workers, 0)
 
 
-def start_ahead(argv: List[str]) -> None:
+def start_ahead(argv: List[str], job_modules: Sequence[str] = ()) -> None:
   """Starts the worker processes a local run with these arguments will ask for, unless it needs Google Cloud
-  (Beam's runner starts those workers)."""
+  (Beam's runner starts those workers). Forked, they begin with ``job_modules`` (the job's stages) imported too."""
   if '-h' in argv or '--help' in argv or arguments_need_google_cloud(argv):
     return
   count = worker_processes_asked(argv)
   if count and can_fork():
-    _import_what_forked_workers_run()
+    _import_what_forked_workers_run(job_modules)
     # The modules are the parent's for good: the collector of neither process touches (and so copies) their pages.
     gc.freeze()
     _started_ahead.extend(ForkedProcess(_run_forked_worker) for _ in range(count))
@@ -66,14 +67,15 @@ def start_ahead(argv: List[str]) -> None:
     _started_ahead.extend(start_awaiting_worker(WORKER_MODULE) for _ in range(count))
 
 
-def _import_what_forked_workers_run() -> None:
+def _import_what_forked_workers_run(job_modules: Sequence[str]) -> None:
   # pylint: disable=import-outside-toplevel,unused-import
   from beam_pipeline.runners.flink.worker import import_what_a_worker_runs
   import_what_a_worker_runs()
-  # The job's stages, from which the launcher builds its graph, and librdkafka's client (a few ms once kafka-python
-  # and the Cassandra driver are in), which each worker of a --kafka_client confluent job would import on its own.
-  import beam_pipeline.pipeline
+  # librdkafka's client (a few ms once kafka-python and the Cassandra driver are in), which each worker of a
+  # --kafka_client confluent job would import on its own.
   import confluent_kafka
+  for module in job_modules:
+    importlib.import_module(module)
 
 
 def _run_forked_worker() -> None:
