@@ -3,6 +3,8 @@
 import signal
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -60,3 +62,16 @@ def test_a_childs_stdin_ends_when_the_parent_closes_it_though_a_sibling_was_fork
   finally:
     second.stdin.close()
   assert second.wait(timeout=10) == 0
+
+
+def test_a_poll_while_another_thread_waits_for_the_child_answers_at_once():
+  child = ForkedProcess(_read_stdin_to_its_end)
+  waiting = threading.Thread(target=child.wait)
+  waiting.start()
+  try:
+    time.sleep(0.2)  # the other thread is in its wait
+    assert child.poll() is None
+  finally:
+    child.stdin.close()
+  waiting.join(10)
+  assert not waiting.is_alive() and child.poll() == 0

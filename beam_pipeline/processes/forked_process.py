@@ -5,7 +5,7 @@ launcher (runners/local/worker_pool.py) starts in milliseconds, where a new inte
 importing Beam and the clients once more, on the cores the launcher is importing them on.
 
 Forking is safe only while the parent has no other thread that could hold a lock the child would inherit held,
-and no connection the child would share: ``can_fork`` says whether this process is still there. Native threads of
+and no connection the child would share: ``can_fork`` says whether this process is still in that state. Native threads of
 libraries that prepare for a fork themselves (OpenBLAS's, which numpy starts at import) are not Python's and do not
 count.
 """
@@ -49,29 +49,41 @@ class ForkedProcess:
       _run_child(child_main, read_end)
     os.close(read_end)
     self.pid = pid
-    self.stdin = os.fdopen(write_end, 'wb')
+    # Unbuffered: a later sibling closes its copy without writing anything this process had buffered.
+    self.stdin = os.fdopen(write_end, 'wb', buffering=0)
     self.returncode: Optional[int] = None
+    self._reaping = threading.Lock()  # a pool polls and stops its workers from several threads
     _stdins_of_children.add(self.stdin)
 
   def poll(self) -> Optional[int]:
-    if self.returncode is None:
-      pid, status = os.waitpid(self.pid, os.WNOHANG)
-      if pid:
-        self.returncode = os.waitstatus_to_exitcode(status)
-    return self.returncode
+    return self._reap(os.WNOHANG)
 
   def wait(self, timeout: Optional[float] = None) -> int:
     """The child's exit code, once it has ended; raises subprocess.TimeoutExpired after ``timeout`` seconds."""
     if timeout is None:
-      if self.returncode is None:
-        self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
-      return self.returncode
+      return self._reap(0)
     deadline = time.monotonic() + timeout
     while self.poll() is None:
       if time.monotonic() >= deadline:
         raise subprocess.TimeoutExpired(f'forked process {self.pid}', timeout)
       time.sleep(_WAIT_POLL_S)
     return self.returncode
+
+  def _reap(self, options: int) -> Optional[int]:
+    # A poll while another thread waits for the child answers at once, as Popen's does.
+    if not self._reaping.acquire(blocking=not options & os.WNOHANG):
+      return self.returncode
+    try:
+      if self.returncode is None:
+        try:
+          pid, status = os.waitpid(self.pid, options)
+        except ChildProcessError:
+          pid, status = self.pid, 0  # reaped by someone else (SIGCHLD ignored): its code is lost, as Popen has it
+        if pid:
+          self.returncode = os.waitstatus_to_exitcode(status)
+      return self.returncode
+    finally:
+      self._reaping.release()
 
   def send_signal(self, signal_number: int) -> None:
     if self.poll() is None:
