@@ -101,7 +101,10 @@ def cassandra_port(local_stack) -> int:
 
 @pytest.fixture(scope='session')
 def cassandra_cluster(cassandra_port):
-  cluster = build_cluster(['127.0.0.1'], cassandra_port)
+  # It leaves out the schema changes Cassandra pushes to every client (the keyspace supply makes them while other
+  # tests run): the driver handles each with a delay drawn from the random module, which a Hypothesis test's
+  # generation then sees change. Its own schema changes still refresh its metadata.
+  cluster = build_cluster(['127.0.0.1'], cassandra_port, schema_event_refresh_window=-1)
   yield cluster
   cluster.shutdown()
 

@@ -43,9 +43,9 @@ class CassandraConnection:
   def address(self) -> str:
     return ','.join(f'{host}:{self.port}' for host in self.hosts)
 
-  def cluster(self) -> Cluster:
+  def cluster(self, **driver_settings) -> Cluster:
     """A driver Cluster (not yet connected) that routes each statement to a replica of its partition, at the
-    connection's consistency levels (see the module's docstring)."""
+    connection's consistency levels (see the module's docstring); ``driver_settings``: more of Cluster's arguments."""
     profiles = {
         EXEC_PROFILE_DEFAULT: self._profile(self.write_consistency),
         READ_PROFILE: self._profile(self.read_consistency),
@@ -53,7 +53,7 @@ class CassandraConnection:
     return Cluster(
         contact_points=list(self.hosts), port=self.port, protocol_version=self.protocol_version,
         execution_profiles=profiles, connect_timeout=10, control_connection_timeout=10,
-        **self.security.cluster_config())
+        **self.security.cluster_config(), **driver_settings)
 
   def _profile(self, consistency: str, serial_consistency: Optional[str] = None) -> ExecutionProfile:
     # A policy instance per profile: the driver populates each profile's policy with the cluster's hosts.
@@ -63,8 +63,8 @@ class CassandraConnection:
         serial_consistency_level=level_value(serial_consistency) if serial_consistency else None)
 
 
-def build_cluster(hosts, port: int, security: CassandraSecurity = CassandraSecurity()) -> Cluster:
-  return CassandraConnection(tuple(hosts), port, security=security).cluster()
+def build_cluster(hosts, port: int, security: CassandraSecurity = CassandraSecurity(), **driver_settings) -> Cluster:
+  return CassandraConnection(tuple(hosts), port, security=security).cluster(**driver_settings)
 
 
 class SessionPerBundleFn(beam.DoFn):
