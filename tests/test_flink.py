@@ -21,7 +21,7 @@ from beam_pipeline.testing.counters import (
     expected_counters, flink_counter_by_subtask, flink_job, flink_job_counters, read_counters)
 from beam_pipeline.testing.datasets import produce_dataset
 from beam_pipeline.testing.jobs import (
-    job_args, run_bounded, start_streaming_job, stop_streaming_job, wait_until_caught_up,
+    child_processes, job_args, run_bounded, start_streaming_job, stop_streaming_job, wait_until_caught_up,
     wait_until_exact_and_committed)
 from beam_pipeline.testing.topics import committed_offsets, end_offsets, read_dead_letters
 from tests.kafka_clients import DEFAULT_CLIENT_THEN_THE_OTHER_IN_THE_SLOW_RUN
@@ -85,7 +85,7 @@ def test_streaming_on_embedded_flink_is_exact_commits_on_checkpoints_and_is_canc
     wait_until_caught_up(job, cassandra_session, keyspace, expected_counters(expected), bootstrap_servers,
                          f'{topic}-group', topic, log)
     # A reader per core, each with Python worker processes of the command (two per reader), not its threads.
-    assert len(_worker_processes_of(job.pid)) == 2 * readers
+    assert len(child_processes(job.pid, b'\0beam_pipeline.runners.flink.worker\0')) == 2 * readers
     rest = _embedded_rest_address_of(topic)
     ends = end_offsets(bootstrap_servers, topic)
     assert _read_by_subtask_once_reported(rest, topic, expected.messages) == [
@@ -218,7 +218,7 @@ def test_an_embedded_job_whose_command_was_killed_gives_up_instead_of_restarting
                                      '--job_name', topic, '--execution_retry_delay', '2000'), log)
   wait_until_caught_up(job, cassandra_session, keyspace, expected_counters(expected), bootstrap_servers,
                        f'{topic}-group', topic, log)
-  workers = _worker_processes_of(job.pid)
+  workers = child_processes(job.pid, b'\0beam_pipeline.runners.flink.worker\0')
   assert workers
   job.kill()  # no chance to cancel: its Python workers end with it
   job.wait()
@@ -242,20 +242,6 @@ def _read_by_subtask_once_reported(rest_address: str, job_name: str, messages: i
       pass  # not reported yet
     assert time.monotonic() < deadline, f'the job\'s metrics did not reach {messages} messages read in 60 s'
     time.sleep(1)
-
-
-def _worker_processes_of(parent_pid: int) -> List[int]:
-  """The Python SDK worker processes (runners/flink/worker.py) whose parent is ``parent_pid``."""
-  workers = []
-  for stat in Path('/proc').glob('[0-9]*/stat'):
-    try:
-      parent = int(stat.read_text().rsplit(')', 1)[1].split()[1])
-      command = (stat.parent / 'cmdline').read_bytes().split(b'\0')
-    except (OSError, IndexError, ValueError):
-      continue  # ended meanwhile
-    if parent == parent_pid and b'beam_pipeline.runners.flink.worker' in command:
-      workers.append(int(stat.parent.name))
-  return workers
 
 
 def _embedded_rest_address_of(job_name: str) -> str:

@@ -20,7 +20,8 @@ from beam_pipeline.runners.local.worker_pool import WORKER_MODULE, worker_proces
 from beam_pipeline.testing.counters import add_counters, expected_counters, read_counters
 from beam_pipeline.testing.datasets import produce_dataset
 from beam_pipeline.testing.jobs import (
-    job_args, run_bounded, start_streaming_job, stop_streaming_job, wait_until_caught_up)
+    child_processes, command_line, job_args, run_bounded, start_streaming_job, stop_streaming_job,
+    wait_until_caught_up)
 from beam_pipeline.testing.topics import committed_offsets, end_offsets, read_dead_letters
 
 TWO_WORKER_PROCESSES = ('--direct_num_workers', '2', '--direct_running_mode', 'multi_processing')
@@ -56,10 +57,10 @@ def test_a_streaming_job_on_two_worker_processes_keeps_reading_and_committing(
   try:
     wait_until_caught_up(job, cassandra_session, keyspace, expected_counters(before), bootstrap_servers,
                          f'{topic}-group', topic, log_path)
-    workers = _children_of(job.pid)
+    workers = child_processes(job.pid)
     assert len(workers) == 2, f'expected two SDK worker processes under the job, found {workers}'
     # Both were forked from the command as it started, before the runner asked for them (worker_pool.py).
-    assert all(_command_line(pid) == _command_line(job.pid) for pid in workers)
+    assert all(command_line(pid) == command_line(job.pid) for pid in workers)
     # Their records are told at the job's levels (worker_logs.py): no Kafka driver chatter at INFO.
     log = log_path.read_text()
     assert not re.search(r'Worker: severity|^\S+ \S+ INFO kafka\.', log, re.M), log[-3000:]
@@ -113,15 +114,14 @@ def test_the_command_starts_ahead_as_many_workers_as_the_local_runner_will_ask_f
 # its own already running, and prints its worker processes' command lines once it has started them.
 _LAUNCHER = '''
 import json, os, sys, threading, time
-from pathlib import Path
 if sys.argv[1] == 'with_a_thread':
   threading.Thread(target=time.sleep, args=(600,), daemon=True).start()
 from beam_pipeline.__main__ import main
 from beam_pipeline.processes.command import begin_job_process, end_process
 begin_job_process(sys.argv[2:])
-children = [stat.parent for stat in Path('/proc').glob('[0-9]*/stat')
-            if int(stat.read_text().rsplit(')', 1)[1].split()[1]) == os.getpid()]
-print(json.dumps([(child / 'cmdline').read_text().split('\\0')[:-1] for child in children]), flush=True)
+from beam_pipeline.testing.jobs import child_processes, command_line
+print(json.dumps([command_line(child).decode().split('\\0')[:-1] for child in child_processes(os.getpid())]),
+      flush=True)
 end_process(main(sys.argv[2:]))
 '''
 
@@ -148,23 +148,6 @@ def test_the_workers_are_forked_from_the_launcher_unless_it_already_runs_a_threa
   assert read_counters(cassandra_session, keyspace) == expected_counters(expected)
   assert {(d['partition'], d['offset']) for d in read_dead_letters(bootstrap_servers, topic)} == set(
       expected.invalid_offsets)
-
-
-def _children_of(parent_pid: int):
-  """PIDs of the processes whose parent is ``parent_pid`` (read from /proc)."""
-  found = []
-  for stat in Path('/proc').glob('[0-9]*/stat'):
-    try:
-      fields = stat.read_text().rsplit(')', 1)[1].split()
-    except OSError:
-      continue
-    if int(fields[1]) == parent_pid:
-      found.append(int(stat.parent.name))
-  return found
-
-
-def _command_line(pid: int) -> bytes:
-  return Path(f'/proc/{pid}/cmdline').read_bytes()
 
 
 @pytest.mark.parametrize('module', [

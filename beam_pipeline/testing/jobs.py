@@ -30,6 +30,27 @@ def run_bounded(*args: str):
   return summary
 
 
+def child_processes(pid: int, command_part: bytes = b'') -> List[int]:
+  """The processes whose parent is ``pid`` and whose command line holds ``command_part`` (read from /proc)."""
+  children = []
+  for task in os.listdir(f'/proc/{pid}/task'):
+    try:
+      with open(f'/proc/{pid}/task/{task}/children') as listed:
+        children.extend(int(child) for child in listed.read().split())
+    except FileNotFoundError:
+      continue  # the thread ended meanwhile
+  return [child for child in children if command_part in command_line(child)]
+
+
+def command_line(pid: int) -> bytes:
+  """The process's command line, its arguments separated by NUL bytes (empty once it has ended)."""
+  try:
+    with open(f'/proc/{pid}/cmdline', 'rb') as cmdline:
+      return cmdline.read()
+  except FileNotFoundError:
+    return b''
+
+
 def rss_mb(pid: int) -> float:
   """A process's resident memory."""
   with open(f'/proc/{pid}/status') as status:
