@@ -37,13 +37,18 @@ def fresh_topic(bootstrap_servers: str, label: str, security: KafkaSecurity = Ka
     delete_topics(bootstrap_servers, [name, f'{name}-dlq'], security=security)
 
 
+def _new_keyspace(session, label: str, replication: Mapping[str, Union[str, int]] = None) -> str:
+  name = unique_name('ks', label)[:48]  # CQL's limit on a keyspace name
+  schema.create_schema(session, name, replication=replication or TEST_REPLICATION)
+  return name
+
+
 @contextlib.contextmanager
 def fresh_keyspace(session, label: str, replication: Mapping[str, Union[str, int]] = None) -> Iterator[str]:
   """A new keyspace holding the site_stats and lease tables, with ``replication`` (default TEST_REPLICATION: one
   replica, so every consistency level the job accepts but TWO and THREE is met by the one node); dropped afterwards
   unless KEEP_TEST_KEYSPACES is set."""
-  name = unique_name('ks', label)[:48]  # CQL's limit on a keyspace name
-  schema.create_schema(session, name, replication=replication or TEST_REPLICATION)
+  name = _new_keyspace(session, label, replication)
   try:
     yield name
   finally:
@@ -65,9 +70,7 @@ class KeyspaceSupply:
     self._next = self._schema_changes.submit(self._create)
 
   def _create(self) -> str:
-    name = unique_name('ks', 'test')
-    schema.create_schema(self._session, name, replication=TEST_REPLICATION)
-    return name
+    return _new_keyspace(self._session, 'test')
 
   def take(self) -> str:
     try:
